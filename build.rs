@@ -1,0 +1,30 @@
+//! Build script: compiles the C trace shim and generates the public header.
+//!
+//! The header goes to `$OUT_DIR/prossntp.h`; `tests/header.rs` fails when
+//! `include/prossntp.h` differs from it. `PROSSNTP_BLESS_HEADER=1` (used by
+//! `make header`) also writes it into `include/`.
+use std::path::PathBuf;
+
+fn main() {
+    println!("cargo:rerun-if-changed=src/ffi");
+    println!("cargo:rerun-if-changed=cbindgen.toml");
+    println!("cargo:rerun-if-env-changed=PROSSNTP_BLESS_HEADER");
+
+    cc::Build::new()
+        .file("src/ffi/trace_shim.c")
+        .warnings(true)
+        .compile("prossntp_trace_shim");
+
+    let crate_dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap());
+    let out = PathBuf::from(std::env::var("OUT_DIR").unwrap()).join("prossntp.h");
+    let config = cbindgen::Config::from_file(crate_dir.join("cbindgen.toml")).expect("cbindgen.toml");
+    let bindings = cbindgen::Builder::new()
+        .with_crate(&crate_dir)
+        .with_config(config)
+        .generate()
+        .expect("cbindgen could not generate the header");
+    bindings.write_to_file(&out);
+    if std::env::var_os("PROSSNTP_BLESS_HEADER").is_some_and(|v| v == "1") {
+        bindings.write_to_file(crate_dir.join("include/prossntp.h"));
+    }
+}

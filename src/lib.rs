@@ -1,0 +1,12 @@
+//! prossntp: an SNTP client library with the C ABI of Aculab's Prosody SNTP
+//! Client API.
+//!
+//! - [`proto`] and [`discipline`]: the sans-IO core (packets, validation,
+//!   schedule, client state machine, clock decisions).
+//! - [`clock`]: the clock backends behind one trait.
+//! - [`sys`]: thin platform calls (event descriptors, poll, randomness, time).
+//! - [`worker`]: the per-client thread that drives the core.
+//! - [`ffi`]: the `extern "C"` API, handle registry, trace and panic boundary.
+pub mod discipline;
+pub mod ffi;
+pub mod proto;

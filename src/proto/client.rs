@@ -1,0 +1,286 @@
+//! The SNTP client state machine, free of I/O. The worker feeds it the
+//! monotonic time, local wall-clock timestamps, random nonces and received
+//! datagrams; it answers with requests to send, clock actions and status
+//! changes, which the worker drains with [`Client::poll_output`].
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use super::packet::{Packet, HEADER_LEN};
+use super::schedule::Schedule;
+use super::timestamp::NtpTimestamp;
+use super::validate::{judge, Kiss, Reject, Sample, Verdict};
+use crate::discipline::{ClockAction, Discipline, SyncReport};
+
+/// Consecutive requests without a valid reply after which sync is lost.
+pub const MAX_MISSES: u32 = 4;
+
+/// What the client is told to do by the user.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Config {
+    pub server: SocketAddr,
+    pub no_reply: Duration,
+    pub had_reply: Duration,
+    /// Space the first requests 2 s apart for a fast first sync.
+    pub burst: bool,
+    /// Whether the clock is steered (false: measure only).
+    pub steering: bool,
+}
+
+/// Why the client stopped querying.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StopReason {
+    /// The server sent a DENY or RSTR kiss-o'-death.
+    Kissed(Kiss),
+    /// The clock backend was refused permission to adjust the clock.
+    ClockRefused,
+}
+
+/// What the worker must do next.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Output {
+    /// Send this request, then report the local send time with [`Client::on_sent`].
+    Send([u8; HEADER_LEN]),
+    /// Apply this action to the clock, then report with [`Client::on_clock_result`].
+    Adjust(ClockAction, SyncReport),
+    /// The synchronised state changed.
+    SyncChanged(bool),
+    /// Querying stopped until the next [`Client::configure`].
+    Stopped(StopReason),
+}
+
+/// Outcome of applying a clock action.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ClockResult {
+    Applied,
+    /// Not permitted to adjust the clock: stop.
+    PermissionDenied,
+    /// Any other failure; the sample is not counted.
+    Failed,
+}
+
+/// Counters kept for statistics and tests.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Counters {
+    pub requests: u64,
+    pub valid_replies: u64,
+    pub rejected: Vec<(Reject, u64)>,
+    pub kisses: u64,
+}
+
+impl Counters {
+    fn reject(&mut self, r: Reject) {
+        match self.rejected.iter_mut().find(|(k, _)| *k == r) {
+            Some((_, n)) => *n += 1,
+            None => self.rejected.push((r, 1)),
+        }
+    }
+    pub fn rejected(&self, r: Reject) -> u64 {
+        self.rejected.iter().find(|(k, _)| *k == r).map_or(0, |(_, n)| *n)
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Outstanding {
+    nonce: NtpTimestamp,
+    /// Local send time, once the worker reported it.
+    t1: Option<NtpTimestamp>,
+}
+
+#[derive(Debug)]
+pub struct Client {
+    config: Option<Config>,
+    schedule: Option<Schedule>,
+    outstanding: Option<Outstanding>,
+    /// Whether the last request got a valid reply.
+    answered: bool,
+    misses: u32,
+    synced: bool,
+    stopped: Option<StopReason>,
+    pending: Option<Sample>,
+    discipline: Discipline,
+    last_sample: Option<Sample>,
+    counters: Counters,
+    out: VecDeque<Output>,
+}
+
+impl Default for Client {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Client {
+    pub fn new() -> Self {
+        Client {
+            config: None,
+            schedule: None,
+            outstanding: None,
+            answered: true,
+            misses: 0,
+            synced: false,
+            stopped: None,
+            pending: None,
+            discipline: Discipline::new(),
+            last_sample: None,
+            counters: Counters::default(),
+            out: VecDeque::new(),
+        }
+    }
+
+    /// (Re)configures: the first request is due at once. Clears a stop.
+    pub fn configure(&mut self, config: Config, now: Duration) {
+        self.schedule = Some(Schedule::new(now, config.no_reply, config.had_reply, config.burst));
+        self.config = Some(config);
+        self.outstanding = None;
+        self.answered = true;
+        self.misses = 0;
+        self.stopped = None;
+        self.pending = None;
+    }
+
+    /// The monotonic time at which [`Client::handle_timeout`] must next run.
+    pub fn deadline(&self) -> Option<Duration> {
+        if self.stopped.is_some() {
+            return None;
+        }
+        self.schedule.as_ref()?.next()
+    }
+
+    /// Runs the schedule: when a request is due, counts a miss for the last
+    /// one if it went unanswered and emits the next request with `nonce`
+    /// (a fresh random value) as its transmit timestamp.
+    pub fn handle_timeout(&mut self, now: Duration, nonce: u64) {
+        if self.stopped.is_some() {
+            return;
+        }
+        let Some(schedule) = self.schedule.as_mut() else { return };
+        if !schedule.is_due(now) {
+            return;
+        }
+        schedule.on_sent(now);
+        if !self.answered {
+            self.misses = self.misses.saturating_add(1);
+            if self.misses >= MAX_MISSES {
+                self.set_synced(false);
+            }
+        }
+        // A zero nonce would match a zero origin; avoid it.
+        let nonce = NtpTimestamp(nonce.max(1));
+        self.outstanding = Some(Outstanding { nonce, t1: None });
+        self.answered = false;
+        self.counters.requests += 1;
+        self.out.push_back(Output::Send(Packet::request(nonce).encode()));
+    }
+
+    /// The request just emitted left at local wall time `t1`.
+    pub fn on_sent(&mut self, t1: NtpTimestamp) {
+        if let Some(o) = self.outstanding.as_mut() {
+            o.t1 = Some(t1);
+        }
+    }
+
+    /// A datagram from `from` arrived at local wall time `t4`.
+    pub fn handle_packet(&mut self, from: SocketAddr, data: &[u8], t4: NtpTimestamp) -> Verdict {
+        let verdict = self.judge(from, data, t4);
+        match verdict {
+            Verdict::Rejected(r) => self.counters.reject(r),
+            Verdict::Kiss(kiss) => {
+                self.counters.kisses += 1;
+                self.outstanding = None;
+                match kiss {
+                    Kiss::Rate => {
+                        if let Some(s) = self.schedule.as_mut() {
+                            s.on_rate_kiss();
+                        }
+                    }
+                    Kiss::Deny | Kiss::Rstr => self.stop(StopReason::Kissed(kiss)),
+                }
+            }
+            Verdict::Valid(sample) => {
+                // Each nonce is accepted once.
+                self.outstanding = None;
+                self.answered = true;
+                self.misses = 0;
+                self.counters.valid_replies += 1;
+                self.last_sample = Some(sample);
+                if let Some(s) = self.schedule.as_mut() {
+                    s.on_reply();
+                }
+                if self.config.is_some_and(|c| c.steering) {
+                    let (action, report) = self.discipline.decide(&sample);
+                    self.pending = Some(sample);
+                    self.out.push_back(Output::Adjust(action, report));
+                } else {
+                    self.set_synced(true);
+                }
+            }
+        }
+        verdict
+    }
+
+    fn judge(&self, from: SocketAddr, data: &[u8], t4: NtpTimestamp) -> Verdict {
+        if self.stopped.is_some() || self.config.is_none_or(|c| !same_peer(c.server, from)) {
+            return Verdict::Rejected(Reject::WrongSource);
+        }
+        match self.outstanding {
+            Some(Outstanding { nonce, t1: Some(t1) }) => judge(data, nonce, t1, t4),
+            _ => match Packet::parse(data) {
+                None => Verdict::Rejected(Reject::Truncated),
+                Some(_) => Verdict::Rejected(Reject::BadOrigin),
+            },
+        }
+    }
+
+    /// Reports how the last [`Output::Adjust`] went.
+    pub fn on_clock_result(&mut self, result: ClockResult) {
+        if self.pending.take().is_none() {
+            return;
+        }
+        match result {
+            ClockResult::Applied => self.set_synced(true),
+            ClockResult::PermissionDenied => self.stop(StopReason::ClockRefused),
+            ClockResult::Failed => {}
+        }
+    }
+
+    pub fn poll_output(&mut self) -> Option<Output> {
+        self.out.pop_front()
+    }
+
+    pub fn synced(&self) -> bool {
+        self.synced
+    }
+    pub fn stopped(&self) -> Option<StopReason> {
+        self.stopped
+    }
+    pub fn last_sample(&self) -> Option<&Sample> {
+        self.last_sample.as_ref()
+    }
+    pub fn counters(&self) -> &Counters {
+        &self.counters
+    }
+
+    fn stop(&mut self, reason: StopReason) {
+        self.stopped = Some(reason);
+        self.outstanding = None;
+        if let Some(s) = self.schedule.as_mut() {
+            s.stop();
+        }
+        self.out.push_back(Output::Stopped(reason));
+    }
+
+    fn set_synced(&mut self, synced: bool) {
+        if self.synced != synced {
+            self.synced = synced;
+            self.out.push_back(Output::SyncChanged(synced));
+        }
+    }
+}
+
+/// Address and port equal; IPv6 scope ids are not compared (replies carry the
+/// interface's).
+fn same_peer(a: SocketAddr, b: SocketAddr) -> bool {
+    a.ip() == b.ip() && a.port() == b.port()
+}

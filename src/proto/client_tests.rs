@@ -1,0 +1,281 @@
+//! Drives the client state machine with synthetic time and a modelled server.
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use super::client::*;
+use super::packet::{Packet, MODE_SERVER, NTP_VERSION};
+use super::timestamp::{NtpDuration, NtpShort, NtpTimestamp};
+use super::validate::{Kiss, Reject, Verdict};
+use crate::discipline::ClockAction;
+
+const SERVER: &str = "127.0.0.1:123";
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+fn cfg(steering: bool) -> Config {
+    Config { server: SERVER.parse().unwrap(), no_reply: ms(1000), had_reply: ms(8000), burst: false, steering }
+}
+
+/// Local wall clock: monotonic time plus a fixed base.
+fn wall(now: Duration) -> NtpTimestamp {
+    NtpTimestamp::from_unix(1_800_000_000, 0).add(NtpDuration::from_duration(now))
+}
+
+struct Harness {
+    c: Client,
+    now: Duration,
+    nonce: u64,
+    sent: Vec<(Duration, [u8; 48])>,
+    outputs: Vec<Output>,
+}
+
+impl Harness {
+    fn new(steering: bool) -> Self {
+        let mut c = Client::new();
+        c.configure(cfg(steering), Duration::ZERO);
+        Harness { c, now: Duration::ZERO, nonce: 1000, sent: vec![], outputs: vec![] }
+    }
+
+    /// Advances to `t`, firing every deadline on the way.
+    fn run_until(&mut self, t: Duration) {
+        while let Some(d) = self.c.deadline() {
+            if d > t {
+                break;
+            }
+            self.now = d;
+            self.nonce += 1;
+            self.c.handle_timeout(self.now, self.nonce);
+            self.drain();
+        }
+        self.now = t;
+    }
+
+    fn drain(&mut self) {
+        while let Some(o) = self.c.poll_output() {
+            match o {
+                Output::Send(p) => {
+                    self.c.on_sent(wall(self.now));
+                    self.sent.push((self.now, p));
+                }
+                Output::Adjust(..) => {
+                    self.outputs.push(o);
+                    self.c.on_clock_result(ClockResult::Applied);
+                }
+                _ => self.outputs.push(o),
+            }
+        }
+    }
+
+    fn last_request(&self) -> Packet {
+        Packet::parse(&self.sent.last().unwrap().1).unwrap()
+    }
+
+    /// A reply from a server `offset` s ahead, 1 ms after the last request.
+    fn reply(&self, offset: f64) -> Packet {
+        let req = self.last_request();
+        let server_time = wall(self.now).add(NtpDuration::from_seconds(offset + 0.0005));
+        Packet {
+            leap: 0, version: NTP_VERSION, mode: MODE_SERVER, stratum: 1, poll: 3, precision: -20,
+            root_delay: NtpShort(0), root_dispersion: NtpShort(0x10), reference_id: *b"GPS\0",
+            reference_ts: server_time, origin_ts: req.transmit_ts, receive_ts: server_time, transmit_ts: server_time,
+        }
+    }
+
+    fn deliver(&mut self, p: Packet) -> Verdict {
+        self.deliver_from(SERVER, p)
+    }
+
+    fn deliver_from(&mut self, from: &str, p: Packet) -> Verdict {
+        self.now += ms(1);
+        let v = self.c.handle_packet(from.parse::<SocketAddr>().unwrap(), &p.encode(), wall(self.now));
+        self.drain();
+        v
+    }
+
+    fn sync_changes(&self) -> Vec<bool> {
+        self.outputs.iter().filter_map(|o| if let Output::SyncChanged(s) = o { Some(*s) } else { None }).collect()
+    }
+}
+
+#[test]
+fn first_request_goes_at_once_with_a_random_transmit_timestamp() {
+    let mut h = Harness::new(false);
+    h.run_until(Duration::ZERO);
+    assert_eq!(h.sent.len(), 1);
+    assert_eq!(h.sent[0].0, Duration::ZERO);
+    let req = h.last_request();
+    assert_eq!((req.mode, req.version), (3, 4));
+    assert_eq!(req.transmit_ts, NtpTimestamp(1001), "the nonce, not the clock");
+}
+
+#[test]
+fn measured_offset_and_sync_in_measure_only_mode() {
+    let mut h = Harness::new(false);
+    h.run_until(Duration::ZERO);
+    let v = h.deliver(h.reply(0.25));
+    let Verdict::Valid(s) = v else { panic!("{v:?}") };
+    assert!((s.offset.as_seconds() - 0.25).abs() < 1e-6, "{}", s.offset.as_seconds());
+    assert_eq!(h.sync_changes(), vec![true]);
+    assert!(h.outputs.iter().all(|o| !matches!(o, Output::Adjust(..))), "measure only");
+}
+
+#[test]
+fn steering_syncs_only_after_the_clock_was_adjusted() {
+    let mut c = Client::new();
+    c.configure(cfg(true), Duration::ZERO);
+    c.handle_timeout(Duration::ZERO, 77);
+    let Some(Output::Send(p)) = c.poll_output() else { panic!() };
+    c.on_sent(wall(Duration::ZERO));
+    let req = Packet::parse(&p).unwrap();
+    let t = wall(ms(2)).add(NtpDuration::from_seconds(0.5));
+    let rep = Packet {
+        version: 4, mode: 4, stratum: 2, origin_ts: req.transmit_ts, receive_ts: t, transmit_ts: t,
+        ..Packet::default()
+    };
+    c.handle_packet(SERVER.parse().unwrap(), &rep.encode(), wall(ms(4)));
+    assert!(matches!(c.poll_output(), Some(Output::Adjust(ClockAction::Step(_), _))));
+    assert!(!c.synced());
+    c.on_clock_result(ClockResult::Applied);
+    assert_eq!(c.poll_output(), Some(Output::SyncChanged(true)));
+}
+
+#[test]
+fn refused_clock_stops_the_client() {
+    let mut h = Harness::new(true);
+    h.run_until(Duration::ZERO);
+    h.c.handle_packet(SERVER.parse().unwrap(), &h.reply(0.01).encode(), wall(ms(1)));
+    assert!(matches!(h.c.poll_output(), Some(Output::Adjust(ClockAction::Slew(_), _))));
+    h.c.on_clock_result(ClockResult::PermissionDenied);
+    assert_eq!(h.c.poll_output(), Some(Output::Stopped(StopReason::ClockRefused)));
+    assert_eq!(h.c.deadline(), None);
+    assert!(!h.c.synced());
+}
+
+#[test]
+fn schedule_follows_no_reply_and_had_reply_delays() {
+    let mut h = Harness::new(false);
+    h.run_until(ms(2500)); // requests at 0, 1000, 2000
+    assert_eq!(h.sent.iter().map(|s| s.0.as_millis()).collect::<Vec<_>>(), vec![0, 1000, 2000]);
+    h.deliver(h.reply(0.0));
+    h.run_until(ms(30_000)); // next at 2000 + 8000, then every 8000 while answered? no: unanswered
+    let times: Vec<_> = h.sent.iter().map(|s| s.0.as_millis()).collect();
+    assert_eq!(&times[..5], &[0, 1000, 2000, 10_000, 11_000]);
+}
+
+#[test]
+fn sync_lost_after_four_unanswered_requests_and_regained() {
+    let mut h = Harness::new(false);
+    h.run_until(Duration::ZERO);
+    h.deliver(h.reply(0.0));
+    assert_eq!(h.sync_changes(), vec![true]);
+    // Requests at 8 s, 9 s, 10 s, 11 s go unanswered; at 12 s the 4th miss is counted.
+    h.run_until(ms(11_500));
+    assert_eq!(h.sync_changes(), vec![true], "three misses are not enough");
+    h.run_until(ms(12_000));
+    assert_eq!(h.sync_changes(), vec![true, false]);
+    h.deliver(h.reply(0.0));
+    assert_eq!(h.sync_changes(), vec![true, false, true]);
+    h.run_until(ms(60_000));
+    assert_eq!(h.sync_changes(), vec![true, false, true, false], "one message per change");
+}
+
+#[test]
+fn each_nonce_is_accepted_once_and_stale_replies_are_ignored() {
+    let mut h = Harness::new(false);
+    h.run_until(Duration::ZERO);
+    let first = h.reply(0.0);
+    assert!(matches!(h.deliver(first), Verdict::Valid(_)));
+    assert_eq!(h.deliver(first), Verdict::Rejected(Reject::BadOrigin), "duplicate");
+    h.run_until(ms(8000));
+    let stale = first;
+    assert_eq!(h.deliver(stale), Verdict::Rejected(Reject::BadOrigin), "replayed later");
+    let unanswered = h.reply(0.0);
+    h.run_until(ms(9000)); // next request goes out; the old nonce is dead
+    assert_eq!(h.deliver(unanswered), Verdict::Rejected(Reject::BadOrigin), "late reply");
+    assert_eq!(h.c.counters().valid_replies, 1);
+    assert_eq!(h.c.counters().rejected(Reject::BadOrigin), 3);
+}
+
+#[test]
+fn replies_from_another_address_or_port_are_not_used() {
+    let mut h = Harness::new(false);
+    h.run_until(Duration::ZERO);
+    let r = h.reply(0.0);
+    assert_eq!(h.deliver_from("127.0.0.1:124", r), Verdict::Rejected(Reject::WrongSource));
+    assert_eq!(h.deliver_from("127.0.0.2:123", r), Verdict::Rejected(Reject::WrongSource));
+    assert!(h.sync_changes().is_empty());
+    assert!(matches!(h.deliver(r), Verdict::Valid(_)), "the real reply still counts");
+}
+
+#[test]
+fn rate_kiss_backs_off_and_its_timestamps_are_not_used() {
+    let mut h = Harness::new(false);
+    h.run_until(Duration::ZERO);
+    let kod = Packet { stratum: 0, reference_id: *b"RATE", ..h.reply(1000.0) };
+    assert_eq!(h.deliver(kod), Verdict::Kiss(Kiss::Rate));
+    assert!(h.sync_changes().is_empty());
+    assert!(h.c.last_sample().is_none());
+    assert_eq!(h.c.deadline(), Some(ms(16_000)), "had_reply doubled");
+    h.run_until(ms(16_000));
+    let kod = Packet { stratum: 0, reference_id: *b"RATE", ..h.reply(0.0) };
+    h.deliver(kod);
+    assert_eq!(h.c.deadline(), Some(ms(16_000 + 32_000)), "keeps backing off");
+}
+
+#[test]
+fn deny_and_rstr_stop_querying_until_reconfigured() {
+    for code in [*b"DENY", *b"RSTR"] {
+        let mut h = Harness::new(false);
+        h.run_until(Duration::ZERO);
+        let kod = Packet { stratum: 0, reference_id: code, ..h.reply(0.0) };
+        assert!(matches!(h.deliver(kod), Verdict::Kiss(_)));
+        assert!(matches!(h.outputs.last(), Some(Output::Stopped(StopReason::Kissed(_)))));
+        assert_eq!(h.c.deadline(), None);
+        h.run_until(ms(3_600_000));
+        assert_eq!(h.sent.len(), 1, "no more requests");
+        h.c.configure(cfg(false), h.now);
+        assert_eq!(h.c.deadline(), Some(h.now));
+        assert_eq!(h.c.stopped(), None);
+    }
+}
+
+#[test]
+fn spoofed_kiss_from_elsewhere_is_ignored() {
+    let mut h = Harness::new(false);
+    h.run_until(Duration::ZERO);
+    let kod = Packet { stratum: 0, reference_id: *b"DENY", ..h.reply(0.0) };
+    assert_eq!(h.deliver_from("127.0.0.9:123", kod), Verdict::Rejected(Reject::WrongSource));
+    assert_eq!(h.c.stopped(), None);
+}
+
+#[test]
+fn reconfigure_takes_effect_at_once() {
+    let mut h = Harness::new(false);
+    h.run_until(ms(500));
+    let mut c2 = cfg(false);
+    c2.server = "127.0.0.1:999".parse().unwrap();
+    h.c.configure(c2, h.now);
+    assert_eq!(h.c.deadline(), Some(ms(500)));
+    h.run_until(ms(500));
+    let r = h.reply(0.0);
+    assert_eq!(h.deliver(r), Verdict::Rejected(Reject::WrongSource), "old server no longer trusted");
+    assert!(matches!(h.deliver_from("127.0.0.1:999", r), Verdict::Valid(_)));
+}
+
+#[test]
+fn hours_of_simulated_polling_stay_regular() {
+    let mut h = Harness::new(false);
+    let mut t = Duration::ZERO;
+    while t < Duration::from_secs(6 * 3600) {
+        h.run_until(t);
+        if h.sent.last().is_some_and(|s| s.0 == t) {
+            h.deliver(h.reply(0.0));
+        }
+        t = h.c.deadline().unwrap();
+    }
+    let gaps: Vec<_> = h.sent.windows(2).map(|w| (w[1].0 - w[0].0).as_millis()).collect();
+    assert!(gaps.iter().all(|&g| g == 8000), "{:?}", &gaps[..5]);
+    assert_eq!(h.sync_changes(), vec![true]);
+}

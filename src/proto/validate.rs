@@ -1,0 +1,220 @@
+//! Which replies may be used (RFC 4330 section 5, RFC 5905 client rules),
+//! kiss-o'-death codes, and the offset and delay of a valid reply.
+
+use super::packet::{Packet, LEAP_UNSYNCHRONIZED, MODE_SERVER};
+use super::timestamp::{NtpDuration, NtpTimestamp};
+
+/// Replies whose root distance (root delay / 2 + root dispersion) is this
+/// large or larger are rejected: RFC 5905's MAXDIST, 1.5 s.
+pub const MAX_ROOT_DISTANCE_SECS: f64 = 1.5;
+
+/// Why a reply was not used. Each has a counter in the statistics.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Reject {
+    /// Not from the configured server address and port.
+    WrongSource,
+    /// Shorter than an NTP header.
+    Truncated,
+    /// Mode is not 4 (server).
+    NotServerMode,
+    /// Version differs from the request's.
+    WrongVersion,
+    /// Origin timestamp is not the nonce of the outstanding request.
+    BadOrigin,
+    /// Stratum 0 without a known kiss code, or LI = 3: the server has no time.
+    Unsynchronized,
+    /// Stratum above 15.
+    BadStratum,
+    /// Receive or transmit timestamp zero.
+    ZeroTimestamp,
+    /// Root delay / 2 + root dispersion not under the limit.
+    RootDistance,
+    /// Round-trip delay below zero.
+    NegativeDelay,
+}
+
+/// A kiss-o'-death code a client must obey.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kiss {
+    /// Poll less often.
+    Rate,
+    /// Access denied: stop querying this server.
+    Deny,
+    /// Access restricted: stop querying this server.
+    Rstr,
+}
+
+/// A measurement from one valid reply (T1..T4 as in RFC 4330).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Sample {
+    /// Server time minus local time.
+    pub offset: NtpDuration,
+    /// Round-trip delay, excluding the server's processing time.
+    pub delay: NtpDuration,
+    pub stratum: u8,
+    pub leap: u8,
+    pub reference_id: [u8; 4],
+    pub root_delay: NtpDuration,
+    pub root_dispersion: NtpDuration,
+    /// Local receive time of the reply (T4).
+    pub t4: NtpTimestamp,
+}
+
+impl Sample {
+    /// Root delay / 2 + root dispersion of the server, plus our own delay / 2.
+    pub fn root_distance(&self) -> NtpDuration {
+        NtpDuration((self.root_delay.0 + self.delay.0) / 2 + self.root_dispersion.0)
+    }
+}
+
+/// What a reply from the configured server amounts to.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Verdict {
+    Valid(Sample),
+    Kiss(Kiss),
+    Rejected(Reject),
+}
+
+/// Judges `data`, received at local time `t4`, as the answer to the request
+/// whose transmit timestamp was `nonce` and which left at local time `t1`.
+pub fn judge(data: &[u8], nonce: NtpTimestamp, t1: NtpTimestamp, t4: NtpTimestamp) -> Verdict {
+    use Verdict::Rejected;
+    let Some(p) = Packet::parse(data) else { return Rejected(Reject::Truncated) };
+    if p.mode != MODE_SERVER {
+        return Rejected(Reject::NotServerMode);
+    }
+    if p.version != super::packet::NTP_VERSION {
+        return Rejected(Reject::WrongVersion);
+    }
+    if p.origin_ts != nonce || nonce.is_zero() {
+        return Rejected(Reject::BadOrigin);
+    }
+    if p.stratum == 0 {
+        return match &p.reference_id {
+            b"RATE" => Verdict::Kiss(Kiss::Rate),
+            b"DENY" => Verdict::Kiss(Kiss::Deny),
+            b"RSTR" => Verdict::Kiss(Kiss::Rstr),
+            _ => Rejected(Reject::Unsynchronized),
+        };
+    }
+    if p.leap == LEAP_UNSYNCHRONIZED {
+        return Rejected(Reject::Unsynchronized);
+    }
+    if p.stratum > 15 {
+        return Rejected(Reject::BadStratum);
+    }
+    if p.receive_ts.is_zero() || p.transmit_ts.is_zero() {
+        return Rejected(Reject::ZeroTimestamp);
+    }
+    let root_delay = p.root_delay.to_duration();
+    let root_dispersion = p.root_dispersion.to_duration();
+    if p.root_delay.as_seconds() / 2.0 + p.root_dispersion.as_seconds() >= MAX_ROOT_DISTANCE_SECS {
+        return Rejected(Reject::RootDistance);
+    }
+    let (t2, t3) = (p.receive_ts, p.transmit_ts);
+    let offset = NtpDuration::midpoint(t2.since(t1), t3.since(t4));
+    let delay = NtpDuration::sub(t4.since(t1), t3.since(t2));
+    if delay.0 < 0 {
+        return Rejected(Reject::NegativeDelay);
+    }
+    Verdict::Valid(Sample {
+        offset,
+        delay,
+        stratum: p.stratum,
+        leap: p.leap,
+        reference_id: p.reference_id,
+        root_delay,
+        root_dispersion,
+        t4,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::packet::NTP_VERSION;
+    use crate::proto::timestamp::NtpShort;
+
+    const NONCE: NtpTimestamp = NtpTimestamp(0xdead_beef_0bad_f00d);
+
+    fn t(s: f64) -> NtpTimestamp {
+        NtpTimestamp::from_unix(1_800_000_000, 0).add(NtpDuration::from_seconds(s))
+    }
+
+    /// A good reply: the server is 0.5 s ahead, 10 ms each way, 1 ms inside.
+    fn reply() -> Packet {
+        Packet {
+            leap: 0, version: NTP_VERSION, mode: MODE_SERVER, stratum: 2, poll: 6, precision: -20,
+            root_delay: NtpShort(0x0000_0100), root_dispersion: NtpShort(0x0000_0200),
+            reference_id: [127, 0, 0, 1], reference_ts: t(-10.0), origin_ts: NONCE,
+            receive_ts: t(0.510), transmit_ts: t(0.511),
+        }
+    }
+
+    fn judge_packet(p: Packet) -> Verdict {
+        judge(&p.encode(), NONCE, t(0.0), t(0.021))
+    }
+
+    #[test]
+    fn offset_and_delay_of_a_good_reply() {
+        let Verdict::Valid(s) = judge_packet(reply()) else { panic!() };
+        assert!((s.offset.as_seconds() - 0.5).abs() < 1e-9, "{}", s.offset.as_seconds());
+        assert!((s.delay.as_seconds() - 0.020).abs() < 1e-9);
+        assert_eq!(s.stratum, 2);
+    }
+
+    #[test]
+    fn every_rule_rejects() {
+        let cases: Vec<(Packet, Verdict)> = vec![
+            (Packet { mode: 3, ..reply() }, Verdict::Rejected(Reject::NotServerMode)),
+            (Packet { mode: 5, ..reply() }, Verdict::Rejected(Reject::NotServerMode)),
+            (Packet { version: 3, ..reply() }, Verdict::Rejected(Reject::WrongVersion)),
+            (Packet { origin_ts: NtpTimestamp(1), ..reply() }, Verdict::Rejected(Reject::BadOrigin)),
+            (Packet { leap: 3, ..reply() }, Verdict::Rejected(Reject::Unsynchronized)),
+            (Packet { stratum: 0, reference_id: *b"INIT", ..reply() }, Verdict::Rejected(Reject::Unsynchronized)),
+            (Packet { stratum: 16, ..reply() }, Verdict::Rejected(Reject::BadStratum)),
+            (Packet { stratum: 255, ..reply() }, Verdict::Rejected(Reject::BadStratum)),
+            (Packet { receive_ts: NtpTimestamp::ZERO, ..reply() }, Verdict::Rejected(Reject::ZeroTimestamp)),
+            (Packet { transmit_ts: NtpTimestamp::ZERO, ..reply() }, Verdict::Rejected(Reject::ZeroTimestamp)),
+            (Packet { root_dispersion: NtpShort(0x0001_8000), ..reply() }, Verdict::Rejected(Reject::RootDistance)),
+            (Packet { root_delay: NtpShort(0x0003_0000), ..reply() }, Verdict::Rejected(Reject::RootDistance)),
+            // The server claims to have held the request longer than the round trip.
+            (Packet { transmit_ts: t(0.600), ..reply() }, Verdict::Rejected(Reject::NegativeDelay)),
+            (Packet { stratum: 0, reference_id: *b"RATE", ..reply() }, Verdict::Kiss(Kiss::Rate)),
+            (Packet { stratum: 0, reference_id: *b"DENY", ..reply() }, Verdict::Kiss(Kiss::Deny)),
+            (Packet { stratum: 0, reference_id: *b"RSTR", ..reply() }, Verdict::Kiss(Kiss::Rstr)),
+        ];
+        for (p, want) in cases {
+            assert_eq!(judge_packet(p), want, "{p:?}");
+        }
+        assert_eq!(judge(&reply().encode()[..47], NONCE, t(0.0), t(0.021)), Verdict::Rejected(Reject::Truncated));
+    }
+
+    #[test]
+    fn a_kiss_needs_the_right_origin() {
+        let kod = Packet { stratum: 0, reference_id: *b"DENY", origin_ts: NtpTimestamp(7), ..reply() };
+        assert_eq!(judge_packet(kod), Verdict::Rejected(Reject::BadOrigin));
+    }
+
+    #[test]
+    fn zero_nonce_never_matches() {
+        let p = Packet { origin_ts: NtpTimestamp::ZERO, ..reply() };
+        assert_eq!(judge(&p.encode(), NtpTimestamp::ZERO, t(0.0), t(0.021)), Verdict::Rejected(Reject::BadOrigin));
+    }
+
+    #[test]
+    fn offset_is_right_when_the_server_is_in_the_next_era() {
+        // Local clock just before the 2036 rollover, server 3 s later (era 1).
+        let t1 = NtpTimestamp(((u32::MAX as u64) << 32) | 0x8000_0000);
+        let t4 = t1.add(NtpDuration::from_seconds(0.002));
+        let p = Packet {
+            receive_ts: t1.add(NtpDuration::from_seconds(3.001)),
+            transmit_ts: t1.add(NtpDuration::from_seconds(3.001)),
+            ..reply()
+        };
+        assert!(p.receive_ts.0 >> 32 < 5, "server timestamp is in era 1");
+        let Verdict::Valid(s) = judge(&p.encode(), NONCE, t1, t4) else { panic!() };
+        assert!((s.offset.as_seconds() - 3.0).abs() < 1e-6);
+        assert!((s.delay.as_seconds() - 0.002).abs() < 1e-6);
+    }
+}
