@@ -46,7 +46,7 @@ impl Discipline {
         let distance_us = (sample.root_distance().as_nanos() + 999).div_euclid(1000);
         let report = SyncReport {
             max_error_us: distance_us.max(0),
-            est_error_us: (sample.delay.as_nanos() / 2000).max(0),
+            est_error_us: ((sample.delay.as_nanos() / 2 + 500) / 1000).max(0),
             leap: sample.leap,
         };
         (action, report)
