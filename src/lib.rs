@@ -10,3 +10,6 @@
 pub mod discipline;
 pub mod ffi;
 pub mod proto;
+pub mod clock;
+pub mod sys;
+pub mod worker;

@@ -1,12 +1,287 @@
+//! The six `sm_sntp_*` entry points, exported under their plain names and
+//! their decorated ones. Every call validates its pointers and handle, runs
+//! behind a panic boundary (a panic returns `ERR_SM_DEVERR`) and is traced.
+
+use std::cell::Cell;
+use std::io;
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::ptr::{self, addr_of_mut};
+use std::time::Duration;
+
+use super::registry::{self, Handle};
+use super::trace;
 use super::types::*;
+use crate::clock;
+use crate::worker::{self, status::Report, ServerConfig, Worker};
+
+/// Runs `body` behind the panic boundary and traces the call.
+fn entry(body: impl FnOnce() -> tSM_INT, describe: impl FnOnce() -> String) -> tSM_INT {
+    trace::init_from_env();
+    let rc = catch_unwind(AssertUnwindSafe(body)).unwrap_or(ERR_SM_DEVERR);
+    if trace::enabled() {
+        let text = catch_unwind(AssertUnwindSafe(describe)).unwrap_or_default();
+        trace::line(&format!("{text} == {rc}"));
+    }
+    rc
+}
+
+/// Reads a caller's parameter block; `None` for NULL.
+///
+/// # Safety
+/// `p` must be NULL or point to a readable `T`.
+unsafe fn read_parms<T>(p: *const T) -> Option<T> {
+    // SAFETY: the caller guarantees `p` is NULL or readable; all T here are plain C data.
+    (!p.is_null()).then(|| unsafe { ptr::read_unaligned(p) })
+}
+
+fn handle_key(sntp: tSMSNTPId) -> usize {
+    sntp as usize
+}
+
+fn lookup(sntp: tSMSNTPId) -> Result<std::sync::Arc<Handle>, tSM_INT> {
+    registry::get(handle_key(sntp)).ok_or(ERR_SM_BAD_PARAMETER)
+}
+
+fn os_error(e: &io::Error) -> tSM_INT {
+    match e.raw_os_error() {
+        Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM | libc::EAGAIN) => ERR_SM_NO_RESOURCES,
+        Some(libc::EADDRNOTAVAIL) => ERR_SM_BAD_PARAMETER,
+        _ => ERR_SM_OS_RESOURCE_PROBLEM,
+    }
+}
+
+fn v4(sa: &SOCKADDR_IN) -> SocketAddrV4 {
+    SocketAddrV4::new(Ipv4Addr::from(u32::from_be(sa.sin_addr.s_addr)), u16::from_be(sa.sin_port))
+}
+
+fn v6(sa: &SOCKADDR_IN6) -> SocketAddrV6 {
+    SocketAddrV6::new(Ipv6Addr::from(sa.sin6_addr.s6_addr), u16::from_be(sa.sin6_port), sa.sin6_flowinfo, sa.sin6_scope_id)
+}
+
+fn usable_server(addr: SocketAddr) -> bool {
+    addr.port() != 0
+        && match addr {
+            SocketAddr::V4(a) => !(a.ip().is_unspecified() || a.ip().is_broadcast() || a.ip().is_multicast()),
+            SocketAddr::V6(a) => !(a.ip().is_unspecified() || a.ip().is_multicast()),
+        }
+}
+
+/// Delays in milliseconds: both at least 1, `no_reply <= had_reply`.
+fn delays(no_reply: tSM_UT32, had_reply: tSM_UT32) -> Result<(Duration, Duration), tSM_INT> {
+    if no_reply > had_reply || no_reply == 0 {
+        return Err(ERR_SM_BAD_PARAMETER);
+    }
+    Ok((Duration::from_millis(no_reply as u64), Duration::from_millis(had_reply as u64)))
+}
+
+fn configure(sntp: tSMSNTPId, server: SocketAddr, traffic_class: u8, no_reply: Duration, had_reply: Duration) -> tSM_INT {
+    let Ok(handle) = lookup(sntp) else { return ERR_SM_BAD_PARAMETER };
+    if handle.ipv6 != server.is_ipv6() || !usable_server(server) {
+        return ERR_SM_BAD_PARAMETER;
+    }
+    match handle.worker.configure(ServerConfig { server, traffic_class, no_reply, had_reply }) {
+        Ok(()) => ERR_SM_OK,
+        Err(worker::ConfigureError::Ended) => ERR_SM_WRONG_MODULE_STATE,
+    }
+}
+
+/// Configures (or reconfigures) an IPv4 client's server and delays.
 #[no_mangle]
-pub extern "C" fn sm_sntp_create(createp: *mut SM_SNTP_CREATE_PARMS) -> tSM_INT { let _ = createp; 0 }
+pub extern "C" fn sm_sntp_config(configp: *mut SM_SNTP_CONFIG_PARMS) -> tSM_INT {
+    // SAFETY: the API requires NULL or a valid parameter block.
+    let parms = unsafe { read_parms(configp) };
+    entry(
+        || {
+            let Some(p) = &parms else { return ERR_SM_BAD_PARAMETER };
+            let (no_reply, had_reply) = match delays(p.no_reply_delay, p.had_reply_delay) {
+                Ok(d) => d,
+                Err(e) => return e,
+            };
+            if p.server.sin_family as i32 != libc::AF_INET || !(0..=255).contains(&p.TOS) {
+                return ERR_SM_BAD_PARAMETER;
+            }
+            configure(p.sntp, v4(&p.server).into(), p.TOS as u8, no_reply, had_reply)
+        },
+        || match &parms {
+            None => "sm_sntp_config(NULL)".into(),
+            Some(p) => format!(
+                "sm_sntp_config(sntp={:p}, server={}, TOS={}, no_reply_delay={}, had_reply_delay={})",
+                p.sntp, v4(&p.server), p.TOS, p.no_reply_delay, p.had_reply_delay
+            ),
+        },
+    )
+}
+
+/// Configures (or reconfigures) an IPv6 client's server and delays.
 #[no_mangle]
-pub extern "C" fn sm_sntp_status(statusp: *mut SM_SNTP_STATUS_PARMS) -> tSM_INT { let _ = statusp; 0 }
+pub extern "C" fn sm_sntp_config_ipv6(configp: *mut SM_SNTP_CONFIG_IPV6_PARMS) -> tSM_INT {
+    // SAFETY: the API requires NULL or a valid parameter block.
+    let parms = unsafe { read_parms(configp) };
+    entry(
+        || {
+            let Some(p) = &parms else { return ERR_SM_BAD_PARAMETER };
+            let (no_reply, had_reply) = match delays(p.no_reply_delay, p.had_reply_delay) {
+                Ok(d) => d,
+                Err(e) => return e,
+            };
+            if p.server.sin6_family as i32 != libc::AF_INET6 {
+                return ERR_SM_BAD_PARAMETER;
+            }
+            let tclass = ((u32::from_be(p.server.sin6_flowinfo) >> 20) & 0xff) as u8;
+            let mut server = v6(&p.server);
+            server.set_flowinfo(0);
+            configure(p.sntp, server.into(), tclass, no_reply, had_reply)
+        },
+        || match &parms {
+            None => "sm_sntp_config_ipv6(NULL)".into(),
+            Some(p) => format!(
+                "sm_sntp_config_ipv6(sntp={:p}, server={}, no_reply_delay={}, had_reply_delay={})",
+                p.sntp, v6(&p.server), p.no_reply_delay, p.had_reply_delay
+            ),
+        },
+    )
+}
+
+/// Creates a client bound to a local address; it sends nothing until configured.
 #[no_mangle]
-pub extern "C" fn sm_sntp_destroy(sntp: tSMSNTPId) -> tSM_INT { let _ = sntp; 0 }
-/// cbindgen:ignore
-#[export_name = "sm_sntp_destroy_iSNTPt"]
-pub extern "C" fn decorated_destroy(sntp: tSMSNTPId) -> tSM_INT { let _ = sntp; 0 }
+pub extern "C" fn sm_sntp_create(createp: *mut SM_SNTP_CREATE_PARMS) -> tSM_INT {
+    // SAFETY: the API requires NULL or a valid parameter block.
+    let parms = unsafe { read_parms(createp) };
+    let made: Cell<tSMSNTPId> = Cell::new(ptr::null_mut());
+    entry(
+        || {
+            let Some(p) = &parms else { return ERR_SM_BAD_PARAMETER };
+            let local: SocketAddr = match p.r#type.0 {
+                0 => SocketAddrV4::new(Ipv4Addr::from(u32::from_be(p.address.s_addr)), 0).into(),
+                1 => SocketAddrV6::new(Ipv6Addr::from(p.ipv6_address.s6_addr), 0, 0, 0).into(),
+                _ => return ERR_SM_BAD_PARAMETER,
+            };
+            let socket = match worker::open_socket(local) {
+                Ok(s) => s,
+                Err(e) => return os_error(&e),
+            };
+            let worker = match Worker::spawn(socket, clock::Choice::from_env(), trace::line) {
+                Ok(w) => w,
+                Err(e) => return os_error(&e),
+            };
+            made.set(registry::insert(Handle { ipv6: local.is_ipv6(), worker }) as tSMSNTPId);
+            // SAFETY: `createp` is non-NULL (parms was read from it) and writable per the API.
+            unsafe { addr_of_mut!((*createp).sntp).write_unaligned(made.get()) };
+            ERR_SM_OK
+        },
+        || match &parms {
+            None => "sm_sntp_create(NULL)".into(),
+            Some(p) => format!(
+                "sm_sntp_create(module={:p}, type={}, address={}, ipv6_address={}) sntp={:p}",
+                p.module,
+                p.r#type.0,
+                Ipv4Addr::from(u32::from_be(p.address.s_addr)),
+                Ipv6Addr::from(p.ipv6_address.s6_addr),
+                made.get()
+            ),
+        },
+    )
+}
+
+/// Stops and frees a client and closes its event. NULL is accepted.
 #[no_mangle]
-pub static TiNGtrace: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+pub extern "C" fn sm_sntp_destroy(sntp: tSMSNTPId) -> tSM_INT {
+    entry(
+        || {
+            if sntp.is_null() {
+                return ERR_SM_OK;
+            }
+            match registry::remove(handle_key(sntp)) {
+                Some(handle) => {
+                    handle.worker.shutdown();
+                    ERR_SM_OK
+                }
+                None => ERR_SM_BAD_PARAMETER,
+            }
+        },
+        || format!("sm_sntp_destroy(sntp={sntp:p})"),
+    )
+}
+
+/// Returns the client's event: the same descriptor and mode every time.
+#[no_mangle]
+pub extern "C" fn sm_sntp_get_event(eventp: *mut SM_SNTP_EVENT_PARMS) -> tSM_INT {
+    // SAFETY: the API requires NULL or a valid parameter block.
+    let parms = unsafe { read_parms(eventp) };
+    let fd = Cell::new(-1);
+    entry(
+        || {
+            let Some(p) = &parms else { return ERR_SM_BAD_PARAMETER };
+            let handle = match lookup(p.sntp) {
+                Ok(h) => h,
+                Err(e) => return e,
+            };
+            fd.set(handle.worker.event_fd());
+            let event = tSMEventId { fd: fd.get(), mode: EVENT_MODE, eip: p.sntp.cast() };
+            // SAFETY: `eventp` is non-NULL and writable per the API.
+            unsafe { addr_of_mut!((*eventp).event).write_unaligned(event) };
+            ERR_SM_OK
+        },
+        || match &parms {
+            None => "sm_sntp_get_event(NULL)".into(),
+            Some(p) => format!("sm_sntp_get_event(sntp={:p}) fd={} mode={EVENT_MODE}", p.sntp, fd.get()),
+        },
+    )
+}
+
+/// Reads one pending status message without waiting.
+#[no_mangle]
+pub extern "C" fn sm_sntp_status(statusp: *mut SM_SNTP_STATUS_PARMS) -> tSM_INT {
+    // SAFETY: the API requires NULL or a valid parameter block.
+    let parms = unsafe { read_parms(statusp) };
+    let report = Cell::new(None);
+    entry(
+        || {
+            let Some(p) = &parms else { return ERR_SM_BAD_PARAMETER };
+            let handle = match lookup(p.sntp) {
+                Ok(h) => h,
+                Err(e) => return e,
+            };
+            let r = handle.worker.status();
+            report.set(Some(r));
+            let status = match r {
+                Report::Running => kSMSNTPStatus::kSMSNTPStatusRunning,
+                Report::Stopped => kSMSNTPStatus::kSMSNTPStatusStopped,
+                Report::Sync(_) => kSMSNTPStatus::kSMSNTPStatusSync,
+            };
+            // SAFETY: `statusp` is non-NULL and writable per the API.
+            unsafe {
+                addr_of_mut!((*statusp).status).write_unaligned(SntpStatusField(status as i32));
+                if let Report::Sync(has_sync) = r {
+                    addr_of_mut!((*statusp).u.sync.has_sync).write_unaligned(has_sync as i32);
+                }
+            }
+            ERR_SM_OK
+        },
+        || match &parms {
+            None => "sm_sntp_status(NULL)".into(),
+            Some(p) => format!("sm_sntp_status(sntp={:p}) status={:?}", p.sntp, report.get()),
+        },
+    )
+}
+
+/// The decorated symbols of Aculab's header, each the same function.
+macro_rules! decorated {
+    ($($symbol:literal => $name:ident($arg:ident: $ty:ty) = $plain:ident;)*) => {$(
+        #[doc = concat!("`", $symbol, "`: the decorated name of `", stringify!($plain), "`.")]
+        #[export_name = $symbol]
+        pub extern "C" fn $name($arg: $ty) -> tSM_INT {
+            $plain($arg)
+        }
+    )*};
+}
+
+decorated! {
+    "sm_sntp_config_iPsSNTPtSAdiUiUi_" => decorated_config(p: *mut SM_SNTP_CONFIG_PARMS) = sm_sntp_config;
+    "sm_sntp_config_ipv6_iPsSNTPtSA6dUiUi_" => decorated_config_ipv6(p: *mut SM_SNTP_CONFIG_IPV6_PARMS) = sm_sntp_config_ipv6;
+    "sm_sntp_create_iPsSNTPtMte1_2_SIdSI6d_" => decorated_create(p: *mut SM_SNTP_CREATE_PARMS) = sm_sntp_create;
+    "sm_sntp_destroy_iSNTPt" => decorated_destroy(p: tSMSNTPId) = sm_sntp_destroy;
+    "sm_sntp_get_event_iPsSNTPtEt_" => decorated_get_event(p: *mut SM_SNTP_EVENT_PARMS) = sm_sntp_get_event;
+    "sm_sntp_status_iPsSNTPte1_3_usi___" => decorated_status(p: *mut SM_SNTP_STATUS_PARMS) = sm_sntp_status;
+}

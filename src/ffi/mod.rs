@@ -1,2 +1,6 @@
-pub mod types;
+//! The C ABI: Aculab's types and six functions, the handle registry, the
+//! trace, and the panic boundary. All `unsafe` for C pointers lives here.
 pub mod api;
+pub mod registry;
+pub mod trace;
+pub mod types;

@@ -57,15 +57,16 @@ impl NtpDuration {
     pub fn from_seconds(s: f64) -> Self {
         NtpDuration((s * FRAC) as i64)
     }
+    /// From nanoseconds, rounded to the nearest unit.
     pub fn from_nanos(n: i64) -> Self {
-        NtpDuration(((n as i128 * (1i128 << 32)) / 1_000_000_000) as i64)
+        NtpDuration(div_round(n as i128 * (1i128 << 32), 1_000_000_000) as i64)
     }
     pub fn as_seconds(self) -> f64 {
         self.0 as f64 / FRAC
     }
-    /// Whole nanoseconds, rounded toward zero.
+    /// Nanoseconds, rounded to the nearest.
     pub fn as_nanos(self) -> i64 {
-        ((self.0 as i128 * 1_000_000_000) >> 32) as i64
+        div_round(self.0 as i128 * 1_000_000_000, 1i128 << 32) as i64
     }
     pub fn abs(self) -> NtpDuration {
         NtpDuration(self.0.saturating_abs())
@@ -81,6 +82,11 @@ impl NtpDuration {
     pub fn from_duration(d: Duration) -> Self {
         NtpDuration::from_nanos(d.as_nanos().min(i64::MAX as u128) as i64)
     }
+}
+
+/// `a / b` rounded to the nearest, halves away from zero (`b > 0`).
+fn div_round(a: i128, b: i128) -> i128 {
+    if a >= 0 { (a + b / 2) / b } else { (a - b / 2) / b }
 }
 
 /// A 32-bit NTP short value: unsigned 16.16 seconds (root delay and dispersion).
@@ -137,6 +143,9 @@ mod tests {
 
     #[test]
     fn conversions() {
+        for n in [1i64, -1, 20_000_000, -500_000_001, 999_999_999] {
+            assert_eq!(NtpDuration::from_nanos(n).as_nanos(), n);
+        }
         assert_eq!(NtpDuration::from_seconds(1.5).as_nanos(), 1_500_000_000);
         assert_eq!(NtpDuration::from_nanos(-250_000_000).as_seconds(), -0.25);
         assert_eq!(NtpShort(0x0001_8000).as_seconds(), 1.5);

@@ -1,0 +1,312 @@
+//! The per-client worker thread: owns the UDP socket, drives the sans-IO
+//! client from `poll()` on the socket and a wake descriptor with deadlines on
+//! the monotonic clock, applies clock actions and posts status messages.
+
+pub mod status;
+
+use std::io;
+use std::net::{SocketAddr, UdpSocket};
+use std::os::fd::AsRawFd;
+use std::sync::Arc;
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+use socket2::{Domain, Protocol, Socket, Type};
+
+use crate::clock::{self, ClockBackend, ClockError};
+use crate::proto::client::{ClockResult, Client, Config, Output, StopReason};
+use crate::sys::{notify::Notifier, poll::poll_readable, random::random_u64, time::wall_now};
+use status::{Report, StatusBoard};
+
+/// Worker threads need little stack; keep 1,000 clients cheap.
+const STACK_SIZE: usize = 256 * 1024;
+/// Largest datagram read; longer ones are truncated and rejected or ignored.
+const RECV_BUF: usize = 1024;
+
+/// Where and how often to query, as the user configured it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ServerConfig {
+    pub server: SocketAddr,
+    /// IPv4 type of service, or IPv6 traffic class.
+    pub traffic_class: u8,
+    pub no_reply: Duration,
+    pub had_reply: Duration,
+}
+
+/// A sink for trace lines.
+pub type TraceFn = fn(&str);
+
+#[derive(Default)]
+struct Commands {
+    config: Option<(ServerConfig, u64)>,
+    shutdown: bool,
+}
+
+struct Shared {
+    status: StatusBoard,
+    commands: Mutex<Commands>,
+    wake: Notifier,
+}
+
+/// A running client: its worker thread and what it shares with callers.
+pub struct Worker {
+    shared: Arc<Shared>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+/// Opens the client's UDP socket, bound to `local` with a kernel-chosen
+/// (randomised) port, non-blocking and close-on-exec.
+pub fn open_socket(local: SocketAddr) -> io::Result<Socket> {
+    let socket = Socket::new(Domain::for_address(local), Type::DGRAM, Some(Protocol::UDP))?;
+    if local.is_ipv6() {
+        socket.set_only_v6(true)?;
+    }
+    socket.set_nonblocking(true)?;
+    socket.bind(&local.into())?;
+    Ok(socket)
+}
+
+#[derive(Debug)]
+pub enum ConfigureError {
+    /// The worker has ended; the client can only be destroyed.
+    Ended,
+}
+
+impl Worker {
+    /// Starts the worker for `socket`, with the clock backend chosen by `choice`.
+    pub fn spawn(socket: Socket, choice: Result<clock::Choice, String>, trace: TraceFn) -> io::Result<Worker> {
+        let shared = Arc::new(Shared {
+            status: StatusBoard::new()?,
+            commands: Mutex::new(Commands::default()),
+            wake: Notifier::new()?,
+        });
+        let sh = Arc::clone(&shared);
+        let thread = thread::Builder::new()
+            .name("prossntp".into())
+            .stack_size(STACK_SIZE)
+            .spawn(move || run(sh, socket.into(), choice, trace))?;
+        Ok(Worker { shared, thread: Mutex::new(Some(thread)) })
+    }
+
+    /// Hands a new configuration to the worker; it takes effect at once.
+    pub fn configure(&self, config: ServerConfig) -> Result<(), ConfigureError> {
+        let mut cmds = self.shared.commands.lock();
+        let generation = self.shared.status.configure().ok_or(ConfigureError::Ended)?;
+        cmds.config = Some((config, generation));
+        self.shared.wake.raise();
+        Ok(())
+    }
+
+    pub fn status(&self) -> Report {
+        self.shared.status.take()
+    }
+
+    pub fn event_fd(&self) -> i32 {
+        self.shared.status.event_fd()
+    }
+
+    /// Stops the worker and waits for it (idempotent).
+    pub fn shutdown(&self) {
+        self.shared.commands.lock().shutdown = true;
+        self.shared.wake.raise();
+        if let Some(t) = self.thread.lock().take() {
+            // A trace sink that destroys its own client runs on the worker: do not join itself.
+            if t.thread().id() != thread::current().id() {
+                let _ = t.join();
+            }
+        }
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+fn run(shared: Arc<Shared>, socket: UdpSocket, choice: Result<clock::Choice, String>, trace: TraceFn) {
+    let status = &shared.status;
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let backend = match choice.and_then(clock::select) {
+            Ok(sel) => {
+                if let Some(note) = sel.note {
+                    trace_once(trace, &note);
+                }
+                sel.backend
+            }
+            Err(why) => {
+                trace(&format!("prossntp: worker ends: {why}"));
+                return;
+            }
+        };
+        Loop { shared: &shared, socket, backend, client: Client::new(), epoch: Instant::now(), generation: 0, server: None, trace }.run()
+    }));
+    if result.is_err() {
+        trace("prossntp: worker ends: internal error (panic)");
+    }
+    status.kill();
+}
+
+/// Traces `line` once per process.
+fn trace_once(trace: TraceFn, line: &str) {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| trace(&format!("prossntp: {line}")));
+}
+
+struct Loop<'a> {
+    shared: &'a Shared,
+    socket: UdpSocket,
+    backend: Box<dyn ClockBackend>,
+    client: Client,
+    epoch: Instant,
+    generation: u64,
+    server: Option<SocketAddr>,
+    trace: TraceFn,
+}
+
+enum Flow {
+    Continue,
+    Exit,
+}
+
+impl Loop<'_> {
+    fn now(&self) -> Duration {
+        self.epoch.elapsed()
+    }
+
+    fn run(&mut self) {
+        let fds = [self.shared.wake.fd(), self.socket.as_raw_fd()];
+        loop {
+            if let Flow::Exit = self.take_commands() {
+                return;
+            }
+            let now = self.now();
+            if self.client.deadline().is_some_and(|d| d <= now) {
+                match random_u64() {
+                    Ok(nonce) => self.client.handle_timeout(now, nonce),
+                    Err(e) => (self.trace)(&format!("prossntp: no random nonce ({e}); request skipped")),
+                }
+            }
+            if let Flow::Exit = self.drain() {
+                return;
+            }
+            let timeout = self.client.deadline().map(|d| d.saturating_sub(self.now()));
+            let ready = match poll_readable(&fds, timeout) {
+                Ok(r) => r,
+                Err(e) => {
+                    (self.trace)(&format!("prossntp: worker ends: poll failed: {e}"));
+                    return;
+                }
+            };
+            if ready.is_ready(1) {
+                if let Flow::Exit = self.receive() {
+                    return;
+                }
+            }
+        }
+    }
+
+    fn take_commands(&mut self) -> Flow {
+        let mut cmds = self.shared.commands.lock();
+        self.shared.wake.lower();
+        if cmds.shutdown {
+            return Flow::Exit;
+        }
+        if let Some((cfg, generation)) = cmds.config.take() {
+            drop(cmds);
+            self.generation = generation;
+            self.apply_config(cfg);
+        }
+        Flow::Continue
+    }
+
+    fn apply_config(&mut self, cfg: ServerConfig) {
+        let sock = socket2::SockRef::from(&self.socket);
+        let r = if cfg.server.is_ipv4() {
+            sock.set_tos_v4(cfg.traffic_class as u32)
+        } else {
+            sock.set_tclass_v6(cfg.traffic_class as u32)
+        };
+        if let Err(e) = r {
+            (self.trace)(&format!("prossntp: cannot set traffic class {}: {e}", cfg.traffic_class));
+        }
+        // Connecting lets the kernel drop datagrams from other peers and report ICMP errors.
+        if let Err(e) = self.socket.connect(cfg.server) {
+            (self.trace)(&format!("prossntp: connect to {} failed: {e}", cfg.server));
+        }
+        self.server = Some(cfg.server);
+        let config = Config {
+            server: cfg.server,
+            no_reply: cfg.no_reply,
+            had_reply: cfg.had_reply,
+            burst: true,
+            steering: self.backend.steers(),
+        };
+        self.client.configure(config, self.now());
+    }
+
+    fn drain(&mut self) -> Flow {
+        while let Some(out) = self.client.poll_output() {
+            match out {
+                Output::Send(packet) => {
+                    if let Some(server) = self.server {
+                        let t1 = wall_now();
+                        let _ = self.socket.send_to(&packet, server);
+                        self.client.on_sent(t1);
+                    }
+                }
+                Output::Adjust(action, report) => {
+                    let result = match self.backend.apply(action, &report) {
+                        Ok(()) => ClockResult::Applied,
+                        Err(ClockError::PermissionDenied) => ClockResult::PermissionDenied,
+                        Err(ClockError::Os(e)) => {
+                            (self.trace)(&format!("prossntp: {} failed: errno {e}", self.backend.name()));
+                            ClockResult::Failed
+                        }
+                    };
+                    self.client.on_clock_result(result);
+                }
+                Output::SyncChanged(synced) => self.shared.status.push_sync(synced),
+                Output::Stopped(StopReason::Kissed(kiss)) => {
+                    (self.trace)(&format!("prossntp: server sent kiss-o'-death {kiss:?}: stopped until configured again"));
+                    self.shared.status.pause(self.generation);
+                }
+                Output::Stopped(StopReason::ClockRefused) => {
+                    (self.trace)(&format!(
+                        "prossntp: worker ends: {} was refused permission to set the clock (EPERM)",
+                        self.backend.name()
+                    ));
+                    return Flow::Exit;
+                }
+            }
+        }
+        Flow::Continue
+    }
+
+    fn receive(&mut self) -> Flow {
+        let mut buf = [0u8; RECV_BUF];
+        loop {
+            match self.socket.recv_from(&mut buf) {
+                Ok((n, from)) => {
+                    let t4 = wall_now();
+                    self.client.handle_packet(from, &buf[..n], t4);
+                    if let Flow::Exit = self.drain() {
+                        return Flow::Exit;
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Flow::Continue,
+                // ICMP errors (port unreachable and the like) mean no reply.
+                Err(e) if e.kind() == io::ErrorKind::Interrupted || e.raw_os_error().is_some_and(is_icmp_errno) => {}
+                Err(e) => {
+                    (self.trace)(&format!("prossntp: receive failed: {e}"));
+                    return Flow::Continue;
+                }
+            }
+        }
+    }
+}
+
+fn is_icmp_errno(e: i32) -> bool {
+    [libc::ECONNREFUSED, libc::EHOSTUNREACH, libc::ENETUNREACH, libc::EHOSTDOWN, libc::ENETDOWN].contains(&e)
+}
