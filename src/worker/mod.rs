@@ -16,6 +16,7 @@ use socket2::{Domain, Protocol, Socket, Type};
 
 use crate::clock::{self, ClockBackend, ClockError};
 use crate::proto::client::{ClockResult, Client, Config, Output, StopReason};
+use crate::proto::validate::Verdict;
 use crate::sys::{notify::Notifier, poll::poll_readable, random::random_u64, time::wall_now};
 use status::{Report, StatusBoard};
 
@@ -290,7 +291,16 @@ impl Loop<'_> {
             match self.socket.recv_from(&mut buf) {
                 Ok((n, from)) => {
                     let t4 = wall_now();
-                    self.client.handle_packet(from, &buf[..n], t4);
+                    match self.client.handle_packet(from, &buf[..n], t4) {
+                        Verdict::Valid(s) => (self.trace)(&format!(
+                            "prossntp: sample from {from}: offset {:+.6} s, delay {:.6} s, stratum {}",
+                            s.offset.as_seconds(),
+                            s.delay.as_seconds(),
+                            s.stratum
+                        )),
+                        Verdict::Rejected(why) => (self.trace)(&format!("prossntp: reply from {from} rejected: {why:?}")),
+                        Verdict::Kiss(_) => {}
+                    }
                     if let Flow::Exit = self.drain() {
                         return Flow::Exit;
                     }

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# The demo: the test server serves true time + 0.25 s on loopback; the example
+# program (measure only) syncs to it and prints status changes and the
+# measured offset. Runs inside scripts/testnet.sh (no clock changes, no
+# packets off the machine).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+build=${PROSSNTP_BUILD_DIR:-build}
+lib=target/release
+
+if [ "${PROSSNTP_IN_TESTNET:-}" != 1 ]; then
+    cargo build --release --lib --bin prossntp-testserver
+    mkdir -p "$build"
+    ${CC:-cc} -std=c99 -Wall -Wextra -Werror -Iinclude examples-c/sntp_poll.c \
+        -L"$lib" -Wl,-rpath,"$PWD/$lib" -lprossntp -o "$build/sntp_poll"
+    PROSSNTP_NO_CHRONYD=1 exec scripts/testnet.sh "$0" "$@"
+fi
+
+coproc SERVER { exec "$lib/prossntp-testserver" --listen 127.0.0.1:0 --offset 0.25 --lifetime 60; }
+trap 'kill $SERVER_PID 2>/dev/null || true' EXIT
+read -r _ addr <&"${SERVER[0]}"
+echo "test server on $addr, serving true time + 0.250 s"
+PROSSNTP_CLOCK=none "$build/sntp_poll" -v -t "${DEMO_SECONDS:-7}" "${addr%:*}" "${addr##*:}" \
+    | grep -v 'sm_sntp_status('

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Runs every test. Builds first (the namespace has no network), then runs the
+# Rust tests and the C harness inside scripts/testnet.sh: CAP_SYS_TIME dropped,
+# loopback only, a real chronyd on 127.0.0.1 and ::1.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+for tool in cargo cc chronyd setpriv unshare ip python3 nm; do
+    command -v "$tool" >/dev/null || { echo "test: $tool is missing (see .ci/run for what to install)" >&2; exit 1; }
+done
+
+cargo build --lib --bins
+cargo test --no-run --quiet
+
+export PROSSNTP_REQUIRE_CHRONYD=1
+scripts/testnet.sh bash -c '
+    set -euo pipefail
+    cargo test --offline
+    ctests/run.sh
+'
