@@ -10,10 +10,7 @@ fn main() {
     println!("cargo:rerun-if-changed=cbindgen.toml");
     println!("cargo:rerun-if-env-changed=PROSSNTP_BLESS_HEADER");
 
-    cc::Build::new()
-        .file("src/ffi/trace_shim.c")
-        .warnings(true)
-        .compile("prossntp_trace_shim");
+    cc::Build::new().file("src/ffi/trace_shim.c").warnings(true).compile("prossntp_trace_shim");
 
     let crate_dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap());
     let out = PathBuf::from(std::env::var("OUT_DIR").unwrap()).join("prossntp.h");

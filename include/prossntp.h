@@ -46,6 +46,11 @@ typedef struct sockaddr_in6 SOCKADDR_IN6;
 
 
 /**
+ * Largest offset handed to the kernel's one-shot slew, microseconds.
+ */
+#define MAX_SLEW_US 500000
+
+/**
  * Offsets larger than this are stepped; smaller ones are slewed.
  */
 #define STEP_THRESHOLD_SECS 0.128
@@ -85,11 +90,6 @@ typedef struct sockaddr_in6 SOCKADDR_IN6;
  * large or larger are rejected: RFC 5905's MAXDIST, 1.5 s.
  */
 #define MAX_ROOT_DISTANCE_SECS 1.5
-
-/**
- * Largest offset handed to the kernel's one-shot slew, microseconds.
- */
-#define MAX_SLEW_US 500000
 
 /**
  * Address family of a client.
@@ -280,31 +280,49 @@ typedef struct sm_sntp_status_parms SM_SNTP_STATUS_PARMS;
 
 /**
  * Configures (or reconfigures) an IPv4 client's server and delays.
+ *
+ * # Safety
+ * The pointer must be NULL or point to a valid parameter block.
  */
 ACUAPI tSM_INT sm_sntp_config(SM_SNTP_CONFIG_PARMS *configp);
 
 /**
  * Configures (or reconfigures) an IPv6 client's server and delays.
+ *
+ * # Safety
+ * The pointer must be NULL or point to a valid parameter block.
  */
 ACUAPI tSM_INT sm_sntp_config_ipv6(SM_SNTP_CONFIG_IPV6_PARMS *configp);
 
 /**
  * Creates a client bound to a local address; it sends nothing until configured.
+ *
+ * # Safety
+ * The pointer must be NULL or point to a valid parameter block.
  */
 ACUAPI tSM_INT sm_sntp_create(SM_SNTP_CREATE_PARMS *createp);
 
 /**
  * Stops and frees a client and closes its event. NULL is accepted.
+ *
+ * # Safety
+ * Any handle value is accepted; it is never dereferenced.
  */
 ACUAPI tSM_INT sm_sntp_destroy(tSMSNTPId sntp);
 
 /**
  * Returns the client's event: the same descriptor and mode every time.
+ *
+ * # Safety
+ * The pointer must be NULL or point to a valid parameter block.
  */
 ACUAPI tSM_INT sm_sntp_get_event(SM_SNTP_EVENT_PARMS *eventp);
 
 /**
  * Reads one pending status message without waiting.
+ *
+ * # Safety
+ * The pointer must be NULL or point to a valid parameter block.
  */
 ACUAPI tSM_INT sm_sntp_status(SM_SNTP_STATUS_PARMS *statusp);
 

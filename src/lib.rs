@@ -7,9 +7,11 @@
 //! - [`sys`]: thin platform calls (event descriptors, poll, randomness, time).
 //! - [`worker`]: the per-client thread that drives the core.
 //! - [`ffi`]: the `extern "C"` API, handle registry, trace and panic boundary.
+#![deny(unsafe_op_in_unsafe_fn)]
+
+pub mod clock;
 pub mod discipline;
 pub mod ffi;
 pub mod proto;
-pub mod clock;
 pub mod sys;
 pub mod worker;

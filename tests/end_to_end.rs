@@ -11,6 +11,9 @@ use std::time::{Duration, Instant};
 use prossntp::ffi::api::*;
 use prossntp::ffi::types::*;
 
+// The sm_sntp_* calls are unsafe only for their pointer arguments, which
+// point to live locals here.
+
 fn measure_only() {
     static ONCE: Once = Once::new();
     // Set before any client exists in this process; never changed after.
@@ -66,7 +69,7 @@ impl Client {
         // SAFETY: all-zero is a valid value of this plain C struct (any-address, null handles).
         let mut p: SM_SNTP_CREATE_PARMS = unsafe { std::mem::zeroed() };
         p.r#type = SntpTypeField(ipv6 as i32);
-        assert_eq!(sm_sntp_create(&mut p), 0);
+        assert_eq!(unsafe { sm_sntp_create(&mut p) }, 0);
         Client(p.sntp)
     }
 
@@ -81,7 +84,7 @@ impl Client {
                 p.server.sin_addr.s_addr = u32::from(*a.ip()).to_be();
                 p.no_reply_delay = no_reply as _;
                 p.had_reply_delay = had_reply as _;
-                sm_sntp_config(&mut p)
+                unsafe { sm_sntp_config(&mut p) }
             }
             SocketAddr::V6(a) => {
                 // SAFETY: as above.
@@ -92,17 +95,15 @@ impl Client {
                 p.server.sin6_addr.s6_addr = a.ip().octets();
                 p.no_reply_delay = no_reply as _;
                 p.had_reply_delay = had_reply as _;
-                sm_sntp_config_ipv6(&mut p)
+                unsafe { sm_sntp_config_ipv6(&mut p) }
             }
         }
     }
 
     fn event(&self) -> tSMEventId {
-        let mut p = SM_SNTP_EVENT_PARMS {
-            sntp: self.0,
-            event: tSMEventId { fd: -1, mode: 0, eip: std::ptr::null_mut() },
-        };
-        assert_eq!(sm_sntp_get_event(&mut p), 0);
+        let mut p =
+            SM_SNTP_EVENT_PARMS { sntp: self.0, event: tSMEventId { fd: -1, mode: 0, eip: std::ptr::null_mut() } };
+        assert_eq!(unsafe { sm_sntp_get_event(&mut p) }, 0);
         p.event
     }
 
@@ -113,7 +114,7 @@ impl Client {
             status: SntpStatusField(-1),
             u: sm_sntp_status_u { sync: sm_sntp_status_sync { has_sync: -1 } },
         };
-        assert_eq!(sm_sntp_status(&mut p), 0);
+        assert_eq!(unsafe { sm_sntp_status(&mut p) }, 0);
         // SAFETY: the union has one member.
         (p.status.0, unsafe { p.u.sync.has_sync })
     }
@@ -141,7 +142,7 @@ impl Client {
 
 impl Drop for Client {
     fn drop(&mut self) {
-        assert_eq!(sm_sntp_destroy(self.0), 0);
+        assert_eq!(unsafe { sm_sntp_destroy(self.0) }, 0);
     }
 }
 

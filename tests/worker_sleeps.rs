@@ -9,6 +9,9 @@ use std::time::{Duration, Instant};
 use prossntp::ffi::api::*;
 use prossntp::ffi::types::*;
 
+// The sm_sntp_* calls are unsafe only for their pointer arguments, which
+// point to live locals here.
+
 /// Voluntary and involuntary context switches of the thread named `prossntp`.
 fn worker_switches() -> u64 {
     for task in std::fs::read_dir("/proc/self/task").unwrap() {
@@ -39,7 +42,7 @@ fn no_wake_ups_between_requests() {
 
     // SAFETY: all-zero is a valid value of these plain C structs.
     let mut create: SM_SNTP_CREATE_PARMS = unsafe { std::mem::zeroed() };
-    assert_eq!(sm_sntp_create(&mut create), 0);
+    assert_eq!(unsafe { sm_sntp_create(&mut create) }, 0);
     // SAFETY: as above.
     let mut cfg: SM_SNTP_CONFIG_PARMS = unsafe { std::mem::zeroed() };
     cfg.sntp = create.sntp;
@@ -48,7 +51,7 @@ fn no_wake_ups_between_requests() {
     cfg.server.sin_addr.s_addr = u32::from(*a.ip()).to_be();
     cfg.no_reply_delay = 1000;
     cfg.had_reply_delay = 60_000;
-    assert_eq!(sm_sntp_config(&mut cfg), 0);
+    assert_eq!(unsafe { sm_sntp_config(&mut cfg) }, 0);
 
     // Wait for the first sync; the next request (burst) is due 2 s after the first.
     let start = Instant::now();
@@ -58,7 +61,7 @@ fn no_wake_ups_between_requests() {
             status: SntpStatusField(0),
             u: sm_sntp_status_u { sync: sm_sntp_status_sync { has_sync: 0 } },
         };
-        assert_eq!(sm_sntp_status(&mut st), 0);
+        assert_eq!(unsafe { sm_sntp_status(&mut st) }, 0);
         if st.status.0 == 2 {
             break;
         }
@@ -72,7 +75,7 @@ fn no_wake_ups_between_requests() {
     eprintln!("worker context switches while idle for 1.2 s: {}", after - before);
     assert_eq!(after, before, "the worker woke while no request was due");
 
-    assert_eq!(sm_sntp_destroy(create.sntp), 0);
+    assert_eq!(unsafe { sm_sntp_destroy(create.sntp) }, 0);
     let _ = server.kill();
     let _ = server.wait();
 }

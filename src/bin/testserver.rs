@@ -40,16 +40,37 @@ const CTL_PREFIX: &[u8] = b"PROSSNTP-CTL ";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Mode {
-    Normal, KodRate, KodDeny, KodRstr, Li3, Stratum0, Stratum16, WrongOrigin,
-    ZeroTs, Truncated, WrongPort, Late, Silent, RootDistance,
+    Normal,
+    KodRate,
+    KodDeny,
+    KodRstr,
+    Li3,
+    Stratum0,
+    Stratum16,
+    WrongOrigin,
+    ZeroTs,
+    Truncated,
+    WrongPort,
+    Late,
+    Silent,
+    RootDistance,
 }
 
 const MODES: [(&str, Mode); 14] = [
-    ("normal", Mode::Normal), ("kod-rate", Mode::KodRate), ("kod-deny", Mode::KodDeny),
-    ("kod-rstr", Mode::KodRstr), ("li3", Mode::Li3), ("stratum0", Mode::Stratum0),
-    ("stratum16", Mode::Stratum16), ("wrong-origin", Mode::WrongOrigin), ("zero-ts", Mode::ZeroTs),
-    ("truncated", Mode::Truncated), ("wrong-port", Mode::WrongPort), ("late", Mode::Late),
-    ("silent", Mode::Silent), ("root-distance", Mode::RootDistance),
+    ("normal", Mode::Normal),
+    ("kod-rate", Mode::KodRate),
+    ("kod-deny", Mode::KodDeny),
+    ("kod-rstr", Mode::KodRstr),
+    ("li3", Mode::Li3),
+    ("stratum0", Mode::Stratum0),
+    ("stratum16", Mode::Stratum16),
+    ("wrong-origin", Mode::WrongOrigin),
+    ("zero-ts", Mode::ZeroTs),
+    ("truncated", Mode::Truncated),
+    ("wrong-port", Mode::WrongPort),
+    ("late", Mode::Late),
+    ("silent", Mode::Silent),
+    ("root-distance", Mode::RootDistance),
 ];
 
 fn parse_mode(s: &str) -> Result<Mode, String> {
@@ -123,7 +144,7 @@ impl Shared {
 /// True time plus `offset` seconds, as an NTP timestamp.
 fn now(offset: f64) -> NtpTimestamp {
     let d = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
-    NtpTimestamp::from_unix(d.as_secs() as i64, d.subsec_nanos()).add(NtpDuration::from_seconds(offset))
+    NtpTimestamp::from_unix(d.as_secs() as i64, d.subsec_nanos()).plus(NtpDuration::from_seconds(offset))
 }
 
 /// The reply to `req` in `mode`, all but the transmit timestamp.
@@ -138,7 +159,7 @@ fn reply(mode: Mode, req: &Packet, receive_ts: NtpTimestamp, offset: f64, stratu
         root_delay: NtpShort(0),
         root_dispersion: NtpShort(0x0000_0010),
         reference_id: *b"PSNT",
-        reference_ts: now(offset).add(NtpDuration::from_seconds(-1.0)),
+        reference_ts: now(offset).plus(NtpDuration::from_seconds(-1.0)),
         origin_ts: req.transmit_ts,
         receive_ts,
         transmit_ts: NtpTimestamp::ZERO,
@@ -197,8 +218,11 @@ fn serve(shared: Arc<Shared>, sock: Arc<UdpSocket>, alt: UdpSocket) {
         shared.requests.fetch_add(1, Ordering::Relaxed);
         if shared.verbose {
             let name = MODES.iter().find(|(_, m)| *m == mode).map_or("?", |(n, _)| n);
-            eprintln!("prossntp-testserver: request v{} from {peer} on {}: {name}", req.version,
-                sock.local_addr().map_or_else(|_| "?".into(), |a| a.to_string()));
+            eprintln!(
+                "prossntp-testserver: request v{} from {peer} on {}: {name}",
+                req.version,
+                sock.local_addr().map_or_else(|_| "?".into(), |a| a.to_string())
+            );
         }
         let p = reply(mode, &req, receive_ts, offset, shared.stratum);
         match mode {

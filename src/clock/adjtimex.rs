@@ -20,7 +20,11 @@ impl Timex for SysTimex {
     fn adjtimex(&mut self, tx: &mut libc::timex) -> Result<i32, i32> {
         // SAFETY: `tx` is a valid, exclusively borrowed timex for the duration of the call.
         let rc = unsafe { libc::adjtimex(tx) };
-        if rc < 0 { Err(crate::sys::last_errno()) } else { Ok(rc) }
+        if rc < 0 {
+            Err(crate::sys::last_errno())
+        } else {
+            Ok(rc)
+        }
     }
 }
 
@@ -35,7 +39,11 @@ pub fn blank_timex() -> libc::timex {
 }
 
 fn errno_to_error(e: i32) -> ClockError {
-    if e == libc::EPERM { ClockError::PermissionDenied } else { ClockError::Os(e) }
+    if e == libc::EPERM {
+        ClockError::PermissionDenied
+    } else {
+        ClockError::Os(e)
+    }
 }
 
 impl<T: Timex> Adjtimex<T> {
@@ -66,7 +74,8 @@ impl<T: Timex> Adjtimex<T> {
     fn publish(&mut self, report: &SyncReport) -> Result<(), ClockError> {
         let mut tx = blank_timex();
         self.call(&mut tx)?;
-        let mut status = tx.status & !(libc::STA_UNSYNC | libc::STA_PLL | libc::STA_FLL | libc::STA_INS | libc::STA_DEL);
+        let mut status =
+            tx.status & !(libc::STA_UNSYNC | libc::STA_PLL | libc::STA_FLL | libc::STA_INS | libc::STA_DEL);
         status |= match report.leap {
             1 => libc::STA_INS,
             2 => libc::STA_DEL,
@@ -99,7 +108,7 @@ impl<T: Timex> ClockBackend for Adjtimex<T> {
                 tx.time.tv_usec = ns.rem_euclid(1_000_000_000) as libc::suseconds_t;
             }
             ClockAction::Slew(offset) => {
-                tx.modes = libc::ADJ_OFFSET_SINGLESHOT as libc::c_uint;
+                tx.modes = libc::ADJ_OFFSET_SINGLESHOT;
                 tx.offset = (offset.as_nanos() / 1000).clamp(-MAX_SLEW_US, MAX_SLEW_US) as libc::c_long;
             }
         }
@@ -121,9 +130,18 @@ mod tests {
         status: i32,
     }
 
+    #[allow(clippy::unnecessary_cast)] // timex field types vary by target
     impl Timex for FakeTimex {
         fn adjtimex(&mut self, tx: &mut libc::timex) -> Result<i32, i32> {
-            self.calls.push((tx.modes, tx.offset as i64, tx.time.tv_sec as i64, tx.time.tv_usec as i64, tx.status, tx.maxerror as i64, tx.esterror as i64));
+            self.calls.push((
+                tx.modes,
+                tx.offset as i64,
+                tx.time.tv_sec as i64,
+                tx.time.tv_usec as i64,
+                tx.status,
+                tx.maxerror as i64,
+                tx.esterror as i64,
+            ));
             if tx.modes != 0 && self.deny {
                 return Err(libc::EPERM);
             }
@@ -166,7 +184,7 @@ mod tests {
     fn slew_uses_the_one_shot_offset_in_microseconds_clamped() {
         let mut b = Adjtimex::new(FakeTimex::default());
         b.apply(ClockAction::Slew(NtpDuration::from_nanos(20_000_000)), &report()).unwrap();
-        assert_eq!(b.sys.calls[0].0, libc::ADJ_OFFSET_SINGLESHOT as u32);
+        assert_eq!(b.sys.calls[0].0, libc::ADJ_OFFSET_SINGLESHOT);
         assert_eq!(b.sys.calls[0].1, 20_000);
         b.apply(ClockAction::Slew(NtpDuration::from_seconds(-3.0)), &report()).unwrap();
         assert_eq!(b.sys.calls[3].1, -MAX_SLEW_US);

@@ -56,7 +56,12 @@ fn v4(sa: &SOCKADDR_IN) -> SocketAddrV4 {
 }
 
 fn v6(sa: &SOCKADDR_IN6) -> SocketAddrV6 {
-    SocketAddrV6::new(Ipv6Addr::from(sa.sin6_addr.s6_addr), u16::from_be(sa.sin6_port), sa.sin6_flowinfo, sa.sin6_scope_id)
+    SocketAddrV6::new(
+        Ipv6Addr::from(sa.sin6_addr.s6_addr),
+        u16::from_be(sa.sin6_port),
+        sa.sin6_flowinfo,
+        sa.sin6_scope_id,
+    )
 }
 
 fn usable_server(addr: SocketAddr) -> bool {
@@ -68,14 +73,21 @@ fn usable_server(addr: SocketAddr) -> bool {
 }
 
 /// Delays in milliseconds: both at least 1, `no_reply <= had_reply`.
+#[allow(clippy::useless_conversion)] // tSM_UT32 is u32 on ILP32 targets
 fn delays(no_reply: tSM_UT32, had_reply: tSM_UT32) -> Result<(Duration, Duration), tSM_INT> {
     if no_reply > had_reply || no_reply == 0 {
         return Err(ERR_SM_BAD_PARAMETER);
     }
-    Ok((Duration::from_millis(no_reply as u64), Duration::from_millis(had_reply as u64)))
+    Ok((Duration::from_millis(u64::from(no_reply)), Duration::from_millis(u64::from(had_reply))))
 }
 
-fn configure(sntp: tSMSNTPId, server: SocketAddr, traffic_class: u8, no_reply: Duration, had_reply: Duration) -> tSM_INT {
+fn configure(
+    sntp: tSMSNTPId,
+    server: SocketAddr,
+    traffic_class: u8,
+    no_reply: Duration,
+    had_reply: Duration,
+) -> tSM_INT {
     let Ok(handle) = lookup(sntp) else { return ERR_SM_BAD_PARAMETER };
     if handle.ipv6 != server.is_ipv6() || !usable_server(server) {
         return ERR_SM_BAD_PARAMETER;
@@ -87,8 +99,11 @@ fn configure(sntp: tSMSNTPId, server: SocketAddr, traffic_class: u8, no_reply: D
 }
 
 /// Configures (or reconfigures) an IPv4 client's server and delays.
+///
+/// # Safety
+/// The pointer must be NULL or point to a valid parameter block.
 #[no_mangle]
-pub extern "C" fn sm_sntp_config(configp: *mut SM_SNTP_CONFIG_PARMS) -> tSM_INT {
+pub unsafe extern "C" fn sm_sntp_config(configp: *mut SM_SNTP_CONFIG_PARMS) -> tSM_INT {
     // SAFETY: the API requires NULL or a valid parameter block.
     let parms = unsafe { read_parms(configp) };
     entry(
@@ -107,15 +122,22 @@ pub extern "C" fn sm_sntp_config(configp: *mut SM_SNTP_CONFIG_PARMS) -> tSM_INT 
             None => "sm_sntp_config(NULL)".into(),
             Some(p) => format!(
                 "sm_sntp_config(sntp={:p}, server={}, TOS={}, no_reply_delay={}, had_reply_delay={})",
-                p.sntp, v4(&p.server), p.TOS, p.no_reply_delay, p.had_reply_delay
+                p.sntp,
+                v4(&p.server),
+                p.TOS,
+                p.no_reply_delay,
+                p.had_reply_delay
             ),
         },
     )
 }
 
 /// Configures (or reconfigures) an IPv6 client's server and delays.
+///
+/// # Safety
+/// The pointer must be NULL or point to a valid parameter block.
 #[no_mangle]
-pub extern "C" fn sm_sntp_config_ipv6(configp: *mut SM_SNTP_CONFIG_IPV6_PARMS) -> tSM_INT {
+pub unsafe extern "C" fn sm_sntp_config_ipv6(configp: *mut SM_SNTP_CONFIG_IPV6_PARMS) -> tSM_INT {
     // SAFETY: the API requires NULL or a valid parameter block.
     let parms = unsafe { read_parms(configp) };
     entry(
@@ -137,15 +159,21 @@ pub extern "C" fn sm_sntp_config_ipv6(configp: *mut SM_SNTP_CONFIG_IPV6_PARMS) -
             None => "sm_sntp_config_ipv6(NULL)".into(),
             Some(p) => format!(
                 "sm_sntp_config_ipv6(sntp={:p}, server={}, no_reply_delay={}, had_reply_delay={})",
-                p.sntp, v6(&p.server), p.no_reply_delay, p.had_reply_delay
+                p.sntp,
+                v6(&p.server),
+                p.no_reply_delay,
+                p.had_reply_delay
             ),
         },
     )
 }
 
 /// Creates a client bound to a local address; it sends nothing until configured.
+///
+/// # Safety
+/// The pointer must be NULL or point to a valid parameter block.
 #[no_mangle]
-pub extern "C" fn sm_sntp_create(createp: *mut SM_SNTP_CREATE_PARMS) -> tSM_INT {
+pub unsafe extern "C" fn sm_sntp_create(createp: *mut SM_SNTP_CREATE_PARMS) -> tSM_INT {
     // SAFETY: the API requires NULL or a valid parameter block.
     let parms = unsafe { read_parms(createp) };
     let made: Cell<tSMSNTPId> = Cell::new(ptr::null_mut());
@@ -185,8 +213,11 @@ pub extern "C" fn sm_sntp_create(createp: *mut SM_SNTP_CREATE_PARMS) -> tSM_INT 
 }
 
 /// Stops and frees a client and closes its event. NULL is accepted.
+///
+/// # Safety
+/// Any handle value is accepted; it is never dereferenced.
 #[no_mangle]
-pub extern "C" fn sm_sntp_destroy(sntp: tSMSNTPId) -> tSM_INT {
+pub unsafe extern "C" fn sm_sntp_destroy(sntp: tSMSNTPId) -> tSM_INT {
     entry(
         || {
             if sntp.is_null() {
@@ -205,8 +236,11 @@ pub extern "C" fn sm_sntp_destroy(sntp: tSMSNTPId) -> tSM_INT {
 }
 
 /// Returns the client's event: the same descriptor and mode every time.
+///
+/// # Safety
+/// The pointer must be NULL or point to a valid parameter block.
 #[no_mangle]
-pub extern "C" fn sm_sntp_get_event(eventp: *mut SM_SNTP_EVENT_PARMS) -> tSM_INT {
+pub unsafe extern "C" fn sm_sntp_get_event(eventp: *mut SM_SNTP_EVENT_PARMS) -> tSM_INT {
     // SAFETY: the API requires NULL or a valid parameter block.
     let parms = unsafe { read_parms(eventp) };
     let fd = Cell::new(-1);
@@ -231,8 +265,11 @@ pub extern "C" fn sm_sntp_get_event(eventp: *mut SM_SNTP_EVENT_PARMS) -> tSM_INT
 }
 
 /// Reads one pending status message without waiting.
+///
+/// # Safety
+/// The pointer must be NULL or point to a valid parameter block.
 #[no_mangle]
-pub extern "C" fn sm_sntp_status(statusp: *mut SM_SNTP_STATUS_PARMS) -> tSM_INT {
+pub unsafe extern "C" fn sm_sntp_status(statusp: *mut SM_SNTP_STATUS_PARMS) -> tSM_INT {
     // SAFETY: the API requires NULL or a valid parameter block.
     let parms = unsafe { read_parms(statusp) };
     let report = Cell::new(None);
@@ -271,8 +308,12 @@ macro_rules! decorated {
     ($($symbol:literal => $name:ident($arg:ident: $ty:ty) = $plain:ident;)*) => {$(
         #[doc = concat!("`", $symbol, "`: the decorated name of `", stringify!($plain), "`.")]
         #[export_name = $symbol]
-        pub extern "C" fn $name($arg: $ty) -> tSM_INT {
-            $plain($arg)
+        ///
+        /// # Safety
+        /// As for the plain name.
+        pub unsafe extern "C" fn $name($arg: $ty) -> tSM_INT {
+            // SAFETY: the same contract as the plain function.
+            unsafe { $plain($arg) }
         }
     )*};
 }

@@ -20,7 +20,7 @@ fn cfg(steering: bool) -> Config {
 
 /// Local wall clock: monotonic time plus a fixed base.
 fn wall(now: Duration) -> NtpTimestamp {
-    NtpTimestamp::from_unix(1_800_000_000, 0).add(NtpDuration::from_duration(now))
+    NtpTimestamp::from_unix(1_800_000_000, 0).plus(NtpDuration::from_duration(now))
 }
 
 struct Harness {
@@ -75,11 +75,21 @@ impl Harness {
     /// A reply from a server `offset` s ahead, 1 ms after the last request.
     fn reply(&self, offset: f64) -> Packet {
         let req = self.last_request();
-        let server_time = wall(self.now).add(NtpDuration::from_seconds(offset + 0.0005));
+        let server_time = wall(self.now).plus(NtpDuration::from_seconds(offset + 0.0005));
         Packet {
-            leap: 0, version: NTP_VERSION, mode: MODE_SERVER, stratum: 1, poll: 3, precision: -20,
-            root_delay: NtpShort(0), root_dispersion: NtpShort(0x10), reference_id: *b"GPS\0",
-            reference_ts: server_time, origin_ts: req.transmit_ts, receive_ts: server_time, transmit_ts: server_time,
+            leap: 0,
+            version: NTP_VERSION,
+            mode: MODE_SERVER,
+            stratum: 1,
+            poll: 3,
+            precision: -20,
+            root_delay: NtpShort(0),
+            root_dispersion: NtpShort(0x10),
+            reference_id: *b"GPS\0",
+            reference_ts: server_time,
+            origin_ts: req.transmit_ts,
+            receive_ts: server_time,
+            transmit_ts: server_time,
         }
     }
 
@@ -129,9 +139,14 @@ fn steering_syncs_only_after_the_clock_was_adjusted() {
     let Some(Output::Send(p)) = c.poll_output() else { panic!() };
     c.on_sent(wall(Duration::ZERO));
     let req = Packet::parse(&p).unwrap();
-    let t = wall(ms(2)).add(NtpDuration::from_seconds(0.5));
+    let t = wall(ms(2)).plus(NtpDuration::from_seconds(0.5));
     let rep = Packet {
-        version: 4, mode: 4, stratum: 2, origin_ts: req.transmit_ts, receive_ts: t, transmit_ts: t,
+        version: 4,
+        mode: 4,
+        stratum: 2,
+        origin_ts: req.transmit_ts,
+        receive_ts: t,
+        transmit_ts: t,
         ..Packet::default()
     };
     c.handle_packet(SERVER.parse().unwrap(), &rep.encode(), wall(ms(4)));

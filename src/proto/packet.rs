@@ -87,10 +87,19 @@ mod tests {
     #[test]
     fn parse_encode_roundtrip_and_truncation() {
         let p = Packet {
-            leap: 1, version: 4, mode: 4, stratum: 2, poll: -6, precision: -20,
-            root_delay: NtpShort(0x10), root_dispersion: NtpShort(0x20),
-            reference_id: *b"GPS\0", reference_ts: NtpTimestamp(1), origin_ts: NtpTimestamp(2),
-            receive_ts: NtpTimestamp(3), transmit_ts: NtpTimestamp(u64::MAX),
+            leap: 1,
+            version: 4,
+            mode: 4,
+            stratum: 2,
+            poll: -6,
+            precision: -20,
+            root_delay: NtpShort(0x10),
+            root_dispersion: NtpShort(0x20),
+            reference_id: *b"GPS\0",
+            reference_ts: NtpTimestamp(1),
+            origin_ts: NtpTimestamp(2),
+            receive_ts: NtpTimestamp(3),
+            transmit_ts: NtpTimestamp(u64::MAX),
         };
         let mut bytes = p.encode().to_vec();
         assert_eq!(Packet::parse(&bytes), Some(p));

@@ -38,7 +38,7 @@ impl NtpTimestamp {
     }
 
     /// `self + d`, modulo 2^64.
-    pub fn add(self, d: NtpDuration) -> NtpTimestamp {
+    pub fn plus(self, d: NtpDuration) -> NtpTimestamp {
         NtpTimestamp(self.0.wrapping_add(d.0 as u64))
     }
 
@@ -76,7 +76,7 @@ impl NtpDuration {
         NtpDuration(((a.0 as i128 + b.0 as i128) / 2) as i64)
     }
     /// `a - b`, saturating.
-    pub fn sub(a: NtpDuration, b: NtpDuration) -> NtpDuration {
+    pub fn saturating_sub(a: NtpDuration, b: NtpDuration) -> NtpDuration {
         NtpDuration(a.0.saturating_sub(b.0))
     }
     pub fn from_duration(d: Duration) -> Self {
@@ -86,7 +86,11 @@ impl NtpDuration {
 
 /// `a / b` rounded to the nearest, halves away from zero (`b > 0`).
 fn div_round(a: i128, b: i128) -> i128 {
-    if a >= 0 { (a + b / 2) / b } else { (a - b / 2) / b }
+    if a >= 0 {
+        (a + b / 2) / b
+    } else {
+        (a - b / 2) / b
+    }
 }
 
 /// A 32-bit NTP short value: unsigned 16.16 seconds (root delay and dispersion).

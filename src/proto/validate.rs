@@ -113,7 +113,7 @@ pub fn judge(data: &[u8], nonce: NtpTimestamp, t1: NtpTimestamp, t4: NtpTimestam
     }
     let (t2, t3) = (p.receive_ts, p.transmit_ts);
     let offset = NtpDuration::midpoint(t2.since(t1), t3.since(t4));
-    let delay = NtpDuration::sub(t4.since(t1), t3.since(t2));
+    let delay = NtpDuration::saturating_sub(t4.since(t1), t3.since(t2));
     if delay.0 < 0 {
         return Rejected(Reject::NegativeDelay);
     }
@@ -138,16 +138,25 @@ mod tests {
     const NONCE: NtpTimestamp = NtpTimestamp(0xdead_beef_0bad_f00d);
 
     fn t(s: f64) -> NtpTimestamp {
-        NtpTimestamp::from_unix(1_800_000_000, 0).add(NtpDuration::from_seconds(s))
+        NtpTimestamp::from_unix(1_800_000_000, 0).plus(NtpDuration::from_seconds(s))
     }
 
     /// A good reply: the server is 0.5 s ahead, 10 ms each way, 1 ms inside.
     fn reply() -> Packet {
         Packet {
-            leap: 0, version: NTP_VERSION, mode: MODE_SERVER, stratum: 2, poll: 6, precision: -20,
-            root_delay: NtpShort(0x0000_0100), root_dispersion: NtpShort(0x0000_0200),
-            reference_id: [127, 0, 0, 1], reference_ts: t(-10.0), origin_ts: NONCE,
-            receive_ts: t(0.510), transmit_ts: t(0.511),
+            leap: 0,
+            version: NTP_VERSION,
+            mode: MODE_SERVER,
+            stratum: 2,
+            poll: 6,
+            precision: -20,
+            root_delay: NtpShort(0x0000_0100),
+            root_dispersion: NtpShort(0x0000_0200),
+            reference_id: [127, 0, 0, 1],
+            reference_ts: t(-10.0),
+            origin_ts: NONCE,
+            receive_ts: t(0.510),
+            transmit_ts: t(0.511),
         }
     }
 
@@ -206,10 +215,10 @@ mod tests {
     fn offset_is_right_when_the_server_is_in_the_next_era() {
         // Local clock just before the 2036 rollover, server 3 s later (era 1).
         let t1 = NtpTimestamp(((u32::MAX as u64) << 32) | 0x8000_0000);
-        let t4 = t1.add(NtpDuration::from_seconds(0.002));
+        let t4 = t1.plus(NtpDuration::from_seconds(0.002));
         let p = Packet {
-            receive_ts: t1.add(NtpDuration::from_seconds(3.001)),
-            transmit_ts: t1.add(NtpDuration::from_seconds(3.001)),
+            receive_ts: t1.plus(NtpDuration::from_seconds(3.001)),
+            transmit_ts: t1.plus(NtpDuration::from_seconds(3.001)),
             ..reply()
         };
         assert!(p.receive_ts.0 >> 32 < 5, "server timestamp is in era 1");

@@ -9,7 +9,13 @@ pub fn random_u64() -> io::Result<u64> {
     Ok(u64::from_ne_bytes(b))
 }
 
-#[cfg(any(target_os = "linux", target_os = "android", target_os = "freebsd", target_os = "illumos", target_os = "solaris"))]
+#[cfg(any(
+    target_os = "linux",
+    target_os = "android",
+    target_os = "freebsd",
+    target_os = "illumos",
+    target_os = "solaris"
+))]
 fn fill(buf: &mut [u8]) -> io::Result<()> {
     let mut done = 0;
     while done < buf.len() {

@@ -11,7 +11,11 @@ pub fn wall_now() -> NtpTimestamp {
         Err(e) => {
             let d = e.duration();
             let (s, n) = (d.as_secs() as i64, d.subsec_nanos());
-            if n == 0 { NtpTimestamp::from_unix(-s, 0) } else { NtpTimestamp::from_unix(-s - 1, 1_000_000_000 - n) }
+            if n == 0 {
+                NtpTimestamp::from_unix(-s, 0)
+            } else {
+                NtpTimestamp::from_unix(-s - 1, 1_000_000_000 - n)
+            }
         }
     }
 }

@@ -15,7 +15,7 @@ use parking_lot::Mutex;
 use socket2::{Domain, Protocol, Socket, Type};
 
 use crate::clock::{self, ClockBackend, ClockError};
-use crate::proto::client::{ClockResult, Client, Config, Output, StopReason};
+use crate::proto::client::{Client, ClockResult, Config, Output, StopReason};
 use crate::proto::validate::Verdict;
 use crate::sys::{notify::Notifier, poll::poll_readable, random::random_u64, time::wall_now};
 use status::{Report, StatusBoard};
@@ -141,7 +141,17 @@ fn run(shared: Arc<Shared>, socket: UdpSocket, choice: Result<clock::Choice, Str
                 return;
             }
         };
-        Loop { shared: &shared, socket, backend, client: Client::new(), epoch: Instant::now(), generation: 0, server: None, trace }.run()
+        Loop {
+            shared: &shared,
+            socket,
+            backend,
+            client: Client::new(),
+            epoch: Instant::now(),
+            generation: 0,
+            server: None,
+            trace,
+        }
+        .run()
     }));
     if result.is_err() {
         trace("prossntp: worker ends: internal error (panic)");
@@ -270,7 +280,9 @@ impl Loop<'_> {
                 }
                 Output::SyncChanged(synced) => self.shared.status.push_sync(synced),
                 Output::Stopped(StopReason::Kissed(kiss)) => {
-                    (self.trace)(&format!("prossntp: server sent kiss-o'-death {kiss:?}: stopped until configured again"));
+                    (self.trace)(&format!(
+                        "prossntp: server sent kiss-o'-death {kiss:?}: stopped until configured again"
+                    ));
                     self.shared.status.pause(self.generation);
                 }
                 Output::Stopped(StopReason::ClockRefused) => {
@@ -298,7 +310,9 @@ impl Loop<'_> {
                             s.delay.as_seconds(),
                             s.stratum
                         )),
-                        Verdict::Rejected(why) => (self.trace)(&format!("prossntp: reply from {from} rejected: {why:?}")),
+                        Verdict::Rejected(why) => {
+                            (self.trace)(&format!("prossntp: reply from {from} rejected: {why:?}"))
+                        }
                         Verdict::Kiss(_) => {}
                     }
                     if let Flow::Exit = self.drain() {
