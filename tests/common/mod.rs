@@ -1,0 +1,147 @@
+//! Helpers shared by the integration tests: the project's test server as a
+//! child process, and a measure-only client driven through the C ABI.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::net::{SocketAddr, UdpSocket};
+use std::process::{Child, Command, Stdio};
+use std::sync::Once;
+use std::time::{Duration, Instant};
+
+use prossntp::ffi::api::*;
+use prossntp::ffi::types::*;
+
+// The sm_sntp_* calls are unsafe only for their pointer arguments, which
+// point to live locals here.
+
+pub fn measure_only() {
+    static ONCE: Once = Once::new();
+    // Set before any client exists in this process; never changed after.
+    ONCE.call_once(|| std::env::set_var("PROSSNTP_CLOCK", "none"));
+}
+
+pub struct TestServer {
+    child: Child,
+    pub addrs: Vec<SocketAddr>,
+}
+
+impl TestServer {
+    pub fn start(args: &[&str]) -> TestServer {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_prossntp-testserver"))
+            .args(["--listen", "127.0.0.1:0", "--listen", "[::1]:0", "--lifetime", "120", "--late-ms", "700"])
+            .args(args)
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("start test server");
+        let mut addrs = vec![];
+        for line in BufReader::new(child.stdout.take().unwrap()).lines() {
+            let line = line.unwrap();
+            if line == "ready" {
+                break;
+            }
+            addrs.push(line.strip_prefix("listening ").unwrap().parse().unwrap());
+        }
+        TestServer { child, addrs }
+    }
+
+    pub fn control(&self, cmd: &str) {
+        let s = UdpSocket::bind("127.0.0.1:0").unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+        s.send_to(format!("PROSSNTP-CTL {cmd}").as_bytes(), self.addrs[0]).unwrap();
+        let mut buf = [0; 64];
+        let n = s.recv(&mut buf).unwrap();
+        assert_eq!(&buf[..n], b"ok");
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub struct Client(pub tSMSNTPId);
+
+impl Client {
+    pub fn create(ipv6: bool) -> Client {
+        measure_only();
+        // SAFETY: all-zero is a valid value of this plain C struct (any-address, null handles).
+        let mut p: SM_SNTP_CREATE_PARMS = unsafe { std::mem::zeroed() };
+        p.r#type = SntpTypeField(ipv6 as i32);
+        assert_eq!(unsafe { sm_sntp_create(&mut p) }, 0);
+        Client(p.sntp)
+    }
+
+    pub fn config(&self, server: SocketAddr, no_reply: u64, had_reply: u64) -> i32 {
+        match server {
+            SocketAddr::V4(a) => {
+                // SAFETY: as above.
+                let mut p: SM_SNTP_CONFIG_PARMS = unsafe { std::mem::zeroed() };
+                p.sntp = self.0;
+                p.server.sin_family = libc::AF_INET as _;
+                p.server.sin_port = a.port().to_be();
+                p.server.sin_addr.s_addr = u32::from(*a.ip()).to_be();
+                p.no_reply_delay = no_reply as _;
+                p.had_reply_delay = had_reply as _;
+                unsafe { sm_sntp_config(&mut p) }
+            }
+            SocketAddr::V6(a) => {
+                // SAFETY: as above.
+                let mut p: SM_SNTP_CONFIG_IPV6_PARMS = unsafe { std::mem::zeroed() };
+                p.sntp = self.0;
+                p.server.sin6_family = libc::AF_INET6 as _;
+                p.server.sin6_port = a.port().to_be();
+                p.server.sin6_addr.s6_addr = a.ip().octets();
+                p.no_reply_delay = no_reply as _;
+                p.had_reply_delay = had_reply as _;
+                unsafe { sm_sntp_config_ipv6(&mut p) }
+            }
+        }
+    }
+
+    pub fn event(&self) -> tSMEventId {
+        let mut p =
+            SM_SNTP_EVENT_PARMS { sntp: self.0, event: tSMEventId { fd: -1, mode: 0, eip: std::ptr::null_mut() } };
+        assert_eq!(unsafe { sm_sntp_get_event(&mut p) }, 0);
+        p.event
+    }
+
+    /// (status, has_sync) of one message.
+    pub fn status(&self) -> (i32, i32) {
+        let mut p = SM_SNTP_STATUS_PARMS {
+            sntp: self.0,
+            status: SntpStatusField(-1),
+            u: sm_sntp_status_u { sync: sm_sntp_status_sync { has_sync: -1 } },
+        };
+        assert_eq!(unsafe { sm_sntp_status(&mut p) }, 0);
+        // SAFETY: the union has one member.
+        (p.status.0, unsafe { p.u.sync.has_sync })
+    }
+
+    /// Waits on the event with poll() for a Sync message with `has_sync`.
+    pub fn wait_sync(&self, has_sync: i32, timeout: Duration) -> Option<Duration> {
+        let ev = self.event();
+        let start = Instant::now();
+        while start.elapsed() < timeout {
+            let mut pfd = libc::pollfd { fd: ev.fd, events: ev.mode as i16, revents: 0 };
+            // SAFETY: one valid pollfd.
+            unsafe { libc::poll(&mut pfd, 1, 100) };
+            loop {
+                match self.status() {
+                    (2, s) if s == has_sync => return Some(start.elapsed()),
+                    (0, _) => break,
+                    (1, _) => panic!("client stopped"),
+                    _ => {}
+                }
+            }
+        }
+        None
+    }
+}
+
+impl Drop for Client {
+    fn drop(&mut self) {
+        assert_eq!(unsafe { sm_sntp_destroy(self.0) }, 0);
+    }
+}
