@@ -46,14 +46,55 @@ typedef struct sockaddr_in6 SOCKADDR_IN6;
 
 
 /**
- * Largest offset handed to the kernel's one-shot slew, microseconds.
+ * The kernel's one-shot slew rate (Linux, BSD `adjtime`), seconds per second.
+ */
+#define KERNEL_SLEW_RATE 500e-6
+
+/**
+ * Largest offset handed to the one-shot slew, microseconds.
  */
 #define MAX_SLEW_US 500000
+
+/**
+ * Largest offset handed to one `adjtime` slew, seconds.
+ */
+#define MAX_SLEW_SECS 0.5
+
+/**
+ * ADJ_FREQUENCY / MOD_FREQUENCY accept at most this, ppm.
+ */
+#define MAX_KERNEL_FREQ_PPM 500.0
 
 /**
  * Offsets larger than this are stepped; smaller ones are slewed.
  */
 #define STEP_THRESHOLD_SECS 0.128
+
+/**
+ * Consecutive agreeing samples a step needs.
+ */
+#define STEP_AGREEMENT 3
+
+/**
+ * After the first sync, steps larger than this are refused and reported.
+ */
+#define PANIC_BOUND_SECS 1000.0
+
+/**
+ * The first sync may step forward any distance, backward at most this far.
+ */
+#define FIRST_BACKWARD_LIMIT_SECS 3600.0
+
+/**
+ * Samples kept for the fit.
+ */
+#define MAX_POINTS 16
+
+/**
+ * Largest frequency correction, parts per million (ADJ_FREQUENCY's range is
+ * ±500 ppm; backends extend it with the tick).
+ */
+#define MAX_FREQ_PPM 5000.0
 
 /**
  * Consecutive requests without a valid reply after which sync is lost.

@@ -1,23 +1,25 @@
-//! Linux `adjtimex(2)` backend. The syscall sits behind [`Timex`] so tests
-//! can check every request without touching the clock.
+//! Linux `adjtimex(2)` backend: frequency through ADJ_FREQUENCY (and ADJ_TICK
+//! beyond its ±500 ppm), slews through ADJ_OFFSET_SINGLESHOT (the kernel slews
+//! at 500 ppm), steps through ADJ_SETOFFSET with ADJ_NANO.
 
+use std::time::Duration;
+
+use super::timex::{self, Timex};
 use super::{ClockBackend, ClockError};
-use crate::discipline::{ClockAction, SyncReport};
+use crate::discipline::{ClockAction, Correction, SyncReport};
+use crate::proto::timestamp::NtpDuration;
 
-/// Largest offset handed to the kernel's one-shot slew, microseconds.
+pub use super::timex::blank as blank_timex;
+
+/// Largest offset handed to the one-shot slew, microseconds.
 pub const MAX_SLEW_US: i64 = 500_000;
-
-/// The `adjtimex` call; returns the clock state or the errno.
-pub trait Timex: Send {
-    fn adjtimex(&mut self, tx: &mut libc::timex) -> Result<i32, i32>;
-}
 
 /// The real syscall.
 #[derive(Debug, Default)]
-pub struct SysTimex;
+pub struct SysAdjtimex;
 
-impl Timex for SysTimex {
-    fn adjtimex(&mut self, tx: &mut libc::timex) -> Result<i32, i32> {
+impl Timex for SysAdjtimex {
+    fn call(&mut self, tx: &mut libc::timex) -> Result<i32, i32> {
         // SAFETY: `tx` is a valid, exclusively borrowed timex for the duration of the call.
         let rc = unsafe { libc::adjtimex(tx) };
         if rc < 0 {
@@ -29,64 +31,41 @@ impl Timex for SysTimex {
 }
 
 pub struct Adjtimex<T: Timex> {
-    sys: T,
-}
-
-/// A zeroed timex (every mode bit clear: a read).
-pub fn blank_timex() -> libc::timex {
-    // SAFETY: timex is a plain C struct for which all-zero bytes are a valid value.
-    unsafe { std::mem::zeroed() }
-}
-
-fn errno_to_error(e: i32) -> ClockError {
-    if e == libc::EPERM {
-        ClockError::PermissionDenied
-    } else {
-        ClockError::Os(e)
-    }
+    pub(crate) sys: T,
+    /// The kernel tick when we started; we move it only beyond ±500 ppm.
+    base_tick: libc::c_long,
+    /// How far we moved the tick from `base_tick`.
+    tick_delta: libc::c_long,
 }
 
 impl<T: Timex> Adjtimex<T> {
-    pub fn new(sys: T) -> Self {
-        Adjtimex { sys }
+    /// Reads the kernel state (tick, frequency); fails only if adjtimex does.
+    pub fn new(mut sys: T) -> Result<Self, ClockError> {
+        let tx = timex::read(&mut sys)?;
+        Ok(Adjtimex { sys, base_tick: tx.tick, tick_delta: 0 })
     }
 
-    /// Asks, harmlessly, whether this process may set the clock: a tick of 0
-    /// is rejected with EINVAL when permitted and EPERM when not.
-    pub fn may_set_clock(&mut self) -> Result<(), ClockError> {
-        let mut tx = blank_timex();
-        tx.modes = libc::ADJ_TICK;
-        tx.tick = 0;
-        match self.sys.adjtimex(&mut tx) {
-            Err(libc::EINVAL) => Ok(()),
-            Err(e) => Err(errno_to_error(e)),
-            // Nothing accepts tick 0; treat success as "permitted".
-            Ok(_) => Ok(()),
-        }
+    /// ppm that one microsecond of tick is worth.
+    fn ppm_per_tick(&self) -> f64 {
+        1e6 / self.base_tick.max(1) as f64
     }
 
-    fn call(&mut self, tx: &mut libc::timex) -> Result<i32, ClockError> {
-        self.sys.adjtimex(tx).map_err(errno_to_error)
-    }
-
-    /// Marks the clock synchronised: STA_UNSYNC and the kernel PLL off, the
-    /// leap indicator mapped to STA_INS/STA_DEL, error bounds set.
-    fn publish(&mut self, report: &SyncReport) -> Result<(), ClockError> {
-        let mut tx = blank_timex();
-        self.call(&mut tx)?;
-        let mut status =
-            tx.status & !(libc::STA_UNSYNC | libc::STA_PLL | libc::STA_FLL | libc::STA_INS | libc::STA_DEL);
-        status |= match report.leap {
-            1 => libc::STA_INS,
-            2 => libc::STA_DEL,
-            _ => 0,
+    fn set_frequency(&mut self, ppm: f64) -> Result<(), ClockError> {
+        let tick_delta = if ppm.abs() > timex::MAX_KERNEL_FREQ_PPM {
+            (ppm / self.ppm_per_tick()).round() as libc::c_long
+        } else {
+            0
         };
-        let mut tx = blank_timex();
-        tx.modes = libc::ADJ_STATUS | libc::ADJ_MAXERROR | libc::ADJ_ESTERROR;
-        tx.status = status;
-        tx.maxerror = report.max_error_us as libc::c_long;
-        tx.esterror = report.est_error_us as libc::c_long;
-        self.call(&mut tx).map(|_| ())
+        let mut tx = timex::blank();
+        tx.modes = libc::ADJ_FREQUENCY;
+        tx.freq = timex::ppm_to_freq(ppm - tick_delta as f64 * self.ppm_per_tick());
+        if tick_delta != self.tick_delta {
+            tx.modes |= libc::ADJ_TICK;
+            tx.tick = self.base_tick + tick_delta;
+        }
+        timex::call(&mut self.sys, &mut tx)?;
+        self.tick_delta = tick_delta;
+        Ok(())
     }
 }
 
@@ -97,111 +76,118 @@ impl<T: Timex> ClockBackend for Adjtimex<T> {
     fn steers(&self) -> bool {
         true
     }
-    fn apply(&mut self, action: ClockAction, report: &SyncReport) -> Result<(), ClockError> {
-        let mut tx = blank_timex();
-        match action {
-            ClockAction::Step(offset) => {
-                let ns = offset.as_nanos();
+    fn frequency_ppm(&mut self) -> f64 {
+        timex::read(&mut self.sys).map_or(0.0, |tx| timex::freq_to_ppm(tx.freq))
+    }
+    fn pending_slew(&mut self) -> NtpDuration {
+        let mut tx = timex::blank();
+        tx.modes = libc::ADJ_OFFSET_SS_READ;
+        match self.sys.call(&mut tx) {
+            Ok(_) => NtpDuration::from_nanos(tx.offset as i64 * 1000),
+            Err(_) => NtpDuration::ZERO,
+        }
+    }
+    fn apply(&mut self, action: ClockAction, report: &SyncReport, _now: Duration) -> Result<(), ClockError> {
+        let mut tx = timex::blank();
+        match action.correction {
+            Correction::Step => {
+                let ns = action.offset.as_nanos();
                 tx.modes = libc::ADJ_SETOFFSET | libc::ADJ_NANO;
                 tx.time.tv_sec = ns.div_euclid(1_000_000_000) as libc::time_t;
                 // With ADJ_NANO the tv_usec field carries nanoseconds, in [0, 1e9).
                 tx.time.tv_usec = ns.rem_euclid(1_000_000_000) as libc::suseconds_t;
             }
-            ClockAction::Slew(offset) => {
+            Correction::Slew => {
                 tx.modes = libc::ADJ_OFFSET_SINGLESHOT;
-                tx.offset = (offset.as_nanos() / 1000).clamp(-MAX_SLEW_US, MAX_SLEW_US) as libc::c_long;
+                tx.offset = (action.offset.as_nanos() / 1000).clamp(-MAX_SLEW_US, MAX_SLEW_US) as libc::c_long;
             }
         }
-        self.call(&mut tx)?;
-        self.publish(report)
+        timex::call(&mut self.sys, &mut tx)?;
+        self.set_frequency(action.freq_ppm)?;
+        timex::publish(&mut self.sys, report)
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use super::super::timex::fake::FakeTimex;
     use super::*;
-    use crate::proto::timestamp::NtpDuration;
-
-    /// Records every request and answers like a kernel with the given errno policy.
-    #[derive(Default)]
-    struct FakeTimex {
-        calls: Vec<(u32, i64, i64, i64, i32, i64, i64)>,
-        deny: bool,
-        status: i32,
-    }
-
-    #[allow(clippy::unnecessary_cast)] // timex field types vary by target
-    impl Timex for FakeTimex {
-        fn adjtimex(&mut self, tx: &mut libc::timex) -> Result<i32, i32> {
-            self.calls.push((
-                tx.modes,
-                tx.offset as i64,
-                tx.time.tv_sec as i64,
-                tx.time.tv_usec as i64,
-                tx.status,
-                tx.maxerror as i64,
-                tx.esterror as i64,
-            ));
-            if tx.modes != 0 && self.deny {
-                return Err(libc::EPERM);
-            }
-            if tx.modes == libc::ADJ_TICK && tx.tick == 0 {
-                return Err(libc::EINVAL);
-            }
-            if tx.modes & libc::ADJ_STATUS != 0 {
-                self.status = tx.status;
-            }
-            tx.status = self.status;
-            Ok(libc::TIME_OK)
-        }
-    }
 
     fn report() -> SyncReport {
         SyncReport { max_error_us: 1500, est_error_us: 40, leap: 0 }
     }
 
-    #[test]
-    fn probe_tells_permitted_from_refused() {
-        assert_eq!(Adjtimex::new(FakeTimex::default()).may_set_clock(), Ok(()));
-        let mut refused = Adjtimex::new(FakeTimex { deny: true, ..Default::default() });
-        assert_eq!(refused.may_set_clock(), Err(ClockError::PermissionDenied));
+    fn action(correction: Correction, offset: f64, freq_ppm: f64) -> ClockAction {
+        ClockAction { correction, offset: NtpDuration::from_seconds(offset), freq_ppm }
+    }
+
+    fn backend(fake: FakeTimex) -> Adjtimex<FakeTimex> {
+        let mut b = Adjtimex::new(fake).unwrap();
+        b.sys.calls.clear();
+        b
     }
 
     #[test]
     fn step_uses_setoffset_with_nanoseconds_normalised() {
-        let mut b = Adjtimex::new(FakeTimex { status: libc::STA_UNSYNC | libc::STA_PLL, ..Default::default() });
-        b.apply(ClockAction::Step(NtpDuration::from_nanos(-500_000_001)), &report()).unwrap();
-        let (modes, _, sec, nsec, ..) = b.sys.calls[0];
-        assert_eq!(modes, libc::ADJ_SETOFFSET | libc::ADJ_NANO);
-        assert_eq!((sec, nsec), (-1, 499_999_999), "-0.500000001 s = -1 s + 0.499999999 s");
-        let (modes, _, _, _, status, maxerr, esterr) = *b.sys.calls.last().unwrap();
-        assert_eq!(modes, libc::ADJ_STATUS | libc::ADJ_MAXERROR | libc::ADJ_ESTERROR);
-        assert_eq!(status & (libc::STA_UNSYNC | libc::STA_PLL), 0, "in sync, kernel PLL off");
-        assert_eq!((maxerr, esterr), (1500, 40));
+        let mut b = backend(FakeTimex { status: libc::STA_UNSYNC | libc::STA_PLL, ..Default::default() });
+        let a =
+            ClockAction { correction: Correction::Step, offset: NtpDuration::from_nanos(-500_000_001), freq_ppm: 0.0 };
+        b.apply(a, &report(), Duration::ZERO).unwrap();
+        let tx = b.sys.calls[0];
+        assert_eq!(tx.modes, libc::ADJ_SETOFFSET | libc::ADJ_NANO);
+        assert_eq!((tx.time.tv_sec, tx.time.tv_usec), (-1, 499_999_999), "-0.500000001 s = -1 s + 0.499999999 s");
+        let last = *b.sys.calls.last().unwrap();
+        assert_eq!(last.modes, libc::ADJ_STATUS | libc::ADJ_MAXERROR | libc::ADJ_ESTERROR);
+        assert_eq!(last.status & (libc::STA_UNSYNC | libc::STA_PLL), 0, "in sync, kernel PLL off");
+        assert_eq!((last.maxerror, last.esterror), (1500, 40));
     }
 
     #[test]
     fn slew_uses_the_one_shot_offset_in_microseconds_clamped() {
-        let mut b = Adjtimex::new(FakeTimex::default());
-        b.apply(ClockAction::Slew(NtpDuration::from_nanos(20_000_000)), &report()).unwrap();
-        assert_eq!(b.sys.calls[0].0, libc::ADJ_OFFSET_SINGLESHOT);
-        assert_eq!(b.sys.calls[0].1, 20_000);
-        b.apply(ClockAction::Slew(NtpDuration::from_seconds(-3.0)), &report()).unwrap();
-        assert_eq!(b.sys.calls[3].1, -MAX_SLEW_US);
+        let mut b = backend(FakeTimex::default());
+        b.apply(action(Correction::Slew, 0.020, 0.0), &report(), Duration::ZERO).unwrap();
+        assert_eq!(b.sys.calls[0].modes, libc::ADJ_OFFSET_SINGLESHOT);
+        assert_eq!(b.sys.calls[0].offset, 20_000);
+        b.sys.calls.clear();
+        b.apply(action(Correction::Slew, -3.0, 0.0), &report(), Duration::ZERO).unwrap();
+        assert_eq!(b.sys.calls[0].offset, -MAX_SLEW_US as libc::c_long);
+    }
+
+    #[test]
+    fn frequency_uses_adj_frequency_and_the_tick_only_beyond_its_range() {
+        let mut b = backend(FakeTimex { tick: 10_001, ..Default::default() });
+        b.apply(action(Correction::Slew, 0.0, -100.0), &report(), Duration::ZERO).unwrap();
+        assert_eq!(b.sys.freq, -100 * 65536);
+        assert_eq!(b.sys.tick, 10_001, "an injected tick is left alone");
+        b.apply(action(Correction::Slew, 0.0, 1234.0), &report(), Duration::ZERO).unwrap();
+        assert_eq!(b.sys.tick, 10_013, "12 us of tick ~ 1200 ppm");
+        let rest: f64 = 1234.0 - 12.0 * 1e6 / 10_001.0;
+        assert_eq!(b.sys.freq, (rest * 65536.0).round() as libc::c_long);
+        b.apply(action(Correction::Slew, 0.0, 10.0), &report(), Duration::ZERO).unwrap();
+        assert_eq!(b.sys.tick, 10_001, "back to the tick we found");
+    }
+
+    #[test]
+    fn pending_slew_reads_the_one_shot_remainder() {
+        let mut b = backend(FakeTimex { ss_left: -2500, ..Default::default() });
+        assert_eq!(b.pending_slew().as_nanos(), -2_500_000);
     }
 
     #[test]
     fn leap_indicator_maps_to_status_bits() {
         for (leap, bit) in [(1u8, libc::STA_INS), (2, libc::STA_DEL), (0, 0)] {
-            let mut b = Adjtimex::new(FakeTimex::default());
-            b.apply(ClockAction::Slew(NtpDuration::ZERO), &SyncReport { leap, ..report() }).unwrap();
+            let mut b = backend(FakeTimex::default());
+            b.apply(action(Correction::Slew, 0.0, 0.0), &SyncReport { leap, ..report() }, Duration::ZERO).unwrap();
             assert_eq!(b.sys.status & (libc::STA_INS | libc::STA_DEL), bit);
         }
     }
 
     #[test]
     fn refusal_is_permission_denied() {
-        let mut b = Adjtimex::new(FakeTimex { deny: true, ..Default::default() });
-        assert_eq!(b.apply(ClockAction::Slew(NtpDuration::ZERO), &report()), Err(ClockError::PermissionDenied));
+        let mut b = backend(FakeTimex { deny: true, ..Default::default() });
+        assert_eq!(
+            b.apply(action(Correction::Slew, 0.0, 0.0), &report(), Duration::ZERO),
+            Err(ClockError::PermissionDenied)
+        );
     }
 }

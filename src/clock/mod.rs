@@ -1,13 +1,26 @@
 //! Clock backends behind one trait, and their selection from the
-//! `PROSSNTP_CLOCK` environment variable (`auto`, `adjtimex`, `none`).
+//! `PROSSNTP_CLOCK` environment variable (`auto`, `adjtimex`, `ntp_adjtime`,
+//! `adjtime`, `none`). Each backend reaches the kernel through a small seam
+//! trait, so tests and the simulator can stand in for the syscalls.
 
+pub mod adjtime;
 #[cfg(target_os = "linux")]
 pub mod adjtimex;
+#[cfg(any(all(target_os = "linux", target_env = "gnu"), target_os = "freebsd"))]
+pub mod ntp_adjtime;
+pub mod posix;
+#[cfg(any(target_os = "linux", target_os = "freebsd"))]
+pub mod timex;
+
+use std::time::Duration;
 
 use crate::discipline::{ClockAction, SyncReport};
+use crate::proto::timestamp::NtpDuration;
 
 /// Name of the environment variable that chooses the backend.
 pub const ENV_VAR: &str = "PROSSNTP_CLOCK";
+/// The kernel's one-shot slew rate (Linux, BSD `adjtime`), seconds per second.
+pub const KERNEL_SLEW_RATE: f64 = 500e-6;
 
 /// Why a backend could not act.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -18,14 +31,40 @@ pub enum ClockError {
     Os(i32),
 }
 
-/// Something that can adjust (or pretend to measure) the host clock.
+impl ClockError {
+    pub fn from_errno(e: i32) -> ClockError {
+        if e == libc::EPERM {
+            ClockError::PermissionDenied
+        } else {
+            ClockError::Os(e)
+        }
+    }
+}
+
+/// Something that can adjust (or only measure against) the host clock.
 pub trait ClockBackend: Send {
     /// The name used in `PROSSNTP_CLOCK` and in traces.
     fn name(&self) -> &'static str;
     /// Whether this backend changes the clock (false: measure only).
     fn steers(&self) -> bool;
-    /// Applies `action` and publishes `report` as the kernel's sync status.
-    fn apply(&mut self, action: ClockAction, report: &SyncReport) -> Result<(), ClockError>;
+    /// The frequency correction already in force, ppm (the discipline's start).
+    fn frequency_ppm(&mut self) -> f64 {
+        0.0
+    }
+    /// Offset of earlier corrections not slewed yet.
+    fn pending_slew(&mut self) -> NtpDuration {
+        NtpDuration::ZERO
+    }
+    /// Applies `action` at monotonic time `now` and publishes `report` as
+    /// the kernel's sync status where the platform has one.
+    fn apply(&mut self, action: ClockAction, report: &SyncReport, now: Duration) -> Result<(), ClockError>;
+    /// When [`ClockBackend::tick`] must run next (backends that pace slews).
+    fn next_tick(&self) -> Option<Duration> {
+        None
+    }
+    fn tick(&mut self, _now: Duration) -> Result<(), ClockError> {
+        Ok(())
+    }
 }
 
 /// Measure only: never touches the clock.
@@ -39,7 +78,7 @@ impl ClockBackend for MeasureOnly {
     fn steers(&self) -> bool {
         false
     }
-    fn apply(&mut self, _: ClockAction, _: &SyncReport) -> Result<(), ClockError> {
+    fn apply(&mut self, _: ClockAction, _: &SyncReport, _: Duration) -> Result<(), ClockError> {
         Ok(())
     }
 }
@@ -47,10 +86,14 @@ impl ClockBackend for MeasureOnly {
 /// The user's choice of backend.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Choice {
-    /// Steer with the native call when permitted, else measure only.
+    /// Steer with the platform's native call when permitted, else measure only.
     Auto,
     /// Linux `adjtimex`.
     Adjtimex,
+    /// `ntp_adjtime` (FreeBSD; glibc).
+    NtpAdjtime,
+    /// `adjtime` (Solaris, illumos, macOS; also the BSDs and glibc).
+    Adjtime,
     /// Measure only.
     None,
 }
@@ -61,13 +104,26 @@ impl Choice {
         match value.map(str::trim).unwrap_or("") {
             "" | "auto" => Ok(Choice::Auto),
             "adjtimex" => Ok(Choice::Adjtimex),
+            "ntp_adjtime" => Ok(Choice::NtpAdjtime),
+            "adjtime" => Ok(Choice::Adjtime),
             "none" => Ok(Choice::None),
-            other => Err(format!("{ENV_VAR}={other:?} is not one of auto, adjtimex, none")),
+            other => Err(format!("{ENV_VAR}={other:?} is not one of auto, adjtimex, ntp_adjtime, adjtime, none")),
         }
     }
 
     pub fn from_env() -> Result<Choice, String> {
         Choice::parse(std::env::var(ENV_VAR).ok().as_deref())
+    }
+
+    /// The steering backend `auto` uses on this platform.
+    pub fn native() -> Choice {
+        if cfg!(target_os = "linux") {
+            Choice::Adjtimex
+        } else if cfg!(target_os = "freebsd") {
+            Choice::NtpAdjtime
+        } else {
+            Choice::Adjtime
+        }
     }
 }
 
@@ -77,37 +133,53 @@ pub struct Selection {
     pub note: Option<String>,
 }
 
-/// Resolves `choice`. An explicitly chosen steering backend that may not
-/// set the clock is an error; `auto` falls back to measuring with a note.
+/// Resolves `choice`. An explicitly chosen steering backend that may not set
+/// the clock, or does not exist here, is an error; `auto` falls back to
+/// measuring only, with a note.
 pub fn select(choice: Choice) -> Result<Selection, String> {
     match choice {
         Choice::None => Ok(Selection { backend: Box::new(MeasureOnly), note: None }),
-        Choice::Adjtimex => native().map(|backend| Selection { backend, note: None }),
-        Choice::Auto => match native() {
+        Choice::Auto => match open(Choice::native()) {
             Ok(backend) => Ok(Selection { backend, note: None }),
             Err(why) => Ok(Selection {
                 backend: Box::new(MeasureOnly),
                 note: Some(format!("clock backend auto: {why}; measuring only, the clock is not adjusted")),
             }),
         },
+        explicit => open(explicit).map(|backend| Selection { backend, note: None }),
     }
 }
 
-#[cfg(target_os = "linux")]
-fn native() -> Result<Box<dyn ClockBackend>, String> {
-    let mut backend = adjtimex::Adjtimex::new(adjtimex::SysTimex);
-    match backend.may_set_clock() {
-        Ok(()) => Ok(Box::new(backend)),
-        Err(ClockError::PermissionDenied) => {
-            Err("adjtimex: no permission to set the clock (EPERM; CAP_SYS_TIME is needed)".into())
+fn refused(name: &str, e: ClockError) -> String {
+    match e {
+        ClockError::PermissionDenied => {
+            format!("{name}: no permission to set the clock (EPERM; CAP_SYS_TIME is needed)")
         }
-        Err(ClockError::Os(e)) => Err(format!("adjtimex: probe failed with errno {e}")),
+        ClockError::Os(e) => format!("{name}: probe failed with errno {e}"),
     }
 }
 
-#[cfg(not(target_os = "linux"))]
-fn native() -> Result<Box<dyn ClockBackend>, String> {
-    Err("no steering backend for this platform yet".into())
+/// Opens a steering backend after checking, harmlessly, that it may act.
+fn open(choice: Choice) -> Result<Box<dyn ClockBackend>, String> {
+    let probe = posix::may_set_clock();
+    match choice {
+        #[cfg(target_os = "linux")]
+        Choice::Adjtimex => {
+            let b = adjtimex::Adjtimex::new(adjtimex::SysAdjtimex).map_err(|e| refused("adjtimex", e))?;
+            probe.map_err(|e| refused("adjtimex", e))?;
+            Ok(Box::new(b))
+        }
+        #[cfg(any(all(target_os = "linux", target_env = "gnu"), target_os = "freebsd"))]
+        Choice::NtpAdjtime => {
+            probe.map_err(|e| refused("ntp_adjtime", e))?;
+            Ok(Box::new(ntp_adjtime::NtpAdjtime::new(ntp_adjtime::SysNtpAdjtime, posix::SysPosix)))
+        }
+        Choice::Adjtime => {
+            probe.map_err(|e| refused("adjtime", e))?;
+            Ok(Box::new(adjtime::Adjtime::new(posix::SysPosix)))
+        }
+        other => Err(format!("clock backend {other:?} does not exist on this platform")),
+    }
 }
 
 #[cfg(test)]
@@ -119,6 +191,8 @@ mod tests {
         assert_eq!(Choice::parse(None), Ok(Choice::Auto));
         assert_eq!(Choice::parse(Some("")), Ok(Choice::Auto));
         assert_eq!(Choice::parse(Some("adjtimex")), Ok(Choice::Adjtimex));
+        assert_eq!(Choice::parse(Some("ntp_adjtime")), Ok(Choice::NtpAdjtime));
+        assert_eq!(Choice::parse(Some("adjtime")), Ok(Choice::Adjtime));
         assert_eq!(Choice::parse(Some(" none ")), Ok(Choice::None));
         assert!(Choice::parse(Some("ntpd")).is_err());
     }

@@ -1,19 +1,53 @@
-//! Clock-discipline decisions, free of I/O: given a validated sample, what the
-//! clock backend should do. Thresholds are documented in the README.
+//! Clock-discipline decisions, free of I/O: from validated samples, estimate
+//! the local clock's phase and frequency error and decide how to correct them.
+//!
+//! Samples go into a register (newest [`MAX_POINTS`]). A weighted linear fit
+//! of offset against monotonic time gives the offset now and the frequency
+//! error; samples whose round-trip delay exceeds the register's minimum get
+//! less weight, since their offset can be off by half the excess. The
+//! frequency error is corrected at once; the offset is slewed. Every stored
+//! sample is re-based after each correction, so the fit always describes the
+//! clock as it is now corrected.
+
+mod fit;
+
+use std::collections::VecDeque;
+use std::time::Duration;
 
 use crate::proto::timestamp::NtpDuration;
 use crate::proto::validate::Sample;
+use fit::{fit_line, Point};
 
 /// Offsets larger than this are stepped; smaller ones are slewed.
 pub const STEP_THRESHOLD_SECS: f64 = 0.128;
+/// Consecutive agreeing samples a step needs.
+pub const STEP_AGREEMENT: usize = 3;
+/// After the first sync, steps larger than this are refused and reported.
+pub const PANIC_BOUND_SECS: f64 = 1000.0;
+/// The first sync may step forward any distance, backward at most this far.
+pub const FIRST_BACKWARD_LIMIT_SECS: f64 = 3600.0;
+/// Samples kept for the fit.
+pub const MAX_POINTS: usize = 16;
+/// Largest frequency correction, parts per million (ADJ_FREQUENCY's range is
+/// ±500 ppm; backends extend it with the tick).
+pub const MAX_FREQ_PPM: f64 = 5000.0;
 
-/// What to do to the local clock.
+/// How the offset is corrected.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Correction {
+    /// Jump the clock by the offset at once.
+    Step,
+    /// Correct the offset gradually, at the backend's slew rate.
+    Slew,
+}
+
+/// What to do to the local clock: correct `offset` (server minus local) and
+/// run the oscillator `freq_ppm` faster than nominal from now on.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub enum ClockAction {
-    /// Jump the clock by this offset at once.
-    Step(NtpDuration),
-    /// Correct this offset gradually.
-    Slew(NtpDuration),
+pub struct ClockAction {
+    pub correction: Correction,
+    pub offset: NtpDuration,
+    pub freq_ppm: f64,
 }
 
 /// The sync status to publish to the kernel along with an adjustment.
@@ -27,63 +61,144 @@ pub struct SyncReport {
     pub leap: u8,
 }
 
-#[derive(Clone, Debug, Default)]
-pub struct Discipline {}
+/// The discipline's answer to a sample.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Decision {
+    Apply(ClockAction, SyncReport),
+    /// The offset calls for a step; waiting for agreeing samples.
+    Hold,
+    /// A step beyond the bounds: refused, the clock is left alone.
+    Refuse(NtpDuration),
+}
 
-impl Discipline {
-    pub fn new() -> Self {
-        Discipline {}
-    }
+#[derive(Clone, Debug)]
+pub struct Discipline {
+    points: VecDeque<Point>,
+    /// Frequency correction in force, s/s (positive: the clock runs faster).
+    freq: f64,
+    /// Samples above the step threshold, consecutive and agreeing.
+    votes: Vec<Point>,
+    stepped_or_synced: bool,
+    /// RMS of the fit's residuals, seconds.
+    jitter: f64,
+}
 
-    /// Decides what to do about `sample`.
-    pub fn decide(&mut self, sample: &Sample) -> (ClockAction, SyncReport) {
-        let action = if sample.offset.abs().as_seconds() > STEP_THRESHOLD_SECS {
-            ClockAction::Step(sample.offset)
-        } else {
-            ClockAction::Slew(sample.offset)
-        };
-        // An upper bound rounds up.
-        let distance_us = (sample.root_distance().as_nanos() + 999).div_euclid(1000);
-        let report = SyncReport {
-            max_error_us: distance_us.max(0),
-            est_error_us: ((sample.delay.as_nanos() / 2 + 500) / 1000).max(0),
-            leap: sample.leap,
-        };
-        (action, report)
+impl Default for Discipline {
+    fn default() -> Self {
+        Self::new(0.0)
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::proto::timestamp::NtpTimestamp;
-
-    fn sample(offset: f64) -> Sample {
-        Sample {
-            offset: NtpDuration::from_seconds(offset),
-            delay: NtpDuration::from_seconds(0.002),
-            stratum: 2,
-            leap: 0,
-            reference_id: [0; 4],
-            root_delay: NtpDuration::from_seconds(0.010),
-            root_dispersion: NtpDuration::from_seconds(0.001),
-            t4: NtpTimestamp(1),
+impl Discipline {
+    /// A discipline starting from the frequency correction already in force.
+    pub fn new(freq_ppm: f64) -> Self {
+        Discipline {
+            points: VecDeque::new(),
+            freq: freq_ppm * 1e-6,
+            votes: vec![],
+            stepped_or_synced: false,
+            jitter: 0.0,
         }
     }
 
-    #[test]
-    fn large_offsets_step_small_ones_slew() {
-        let mut d = Discipline::new();
-        assert!(matches!(d.decide(&sample(0.5)).0, ClockAction::Step(_)));
-        assert!(matches!(d.decide(&sample(-0.2)).0, ClockAction::Step(_)));
-        assert!(matches!(d.decide(&sample(0.02)).0, ClockAction::Slew(_)));
-        assert!(matches!(d.decide(&sample(-0.128)).0, ClockAction::Slew(_)));
+    /// The frequency correction in force, ppm.
+    pub fn freq_ppm(&self) -> f64 {
+        self.freq * 1e6
     }
 
-    #[test]
-    fn error_bounds_come_from_root_distance_and_delay() {
-        let (_, r) = Discipline::new().decide(&sample(0.0));
-        assert_eq!(r.max_error_us, 7000); // 10/2 + 1 + 2/2 ms
-        assert_eq!(r.est_error_us, 1000);
+    /// RMS residual of the last fit, seconds.
+    pub fn jitter(&self) -> f64 {
+        self.jitter
+    }
+
+    /// Decides about `sample`, taken at monotonic time `now`, while
+    /// `pending_slew` of an earlier correction has not been slewed yet.
+    pub fn decide(&mut self, now: Duration, sample: &Sample, pending_slew: NtpDuration) -> Decision {
+        let t = now.as_secs_f64();
+        // The offset that will remain once the slew in progress completes.
+        let offset = sample.offset.as_seconds() - pending_slew.as_seconds();
+        let point = Point { t, offset, delay: sample.delay.as_seconds().max(0.0) };
+        if offset.abs() > STEP_THRESHOLD_SECS {
+            return self.vote_for_step(point, sample);
+        }
+        self.votes.clear();
+        self.push(point);
+        let fit = fit_line(self.points.make_contiguous(), t);
+        self.jitter = fit.rms;
+        // Correct the frequency error at once, and slew the fitted offset
+        // plus what is still pending (a new slew replaces the old one).
+        let freq = (self.freq + fit.slope).clamp(-MAX_FREQ_PPM * 1e-6, MAX_FREQ_PPM * 1e-6);
+        self.rebase(t, freq - self.freq, fit.offset);
+        self.freq = freq;
+        self.stepped_or_synced = true;
+        let action = ClockAction {
+            correction: Correction::Slew,
+            offset: NtpDuration::from_seconds(fit.offset + pending_slew.as_seconds()),
+            freq_ppm: self.freq_ppm(),
+        };
+        Decision::Apply(action, self.report(sample, fit.offset))
+    }
+
+    fn vote_for_step(&mut self, point: Point, sample: &Sample) -> Decision {
+        // Keep only the votes this one agrees with.
+        self.votes.retain(|v| agree(v, &point));
+        self.votes.push(point);
+        if self.votes.len() < STEP_AGREEMENT {
+            return Decision::Hold;
+        }
+        let fit = fit_line(&self.votes, point.t);
+        let step = fit.offset;
+        let refused =
+            if self.stepped_or_synced { step.abs() > PANIC_BOUND_SECS } else { step < -FIRST_BACKWARD_LIMIT_SECS };
+        self.votes.clear();
+        if refused {
+            return Decision::Refuse(NtpDuration::from_seconds(step));
+        }
+        // The samples before the step describe another clock: start afresh,
+        // but keep a frequency estimate the votes agree on.
+        self.points.clear();
+        self.freq = (self.freq + fit.slope).clamp(-MAX_FREQ_PPM * 1e-6, MAX_FREQ_PPM * 1e-6);
+        self.push(Point { offset: 0.0, ..point });
+        self.stepped_or_synced = true;
+        let action = ClockAction {
+            correction: Correction::Step,
+            offset: NtpDuration::from_seconds(step),
+            freq_ppm: self.freq_ppm(),
+        };
+        Decision::Apply(action, self.report(sample, 0.0))
+    }
+
+    fn push(&mut self, p: Point) {
+        if self.points.len() == MAX_POINTS {
+            self.points.pop_front();
+        }
+        self.points.push_back(p);
+    }
+
+    /// Re-bases stored samples after the frequency rises by `dfreq` at time
+    /// `t` and the clock is moved forward by `phase`.
+    fn rebase(&mut self, t: f64, dfreq: f64, phase: f64) {
+        for p in self.points.iter_mut() {
+            p.offset += dfreq * (t - p.t) - phase;
+        }
+    }
+
+    fn report(&self, sample: &Sample, residual: f64) -> SyncReport {
+        let root_distance = sample.root_distance().as_seconds();
+        let est = (self.jitter.powi(2) + residual.powi(2)).sqrt() + sample.delay.as_seconds() / 2.0;
+        SyncReport {
+            max_error_us: ((root_distance + residual.abs() + self.jitter) * 1e6).ceil() as i64,
+            est_error_us: (est * 1e6).round() as i64,
+            leap: sample.leap,
+        }
     }
 }
+
+/// Whether two step votes describe the same clock: within their delays plus
+/// what a 500 ppm frequency error could add between them, plus 1 ms.
+fn agree(a: &Point, b: &Point) -> bool {
+    (a.offset - b.offset).abs() <= (a.delay + b.delay) / 2.0 + 500e-6 * (b.t - a.t).abs() + 1e-3
+}
+
+#[cfg(test)]
+mod tests;

@@ -9,9 +9,10 @@ use std::time::Duration;
 
 use super::packet::{Packet, HEADER_LEN};
 use super::schedule::Schedule;
+use super::timestamp::NtpDuration;
 use super::timestamp::NtpTimestamp;
 use super::validate::{judge, Kiss, Reject, Sample, Verdict};
-use crate::discipline::{ClockAction, Discipline, SyncReport};
+use crate::discipline::{ClockAction, Decision, Discipline, SyncReport};
 
 /// Consecutive requests without a valid reply after which sync is lost.
 pub const MAX_MISSES: u32 = 4;
@@ -48,6 +49,8 @@ pub enum Output {
     SyncChanged(bool),
     /// Querying stopped until the next [`Client::configure`].
     Stopped(StopReason),
+    /// A step this large was called for and refused (beyond the bounds).
+    StepRefused(NtpDuration),
 }
 
 /// Outcome of applying a clock action.
@@ -67,6 +70,7 @@ pub struct Counters {
     pub valid_replies: u64,
     pub rejected: Vec<(Reject, u64)>,
     pub kisses: u64,
+    pub steps_refused: u64,
 }
 
 impl Counters {
@@ -122,11 +126,20 @@ impl Client {
             synced: false,
             stopped: None,
             pending: None,
-            discipline: Discipline::new(),
+            discipline: Discipline::new(0.0),
             last_sample: None,
             counters: Counters::default(),
             out: VecDeque::new(),
         }
+    }
+
+    /// Starts the discipline from the frequency correction already in force.
+    pub fn set_initial_frequency(&mut self, freq_ppm: f64) {
+        self.discipline = Discipline::new(freq_ppm);
+    }
+
+    pub fn discipline(&self) -> &Discipline {
+        &self.discipline
     }
 
     /// (Re)configures: the first request is due at once. Clears a stop.
@@ -181,8 +194,16 @@ impl Client {
         }
     }
 
-    /// A datagram from `from` arrived at local wall time `t4`.
-    pub fn handle_packet(&mut self, from: SocketAddr, data: &[u8], t4: NtpTimestamp) -> Verdict {
+    /// A datagram from `from` arrived at local wall time `t4`, monotonic time
+    /// `now`, while the clock backend still had `pending_slew` to slew.
+    pub fn handle_packet(
+        &mut self,
+        from: SocketAddr,
+        data: &[u8],
+        t4: NtpTimestamp,
+        now: Duration,
+        pending_slew: NtpDuration,
+    ) -> Verdict {
         let verdict = self.judge(from, data, t4);
         match verdict {
             Verdict::Rejected(r) => self.counters.reject(r),
@@ -209,9 +230,17 @@ impl Client {
                     s.on_reply();
                 }
                 if self.config.is_some_and(|c| c.steering) {
-                    let (action, report) = self.discipline.decide(&sample);
-                    self.pending = Some(sample);
-                    self.out.push_back(Output::Adjust(action, report));
+                    match self.discipline.decide(now, &sample, pending_slew) {
+                        Decision::Apply(action, report) => {
+                            self.pending = Some(sample);
+                            self.out.push_back(Output::Adjust(action, report));
+                        }
+                        Decision::Hold => {}
+                        Decision::Refuse(step) => {
+                            self.counters.steps_refused += 1;
+                            self.out.push_back(Output::StepRefused(step));
+                        }
+                    }
                 } else {
                     self.set_synced(true);
                 }

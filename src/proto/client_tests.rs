@@ -6,7 +6,7 @@ use super::client::*;
 use super::packet::{Packet, MODE_SERVER, NTP_VERSION};
 use super::timestamp::{NtpDuration, NtpShort, NtpTimestamp};
 use super::validate::{Kiss, Reject, Verdict};
-use crate::discipline::ClockAction;
+use crate::discipline::{ClockAction, Correction};
 
 const SERVER: &str = "127.0.0.1:123";
 
@@ -99,7 +99,13 @@ impl Harness {
 
     fn deliver_from(&mut self, from: &str, p: Packet) -> Verdict {
         self.now += ms(1);
-        let v = self.c.handle_packet(from.parse::<SocketAddr>().unwrap(), &p.encode(), wall(self.now));
+        let v = self.c.handle_packet(
+            from.parse::<SocketAddr>().unwrap(),
+            &p.encode(),
+            wall(self.now),
+            self.now,
+            NtpDuration::ZERO,
+        );
         self.drain();
         v
     }
@@ -139,7 +145,7 @@ fn steering_syncs_only_after_the_clock_was_adjusted() {
     let Some(Output::Send(p)) = c.poll_output() else { panic!() };
     c.on_sent(wall(Duration::ZERO));
     let req = Packet::parse(&p).unwrap();
-    let t = wall(ms(2)).plus(NtpDuration::from_seconds(0.5));
+    let t = wall(ms(2)).plus(NtpDuration::from_seconds(0.05));
     let rep = Packet {
         version: 4,
         mode: 4,
@@ -149,8 +155,8 @@ fn steering_syncs_only_after_the_clock_was_adjusted() {
         transmit_ts: t,
         ..Packet::default()
     };
-    c.handle_packet(SERVER.parse().unwrap(), &rep.encode(), wall(ms(4)));
-    assert!(matches!(c.poll_output(), Some(Output::Adjust(ClockAction::Step(_), _))));
+    c.handle_packet(SERVER.parse().unwrap(), &rep.encode(), wall(ms(4)), ms(4), NtpDuration::ZERO);
+    assert!(matches!(c.poll_output(), Some(Output::Adjust(ClockAction { correction: Correction::Slew, .. }, _))));
     assert!(!c.synced());
     c.on_clock_result(ClockResult::Applied);
     assert_eq!(c.poll_output(), Some(Output::SyncChanged(true)));
@@ -160,8 +166,8 @@ fn steering_syncs_only_after_the_clock_was_adjusted() {
 fn refused_clock_stops_the_client() {
     let mut h = Harness::new(true);
     h.run_until(Duration::ZERO);
-    h.c.handle_packet(SERVER.parse().unwrap(), &h.reply(0.01).encode(), wall(ms(1)));
-    assert!(matches!(h.c.poll_output(), Some(Output::Adjust(ClockAction::Slew(_), _))));
+    h.c.handle_packet(SERVER.parse().unwrap(), &h.reply(0.01).encode(), wall(ms(1)), ms(1), NtpDuration::ZERO);
+    assert!(matches!(h.c.poll_output(), Some(Output::Adjust(ClockAction { correction: Correction::Slew, .. }, _))));
     h.c.on_clock_result(ClockResult::PermissionDenied);
     assert_eq!(h.c.poll_output(), Some(Output::Stopped(StopReason::ClockRefused)));
     assert_eq!(h.c.deadline(), None);

@@ -16,6 +16,7 @@ use socket2::{Domain, Protocol, Socket, Type};
 
 use crate::clock::{self, ClockBackend, ClockError};
 use crate::proto::client::{Client, ClockResult, Config, Output, StopReason};
+use crate::proto::timestamp::NtpDuration;
 use crate::proto::validate::Verdict;
 use crate::sys::{notify::Notifier, poll::poll_readable, random::random_u64, time::wall_now};
 use status::{Report, StatusBoard};
@@ -199,10 +200,21 @@ impl Loop<'_> {
                     Err(e) => (self.trace)(&format!("prossntp: no random nonce ({e}); request skipped")),
                 }
             }
+            if self.backend.next_tick().is_some_and(|d| d <= now) {
+                if let Err(e) = self.backend.tick(now) {
+                    if let Flow::Exit = self.clock_failed(e) {
+                        return;
+                    }
+                }
+            }
             if let Flow::Exit = self.drain() {
                 return;
             }
-            let timeout = self.client.deadline().map(|d| d.saturating_sub(self.now()));
+            let deadline = match (self.client.deadline(), self.backend.next_tick()) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            let timeout = deadline.map(|d| d.saturating_sub(self.now()));
             let ready = match poll_readable(&fds, timeout) {
                 Ok(r) => r,
                 Err(e) => {
@@ -268,8 +280,17 @@ impl Loop<'_> {
                     }
                 }
                 Output::Adjust(action, report) => {
-                    let result = match self.backend.apply(action, &report) {
-                        Ok(()) => ClockResult::Applied,
+                    let result = match self.backend.apply(action, &report, self.now()) {
+                        Ok(()) => {
+                            (self.trace)(&format!(
+                                "prossntp: {} {:?} {:+.6} s, frequency {:+.3} ppm",
+                                self.backend.name(),
+                                action.correction,
+                                action.offset.as_seconds(),
+                                action.freq_ppm
+                            ));
+                            ClockResult::Applied
+                        }
                         Err(ClockError::PermissionDenied) => ClockResult::PermissionDenied,
                         Err(ClockError::Os(e)) => {
                             (self.trace)(&format!("prossntp: {} failed: errno {e}", self.backend.name()));
@@ -278,6 +299,10 @@ impl Loop<'_> {
                     };
                     self.client.on_clock_result(result);
                 }
+                Output::StepRefused(step) => (self.trace)(&format!(
+                    "prossntp: refused to step the clock by {:+.3} s (beyond the bounds); clock left alone",
+                    step.as_seconds()
+                )),
                 Output::SyncChanged(synced) => self.shared.status.push_sync(synced),
                 Output::Stopped(StopReason::Kissed(kiss)) => {
                     (self.trace)(&format!(
@@ -297,13 +322,31 @@ impl Loop<'_> {
         Flow::Continue
     }
 
+    /// A backend tick failed: refused permission ends the worker.
+    fn clock_failed(&mut self, e: ClockError) -> Flow {
+        match e {
+            ClockError::PermissionDenied => {
+                (self.trace)(&format!(
+                    "prossntp: worker ends: {} was refused permission to set the clock (EPERM)",
+                    self.backend.name()
+                ));
+                Flow::Exit
+            }
+            ClockError::Os(e) => {
+                (self.trace)(&format!("prossntp: {} failed: errno {e}", self.backend.name()));
+                Flow::Continue
+            }
+        }
+    }
+
     fn receive(&mut self) -> Flow {
         let mut buf = [0u8; RECV_BUF];
         loop {
             match self.socket.recv_from(&mut buf) {
                 Ok((n, from)) => {
                     let t4 = wall_now();
-                    match self.client.handle_packet(from, &buf[..n], t4) {
+                    let pending = if self.backend.steers() { self.backend.pending_slew() } else { NtpDuration::ZERO };
+                    match self.client.handle_packet(from, &buf[..n], t4, self.now(), pending) {
                         Verdict::Valid(s) => (self.trace)(&format!(
                             "prossntp: sample from {from}: offset {:+.6} s, delay {:.6} s, stratum {}",
                             s.offset.as_seconds(),

@@ -1,0 +1,126 @@
+use super::*;
+use crate::proto::timestamp::NtpTimestamp;
+
+fn sample(offset: f64, delay: f64) -> Sample {
+    Sample {
+        offset: NtpDuration::from_seconds(offset),
+        delay: NtpDuration::from_seconds(delay),
+        stratum: 2,
+        leap: 0,
+        reference_id: [0; 4],
+        root_delay: NtpDuration::from_seconds(0.010),
+        root_dispersion: NtpDuration::from_seconds(0.001),
+        t4: NtpTimestamp(1),
+    }
+}
+
+fn secs(s: f64) -> Duration {
+    Duration::from_secs_f64(s)
+}
+
+fn decide(d: &mut Discipline, t: f64, offset: f64) -> Decision {
+    d.decide(secs(t), &sample(offset, 0.0002), NtpDuration::ZERO)
+}
+
+#[test]
+fn small_offsets_are_slewed_at_once() {
+    let mut d = Discipline::new(0.0);
+    let Decision::Apply(a, r) = decide(&mut d, 0.0, 0.020) else { panic!() };
+    assert_eq!(a.correction, Correction::Slew);
+    assert!((a.offset.as_seconds() - 0.020).abs() < 1e-9);
+    assert!(r.max_error_us >= 6000, "root distance counts: {r:?}");
+}
+
+#[test]
+fn a_step_needs_three_agreeing_samples() {
+    let mut d = Discipline::new(0.0);
+    assert_eq!(decide(&mut d, 0.0, 0.5), Decision::Hold);
+    assert_eq!(decide(&mut d, 2.0, 0.5), Decision::Hold);
+    let Decision::Apply(a, _) = decide(&mut d, 4.0, 0.5) else { panic!() };
+    assert_eq!(a.correction, Correction::Step);
+    assert!((a.offset.as_seconds() - 0.5).abs() < 1e-6);
+}
+
+#[test]
+fn a_disagreeing_sample_restarts_the_vote() {
+    let mut d = Discipline::new(0.0);
+    decide(&mut d, 0.0, 0.5);
+    decide(&mut d, 2.0, 0.5);
+    assert_eq!(decide(&mut d, 4.0, 3.0), Decision::Hold, "a spoofed-looking outlier");
+    assert_eq!(decide(&mut d, 6.0, 3.0), Decision::Hold);
+    assert!(matches!(decide(&mut d, 8.0, 3.0), Decision::Apply(ClockAction { correction: Correction::Step, .. }, _)));
+}
+
+#[test]
+fn one_bad_sample_between_good_ones_does_not_step() {
+    let mut d = Discipline::new(0.0);
+    decide(&mut d, 0.0, 0.001);
+    assert_eq!(decide(&mut d, 64.0, 5.0), Decision::Hold);
+    assert!(matches!(
+        decide(&mut d, 128.0, 0.001),
+        Decision::Apply(ClockAction { correction: Correction::Slew, .. }, _)
+    ));
+    assert_eq!(decide(&mut d, 192.0, 5.0), Decision::Hold, "votes do not carry over a good sample");
+}
+
+#[test]
+fn first_sync_steps_forward_any_distance_backward_only_so_far() {
+    let mut d = Discipline::new(0.0);
+    for t in [0.0, 2.0] {
+        decide(&mut d, t, 1e6);
+    }
+    assert!(matches!(decide(&mut d, 4.0, 1e6), Decision::Apply(..)));
+    let mut d = Discipline::new(0.0);
+    for t in [0.0, 2.0] {
+        decide(&mut d, t, -7200.0);
+    }
+    assert!(matches!(decide(&mut d, 4.0, -7200.0), Decision::Refuse(_)));
+}
+
+#[test]
+fn after_sync_a_step_beyond_the_panic_bound_is_refused() {
+    let mut d = Discipline::new(0.0);
+    decide(&mut d, 0.0, 0.0);
+    for t in [64.0, 128.0] {
+        assert_eq!(decide(&mut d, t, 2000.0), Decision::Hold);
+    }
+    assert!(matches!(decide(&mut d, 192.0, 2000.0), Decision::Refuse(_)));
+    for t in [256.0, 320.0] {
+        decide(&mut d, t, -0.5);
+    }
+    assert!(matches!(
+        decide(&mut d, 384.0, -0.5),
+        Decision::Apply(ClockAction { correction: Correction::Step, .. }, _)
+    ));
+}
+
+/// A clock 100 ppm slow, polled every 16 s, converges in frequency and phase.
+#[test]
+fn frequency_error_is_found_and_corrected() {
+    let mut d = Discipline::new(0.0);
+    let mut x = 0.0f64; // offset: server minus local
+    let err = 100e-6; // local clock slow: offset grows
+    let mut t = 0.0;
+    for _ in 0..40 {
+        if let Decision::Apply(a, _) = decide(&mut d, t, x) {
+            x -= a.offset.as_seconds(); // slewed out before the next poll
+                                        // The clock now runs a.freq_ppm faster.
+            x += (err - a.freq_ppm * 1e-6) * 16.0;
+        }
+        t += 16.0;
+    }
+    assert!((d.freq_ppm() - 100.0).abs() < 0.01, "{}", d.freq_ppm());
+    assert!(x.abs() < 1e-6, "{x}");
+}
+
+#[test]
+fn a_pending_slew_is_accounted_for() {
+    let mut d = Discipline::new(0.0);
+    decide(&mut d, 0.0, 0.010);
+    // 4 ms of the 10 ms slew are still to come: the clock is really 1 ms off.
+    let Decision::Apply(a, _) = d.decide(secs(12.0), &sample(0.005, 0.0002), NtpDuration::from_seconds(0.004)) else {
+        panic!()
+    };
+    // The new slew replaces the pending one: it must include it.
+    assert!(a.offset.as_seconds() > 0.004, "{:?}", a.offset.as_seconds());
+}
