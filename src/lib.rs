@@ -6,6 +6,7 @@
 //! - [`clock`]: the clock backends behind one trait.
 //! - [`sys`]: thin platform calls (event descriptors, poll, randomness, time).
 //! - [`worker`]: the per-client thread that drives the core.
+//! - [`sim`]: the deterministic simulator (Linux: it models `struct timex`).
 //! - [`ffi`]: the `extern "C"` API, handle registry, trace and panic boundary.
 #![deny(unsafe_op_in_unsafe_fn)]
 // C types (long, time_t, suseconds_t) differ in width by target: casts that
@@ -16,5 +17,7 @@ pub mod clock;
 pub mod discipline;
 pub mod ffi;
 pub mod proto;
+#[cfg(target_os = "linux")]
+pub mod sim;
 pub mod sys;
 pub mod worker;

@@ -19,15 +19,19 @@ pub struct Fit {
     pub rms: f64,
 }
 
-/// Noise floor of a minimum-delay sample, seconds.
+/// Noise floor of a minimum-delay sample, seconds...
 const BASE_ERROR: f64 = 1e-6;
+/// ...plus this share of the minimum delay (tuned in the simulator: lower
+/// trusts single low-delay samples too much, higher averages too little).
+const MIN_DELAY_SHARE: f64 = 0.10;
 
 /// Fits `points` (at least one), weighting each by the inverse square of its
 /// possible error: half its delay above the minimum, plus a floor.
+#[allow(clippy::suboptimal_flops)]
 pub fn fit_line(points: &[Point], at: f64) -> Fit {
     let min_delay = points.iter().map(|p| p.delay).fold(f64::INFINITY, f64::min);
     let weight = |p: &Point| {
-        let err = (p.delay - min_delay) / 2.0 + BASE_ERROR + min_delay * 0.05;
+        let err = (p.delay - min_delay) / 2.0 + BASE_ERROR + min_delay * MIN_DELAY_SHARE;
         1.0 / (err * err)
     };
     let (mut sw, mut st, mut so) = (0.0, 0.0, 0.0);

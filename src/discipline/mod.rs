@@ -20,6 +20,9 @@ use fit::{fit_line, Point};
 
 /// Offsets larger than this are stepped; smaller ones are slewed.
 pub const STEP_THRESHOLD_SECS: f64 = 0.128;
+/// Before the first sync, offsets that would take longer than a minute to
+/// slew at the kernel's 500 ppm are stepped: above 30 ms.
+pub const FIRST_SYNC_STEP_THRESHOLD_SECS: f64 = 0.030;
 /// Consecutive agreeing samples a step needs.
 pub const STEP_AGREEMENT: usize = 3;
 /// After the first sync, steps larger than this are refused and reported.
@@ -118,7 +121,8 @@ impl Discipline {
         // The offset that will remain once the slew in progress completes.
         let offset = sample.offset.as_seconds() - pending_slew.as_seconds();
         let point = Point { t, offset, delay: sample.delay.as_seconds().max(0.0) };
-        if offset.abs() > STEP_THRESHOLD_SECS {
+        let threshold = if self.stepped_or_synced { STEP_THRESHOLD_SECS } else { FIRST_SYNC_STEP_THRESHOLD_SECS };
+        if offset.abs() > threshold {
             return self.vote_for_step(point, sample);
         }
         self.votes.clear();
@@ -154,11 +158,13 @@ impl Discipline {
         if refused {
             return Decision::Refuse(NtpDuration::from_seconds(step));
         }
-        // The samples before the step describe another clock: start afresh,
-        // but keep a frequency estimate the votes agree on.
-        self.points.clear();
-        self.freq = (self.freq + fit.slope).clamp(-MAX_FREQ_PPM * 1e-6, MAX_FREQ_PPM * 1e-6);
-        self.push(Point { offset: 0.0, ..point });
+        // Samples before the step describe another clock (or another server
+        // time): start afresh from the votes, re-based as if the step and the
+        // frequency they agree on had always been in force.
+        let freq = (self.freq + fit.slope).clamp(-MAX_FREQ_PPM * 1e-6, MAX_FREQ_PPM * 1e-6);
+        self.points = std::mem::take(&mut self.votes).into();
+        self.rebase(point.t, freq - self.freq, step);
+        self.freq = freq;
         self.stepped_or_synced = true;
         let action = ClockAction {
             correction: Correction::Step,

@@ -1,0 +1,41 @@
+//! Prints the simulation table: chrony's default scenario and variations,
+//! each over several seeds, median and worst.
+//!   cargo run --release --example simulate [SEEDS]
+use prossntp::sim::{median_and_worst, run, Backend, Scenario};
+
+fn row(name: &str, base: &Scenario, seeds: u64) {
+    let runs: Vec<_> = (1..=seeds).map(|seed| run(&Scenario { seed, ..base.clone() })).collect();
+    let pick = |f: &dyn Fn(&prossntp::sim::Figures) -> f64| {
+        let mut v: Vec<f64> = runs.iter().map(f).collect();
+        median_and_worst(&mut v)
+    };
+    let sync = pick(&|r| r.sync_time.unwrap_or(f64::INFINITY));
+    let rms = pick(&|r| r.rms_offset * 1e6);
+    let max = pick(&|r| r.max_offset * 1e6);
+    let freq = pick(&|r| r.rms_freq);
+    let mean = pick(&|r| r.mean_offset.abs() * 1e6);
+    println!(
+        "| {name} | {:.0} / {:.0} | {:.1} / {:.1} | {:.1} / {:.1} | {:.3} / {:.3} | {:.1} |",
+        sync.0, sync.1, rms.0, rms.1, max.0, max.1, freq.0, freq.1, mean.0
+    );
+}
+
+fn main() {
+    let seeds: u64 = std::env::args().nth(1).and_then(|s| s.parse().ok()).unwrap_or(10);
+    let d = Scenario::default();
+    println!("{seeds} seeds each; median / worst. Offsets in us, frequency in ppm, from 210 s to 10,000 s.\n");
+    println!("| scenario | sync time s | RMS offset | max offset | RMS freq error | mean offset |");
+    println!("|---|---|---|---|---|---|");
+    row("chrony default (adjtimex)", &d, seeds);
+    row("same, ntp_adjtime", &Scenario { backend: Backend::NtpAdjtime, ..d.clone() }, seeds);
+    row("same, adjtime", &Scenario { backend: Backend::Adjtime, ..d.clone() }, seeds);
+    row("+1 ms uniform jitter", &Scenario { jitter: 1e-3, ..d.clone() }, seeds);
+    row("10 % loss", &Scenario { loss: 0.1, ..d.clone() }, seeds);
+    row("5 ms asymmetric path", &Scenario { asymmetry: 5e-3, ..d.clone() }, seeds);
+    row("server steps 1 s at 5000 s", &Scenario { server_step: Some((5000.0, 1.0)), ..d.clone() }, seeds);
+    row("poll 16 s", &Scenario { poll: 16.0, ..d.clone() }, seeds);
+    row("poll 1024 s", &Scenario { poll: 1024.0, ..d.clone() }, seeds);
+    println!(
+        "\nchronyd, same scenario (30 seeds, poll fixed at 64 s): sync 131 s, RMS 24 us, max 87 us, RMS freq 0.18 ppm"
+    );
+}

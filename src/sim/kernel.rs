@@ -1,0 +1,165 @@
+//! A modelled kernel clock, reached through the same seams as the real one
+//! (`Timex` for adjtimex/ntp_adjtime, `Posix` for adjtime/clock_settime):
+//! an oscillator with a frequency error that random-walks, the frequency
+//! correction and tick set by the backend, the one-shot slew at 500 ppm, and
+//! steps. Time is true time in seconds.
+
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+
+use super::rng::Rng;
+use crate::clock::posix::Posix;
+use crate::clock::timex::Timex;
+use crate::clock::KERNEL_SLEW_RATE;
+use crate::proto::timestamp::NtpDuration;
+
+const NOMINAL_TICK: i64 = 10_000;
+
+#[derive(Debug)]
+pub struct Model {
+    /// True time, seconds.
+    pub now: f64,
+    /// Local clock minus true time, seconds.
+    pub phase: f64,
+    /// Oscillator frequency error, s/s (positive: runs fast).
+    pub osc: f64,
+    /// Standard deviation of the oscillator's random walk per sqrt(second).
+    pub walk: f64,
+    /// Frequency correction set through ADJ_FREQUENCY, s/s.
+    pub freq: f64,
+    pub tick: i64,
+    /// One-shot slew still to do, seconds.
+    pub slew_left: f64,
+    pub status: i32,
+    pub maxerror: i64,
+    pub esterror: i64,
+    pub steps: u32,
+    /// Sum of all steps, seconds.
+    pub stepped: f64,
+    rng: Rng,
+}
+
+impl Model {
+    pub fn new(phase: f64, osc: f64, walk: f64, seed: u64) -> Model {
+        Model {
+            now: 0.0,
+            phase,
+            osc,
+            walk,
+            freq: 0.0,
+            tick: NOMINAL_TICK,
+            slew_left: 0.0,
+            status: libc::STA_UNSYNC,
+            maxerror: 16_000_000,
+            esterror: 16_000_000,
+            steps: 0,
+            stepped: 0.0,
+            rng: Rng::new(seed ^ 0x6b65_726e),
+        }
+    }
+
+    /// Total frequency error of the local clock, s/s (slews excluded).
+    pub fn freq_error(&self) -> f64 {
+        self.osc + self.freq + (self.tick - NOMINAL_TICK) as f64 / NOMINAL_TICK as f64
+    }
+
+    /// The local clock's reading now, seconds of true-time scale.
+    pub fn local(&self) -> f64 {
+        self.now + self.phase
+    }
+
+    /// Advances true time to `t`, in steps of at most a second.
+    pub fn advance_to(&mut self, t: f64) {
+        while self.now < t {
+            let dt = (t - self.now).min(1.0);
+            let slew = self.slew_left.clamp(-KERNEL_SLEW_RATE * dt, KERNEL_SLEW_RATE * dt);
+            self.slew_left -= slew;
+            self.phase += self.freq_error() * dt + slew;
+            if self.walk > 0.0 {
+                self.osc += self.rng.normal() * self.walk * dt.sqrt();
+            }
+            self.now += dt;
+        }
+    }
+}
+
+/// Shared handle to the model, for the backends' seams.
+#[derive(Clone)]
+pub struct SimKernel(pub Arc<Mutex<Model>>);
+
+impl Timex for SimKernel {
+    fn call(&mut self, tx: &mut libc::timex) -> Result<i32, i32> {
+        let mut m = self.0.lock();
+        let modes = tx.modes;
+        if modes == libc::ADJ_OFFSET_SINGLESHOT {
+            m.slew_left = tx.offset as f64 * 1e-6;
+        } else if modes == libc::ADJ_OFFSET_SS_READ {
+            tx.offset = (m.slew_left * 1e6).round() as libc::c_long;
+            return Ok(libc::TIME_OK);
+        } else {
+            if modes & libc::ADJ_SETOFFSET != 0 {
+                let scale = if modes & libc::ADJ_NANO != 0 { 1e-9 } else { 1e-6 };
+                let by = tx.time.tv_sec as f64 + tx.time.tv_usec as f64 * scale;
+                m.phase += by;
+                m.stepped += by;
+                m.steps += 1;
+            }
+            if modes & libc::ADJ_FREQUENCY != 0 {
+                m.freq = tx.freq as f64 / 65536.0 * 1e-6;
+            }
+            if modes & libc::ADJ_TICK != 0 {
+                m.tick = tx.tick as i64;
+            }
+            if modes & libc::ADJ_STATUS != 0 {
+                m.status = tx.status;
+            }
+            if modes & libc::ADJ_MAXERROR != 0 {
+                m.maxerror = tx.maxerror as i64;
+            }
+            if modes & libc::ADJ_ESTERROR != 0 {
+                m.esterror = tx.esterror as i64;
+            }
+        }
+        tx.freq = (m.freq * 1e6 * 65536.0).round() as libc::c_long;
+        tx.tick = m.tick as libc::c_long;
+        tx.status = m.status;
+        tx.maxerror = m.maxerror as libc::c_long;
+        tx.esterror = m.esterror as libc::c_long;
+        Ok(libc::TIME_OK)
+    }
+}
+
+impl Posix for SimKernel {
+    fn adjtime(&mut self, delta: Option<f64>) -> Result<f64, i32> {
+        let mut m = self.0.lock();
+        let old = m.slew_left;
+        if let Some(d) = delta {
+            m.slew_left = d;
+        }
+        Ok(old)
+    }
+    fn step(&mut self, offset: NtpDuration) -> Result<(), i32> {
+        let mut m = self.0.lock();
+        m.phase += offset.as_seconds();
+        m.stepped += offset.as_seconds();
+        m.steps += 1;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slew_runs_at_the_kernel_rate_and_frequency_adds_up() {
+        let mut m = Model::new(0.0, 100e-6, 0.0, 1);
+        m.slew_left = 0.001;
+        m.advance_to(1.0);
+        assert!((m.phase - (100e-6 + 500e-6)).abs() < 1e-12);
+        m.advance_to(3.0);
+        assert!((m.phase - (300e-6 + 1e-3)).abs() < 1e-12, "{}", m.phase);
+        assert_eq!(m.slew_left, 0.0);
+    }
+}

@@ -1,0 +1,74 @@
+//! The discipline in simulation (chrony's default scenario and variations).
+//! Bounds here are loose so they never flake; `cargo run --release --example
+//! simulate` prints the real figures.
+#![cfg(target_os = "linux")]
+
+use prossntp::sim::{median_and_worst, run, Backend, Figures, Scenario};
+
+fn runs(base: &Scenario, seeds: u64) -> Vec<Figures> {
+    (1..=seeds).map(|seed| run(&Scenario { seed, ..base.clone() })).collect()
+}
+
+fn median(runs: &[Figures], f: impl Fn(&Figures) -> f64) -> f64 {
+    let mut v: Vec<f64> = runs.iter().map(f).collect();
+    median_and_worst(&mut v).0
+}
+
+#[test]
+fn chrony_default_scenario_with_each_backend() {
+    for backend in [Backend::Adjtimex, Backend::NtpAdjtime, Backend::Adjtime] {
+        let r = runs(&Scenario { backend, ..Scenario::default() }, 5);
+        let sync = median(&r, |f| f.sync_time.unwrap_or(f64::INFINITY));
+        let rms = median(&r, |f| f.rms_offset);
+        let max = median(&r, |f| f.max_offset);
+        eprintln!("{backend:?}: sync {sync} s, RMS {:.1} us, max {:.1} us", rms * 1e6, max * 1e6);
+        assert!(sync <= 100.0, "{backend:?}: sync {sync}");
+        assert!(rms < 40e-6, "{backend:?}: RMS {rms}");
+        assert!(max < 250e-6, "{backend:?}: max {max}");
+        assert!(r.iter().all(|f| f.steps == 1), "one step at start, then slews only");
+    }
+    let r = runs(&Scenario::default(), 5);
+    assert!(median(&r, |f| f.rms_freq) < 0.5, "ppm");
+}
+
+#[test]
+fn runs_are_deterministic() {
+    let a = run(&Scenario { seed: 7, duration: 2000.0, ..Scenario::default() });
+    let b = run(&Scenario { seed: 7, duration: 2000.0, ..Scenario::default() });
+    assert_eq!((a.rms_offset, a.max_offset, a.requests), (b.rms_offset, b.max_offset, b.requests));
+}
+
+#[test]
+fn a_small_initial_offset_is_slewed_never_stepped() {
+    let r = run(&Scenario { initial_phase: 0.020, ..Scenario::default() });
+    assert_eq!(r.steps, 0);
+    assert!(r.sync_time.is_some_and(|t| t < 200.0), "{:?}", r.sync_time);
+}
+
+#[test]
+fn loss_jitter_and_asymmetry_degrade_gracefully() {
+    let loss = runs(&Scenario { loss: 0.1, ..Scenario::default() }, 3);
+    assert!(median(&loss, |f| f.rms_offset) < 60e-6);
+    let jitter = runs(&Scenario { jitter: 1e-3, ..Scenario::default() }, 3);
+    assert!(median(&jitter, |f| f.rms_offset) < 500e-6);
+    // An asymmetric path biases every client by half the asymmetry.
+    let asym = runs(&Scenario { asymmetry: 5e-3, ..Scenario::default() }, 3);
+    let bias = median(&asym, |f| f.mean_offset);
+    assert!((bias - 2.5e-3).abs() < 0.3e-3, "{bias}");
+}
+
+#[test]
+fn a_server_step_is_followed_after_agreeing_samples() {
+    let r = run(&Scenario { server_step: Some((5000.0, 1.0)), ..Scenario::default() });
+    assert_eq!(r.steps, 2, "the start and the server's step");
+    // Three polls of 64 s to agree, then back in sync.
+    assert!(r.sync_time.is_some_and(|t| (5000.0..5400.0).contains(&t)), "{:?}", r.sync_time);
+}
+
+#[test]
+fn hours_of_simulated_time_run_fast() {
+    let start = std::time::Instant::now();
+    let r = run(&Scenario { duration: 6.0 * 3600.0, poll: 16.0, ..Scenario::default() });
+    eprintln!("6 h simulated in {:?}", start.elapsed());
+    assert!(r.requests > 1300);
+}
