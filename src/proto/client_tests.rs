@@ -145,7 +145,7 @@ fn steering_syncs_only_after_the_clock_was_adjusted() {
     let Some(Output::Send(p)) = c.poll_output() else { panic!() };
     c.on_sent(wall(Duration::ZERO));
     let req = Packet::parse(&p).unwrap();
-    let t = wall(ms(2)).plus(NtpDuration::from_seconds(0.05));
+    let t = wall(ms(2)).plus(NtpDuration::from_seconds(0.01));
     let rep = Packet {
         version: 4,
         mode: 4,
