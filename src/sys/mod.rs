@@ -4,6 +4,7 @@ pub mod notify;
 pub mod poll;
 pub mod random;
 pub mod time;
+pub mod udp;
 
 use std::io;
 

@@ -18,7 +18,7 @@ use crate::clock::{self, ClockBackend, ClockError};
 use crate::proto::client::{Client, ClockResult, Config, Output, StopReason};
 use crate::proto::timestamp::NtpDuration;
 use crate::proto::validate::Verdict;
-use crate::sys::{notify::Notifier, poll::poll_readable, random::random_u64, time::wall_now};
+use crate::sys::{notify::Notifier, poll::poll_readable, random::random_u64, time::wall_now, udp};
 use status::{Report, StatusBoard};
 
 /// Worker threads need little stack; keep 1,000 clients cheap.
@@ -245,6 +245,9 @@ impl Loop<'_> {
     }
 
     fn apply_config(&mut self, cfg: ServerConfig) {
+        if let Err(e) = udp::enable_rx_timestamps(self.socket.as_raw_fd()) {
+            (self.trace)(&format!("prossntp: no kernel receive timestamps ({e}); reading the clock instead"));
+        }
         let sock = socket2::SockRef::from(&self.socket);
         let r = if cfg.server.is_ipv4() {
             sock.set_tos_v4(cfg.traffic_class as u32)
@@ -342,11 +345,13 @@ impl Loop<'_> {
     fn receive(&mut self) -> Flow {
         let mut buf = [0u8; RECV_BUF];
         loop {
-            match self.socket.recv_from(&mut buf) {
-                Ok((n, from)) => {
-                    let t4 = wall_now();
+            match udp::recv_timestamped(self.socket.as_raw_fd(), &mut buf) {
+                Ok(rx) => {
+                    let Some(from) = rx.from else { continue };
+                    // The kernel's receive time, else as close as we can get.
+                    let t4 = rx.timestamp.unwrap_or_else(wall_now);
                     let pending = if self.backend.steers() { self.backend.pending_slew() } else { NtpDuration::ZERO };
-                    match self.client.handle_packet(from, &buf[..n], t4, self.now(), pending) {
+                    match self.client.handle_packet(from, &buf[..rx.len], t4, self.now(), pending) {
                         Verdict::Valid(s) => (self.trace)(&format!(
                             "prossntp: sample from {from}: offset {:+.6} s, delay {:.6} s, stratum {}",
                             s.offset.as_seconds(),
