@@ -11,6 +11,7 @@ done
 
 cargo build --lib --bins
 cargo test --no-run --quiet
+scripts/cross-check.sh
 
 export PROSSNTP_REQUIRE_CHRONYD=1
 scripts/testnet.sh bash -c '

@@ -1,0 +1,339 @@
+#!/usr/bin/env bash
+# The VM clock lab: checks that libprossntp really disciplines a kernel clock,
+# for each clock backend, inside qemu guests (software emulation), the only
+# place where a clock may be changed. This machine's clock is never touched:
+# everything on this side runs with CAP_SYS_TIME dropped, inside a private
+# network namespace with only loopback, with chronyd -x as the servers.
+#
+#   scripts/vm-test.sh            (as root; see vmtests/README.md)
+#
+# Environment:
+#   BACKENDS     PROSSNTP_CLOCK values to test, one VM each ("adjtimex ntp_adjtime adjtime")
+#   SCENARIOS    "step slew freq status"
+#   V6_SCENARIOS scenarios whose client talks IPv6 ("slew")
+#   VM_JOBS      VMs run at once (3)
+#   VM_TIMEOUT   seconds one VM may run (420)
+#   VM_APPEND    extra kernel command line words, e.g. "vmtest.freq_secs=60 vmtest.trace=0"
+#   VERBOSE=1    stream every console line, not only the VMTEST/VMDATA ones
+#   KERNEL_PKG   the kernel package (default: the one linux-image-amd64 depends on)
+# Cache: build/vm/ (downloaded .debs, unpacked root, static test program,
+# initramfs, console logs, results.txt).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+VM=$ROOT/build/vm
+BACKENDS=${BACKENDS:-adjtimex ntp_adjtime adjtime}
+SCENARIOS=${SCENARIOS:-step slew freq status}
+V6_SCENARIOS=${V6_SCENARIOS:-slew}
+VM_JOBS=${VM_JOBS:-3}
+VM_TIMEOUT=${VM_TIMEOUT:-420}
+VM_APPEND=${VM_APPEND:-}
+VERBOSE=${VERBOSE:-0}
+PORT_TRUE=11123 PORT_STEP=11124 PORT_SLEW=11125
+RUN=$VM/run
+LOGS=$VM/logs
+
+say() { echo "vm-test: $*"; }
+die() { echo "vm-test: $*" >&2; exit 1; }
+csv() { echo "$*" | tr -s ' ' ',' | sed 's/^,//; s/,$//'; }
+
+# ------------------------------------------------------------------------
+# Inside the namespace: chronyd servers on loopback, then the VMs.
+# ------------------------------------------------------------------------
+namespace_stage() {
+    # Refuse to go on if this process could set the clock.
+    local cap
+    for cap in CapEff CapPrm CapBnd; do
+        local v
+        v=$(awk -v k="$cap:" '$1 == k {print $2}' /proc/self/status)
+        if (( (16#$v >> 25) & 1 )); then
+            die "CAP_SYS_TIME is still in $cap ($v): refusing to run"
+        fi
+    done
+    [ "$(readlink /proc/self/ns/net)" != "$HOST_NETNS" ] || die "not in a private network namespace"
+    ip link set lo up
+
+    rm -rf "$RUN"
+    mkdir -p "$RUN" "$LOGS"
+    chrony_pids=() qemu_pidfiles=()
+    cleanup() {
+        local p f
+        for f in "${qemu_pidfiles[@]}"; do
+            [ -s "$f" ] && kill "$(cat "$f")" 2>/dev/null || true
+        done
+        for p in "${chrony_pids[@]}"; do kill "$p" 2>/dev/null || true; done
+        for p in "${chrony_pids[@]}"; do
+            for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+        done
+    }
+    trap cleanup EXIT
+
+    # The true-time server and two servers following it with an offset.
+    local port
+    for port in $PORT_TRUE $PORT_STEP $PORT_SLEW; do
+        {
+            echo "port $port"
+            echo "bindaddress 127.0.0.1"
+            echo "bindaddress ::1"
+            case $port in
+                "$PORT_TRUE") echo "local stratum 8" ;;
+                "$PORT_STEP") echo "server 127.0.0.1 port $PORT_TRUE iburst minpoll -4 maxpoll -4 offset 0.5" ;;
+                "$PORT_SLEW") echo "server 127.0.0.1 port $PORT_TRUE iburst minpoll -4 maxpoll -4 offset 0.02" ;;
+            esac
+            echo "allow 127.0.0.1"
+            echo "allow ::1"
+            echo "cmdport 0"
+            echo "bindcmdaddress /"
+            echo "pidfile $RUN/chronyd-$port.pid"
+        } > "$RUN/chrony-$port.conf"
+        chronyd -x -d -u root -f "$RUN/chrony-$port.conf" > "$LOGS/chronyd-$port.log" 2>&1 &
+        chrony_pids+=($!)
+    done
+
+    # Wait (bounded) until each serves, over IPv4 and IPv6, with its offset.
+    if ! timeout 30 python3 - "$PORT_TRUE" "$PORT_STEP" "$PORT_SLEW" <<'PY'
+import socket, sys, time
+true_port, step_port, slew_port = map(int, sys.argv[1:4])
+want = {true_port: 0.0, step_port: 0.5, slew_port: 0.02}
+EPOCH = 2208988800
+
+def query(family, addr, port):
+    s = socket.socket(family, socket.SOCK_DGRAM)
+    s.settimeout(0.3)
+    try:
+        req = bytearray(48)
+        req[0] = 0x23
+        t1 = time.time()
+        req[40:48] = int((t1 + EPOCH) * 2**32).to_bytes(8, "big")
+        s.sendto(bytes(req), (addr, port))
+        data = s.recv(512)
+        t4 = time.time()
+    except OSError:
+        return None
+    finally:
+        s.close()
+    if len(data) < 48 or data[0] >> 6 == 3 or not 0 < data[1] < 16 or data[24:32] != req[40:48]:
+        return None
+    t2 = int.from_bytes(data[32:40], "big") / 2**32 - EPOCH
+    t3 = int.from_bytes(data[40:48], "big") / 2**32 - EPOCH
+    return ((t2 - t1) + (t3 - t4)) / 2
+
+deadline = time.time() + 25
+pending = {(f, a, p) for p in want for f, a in ((socket.AF_INET, "127.0.0.1"), (socket.AF_INET6, "::1"))}
+while pending and time.time() < deadline:
+    for key in sorted(pending):
+        off = query(*key)
+        if off is not None and abs(off - want[key[2]]) < 0.002:
+            print(f"vm-test: server [{key[1]}]:{key[2]} serves offset {off:+.6f} s")
+            pending.discard(key)
+    time.sleep(0.2)
+if pending:
+    sys.exit(f"vm-test: servers not ready: {sorted((a, p) for _, a, p in pending)}")
+PY
+    then
+        echo "vm-test: chronyd logs:" >&2
+        tail -n 5 "$LOGS"/chronyd-*.log >&2 || true
+        return 1
+    fi
+
+    # One VM per backend, VM_JOBS at a time.
+    local qemu=$VM/root/usr/bin/qemu-system-x86_64
+    local libs=$VM/root/usr/lib/x86_64-linux-gnu:$VM/root/lib/x86_64-linux-gnu
+    local kernel filter=. b
+    kernel=$(ls "$VM"/root/boot/vmlinuz-* | head -n 1)
+    [ "$VERBOSE" = 1 ] || filter='^(VMTEST |VMDATA |VMINFO reset|VMINIT|VMTEST-DONE|Kernel panic)'
+    local jobs_running=0
+    for b in $BACKENDS; do
+        if [ "$jobs_running" -ge "$VM_JOBS" ]; then
+            wait -n || true
+            jobs_running=$((jobs_running - 1))
+        fi
+        local append="console=ttyS0 panic=-1 quiet vmtest.backends=$b vmtest.scenarios=$(csv "$SCENARIOS")"
+        append+=" vmtest.v6=$(csv "$V6_SCENARIOS") vmtest.server4=198.51.100.1 vmtest.server6=2001:db8:51::1"
+        append+=" vmtest.port_true=$PORT_TRUE vmtest.port_step=$PORT_STEP vmtest.port_slew=$PORT_SLEW"
+        [ -z "$VM_APPEND" ] || append+=" $VM_APPEND"
+        qemu_pidfiles+=("$RUN/qemu-$b.pid")
+        say "[$b] booting the VM"
+        (
+            start=$SECONDS
+            set +e
+            LD_LIBRARY_PATH=$libs timeout -k 5 "$VM_TIMEOUT" "$qemu" \
+                -L "$VM/root/usr/share/qemu" -L "$VM/root/usr/share/seabios" \
+                -machine q35,accel=tcg -m 256 -smp 1 -nographic -no-reboot -nodefaults \
+                -serial stdio -pidfile "$RUN/qemu-$b.pid" \
+                -kernel "$kernel" -initrd "$VM/initrd.gz" -append "$append" \
+                -netdev user,id=n0,net=198.51.100.0/24,host=198.51.100.1,ipv6-net=2001:db8:51::/64,ipv6-host=2001:db8:51::1 \
+                -device virtio-net-pci,netdev=n0,romfile= \
+                < /dev/null 2>&1 \
+                | sed -u -e 's/\r$//' | tee "$LOGS/console-$b.log" \
+                | { grep --line-buffered -E "$filter" || true; } | sed -u "s/^/[$b] /"
+            say "[$b] VM finished after $((SECONDS - start)) s"
+        ) &
+        jobs_running=$((jobs_running + 1))
+    done
+    wait
+    return 0
+}
+
+if [ "${VMTEST_STAGE:-}" = ns ]; then
+    namespace_stage
+    exit $?
+fi
+
+# ------------------------------------------------------------------------
+# On the host: fetch, build, pack; then the namespace stage; then results.
+# ------------------------------------------------------------------------
+[ "$(id -u)" = 0 ] || die "must run as root (unshare -n, apt-get download)"
+started=$SECONDS
+mkdir -p "$VM" "$LOGS"
+exec 9> "$VM/lock"
+flock -n 9 || die "another vm-test.sh is running (build/vm/lock)"
+
+need=()
+command -v chronyd > /dev/null || need+=(chrony)
+command -v python3 > /dev/null || need+=(python3)
+command -v gcc > /dev/null || need+=(gcc libc6-dev)
+command -v ip > /dev/null || need+=(iproute2)
+if [ ${#need[@]} -gt 0 ]; then
+    say "installing ${need[*]}"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" ||
+        { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}"; }
+fi
+
+# (a) qemu, busybox-static and a kernel, downloaded and unpacked (never installed).
+QEMU_PKGS=(qemu-system-x86 qemu-system-common qemu-system-data seabios ipxe-qemu libslirp0 libfdt1
+    libcapstone4 libpmem1 libdaxctl1 libndctl6 librdmacm1 libibverbs1 libnl-3-200 libnl-route-3-200
+    libusb-1.0-0 libspice-server1 libepoxy0 libbrlapi0.8 libcacard0 libvdeplug2 liborc-0.4-0
+    libgstreamer-plugins-base1.0-0 libopus0 libsndio7.0 libusbredirparser1 libexecs0 busybox-static)
+pick_kernel() {
+    local k
+    k=$(apt-cache depends linux-image-amd64 2> /dev/null |
+        sed -n 's/^ *Depends: \(linux-image-6\.1\.0-[0-9]*-amd64\)$/\1/p' | head -n 1)
+    [ -n "$k" ] || k=$(apt-cache search --names-only '^linux-image-6\.1\.0-[0-9]+-amd64$' 2> /dev/null |
+        awk '{print $1}' | sort -V | tail -n 1)
+    echo "$k"
+}
+if [ ! -e "$VM/root/.unpacked" ]; then
+    kpkg=${KERNEL_PKG:-$(pick_kernel)}
+    if [ -z "$kpkg" ]; then
+        apt-get update -qq
+        kpkg=$(pick_kernel)
+    fi
+    [ -n "$kpkg" ] || die "no linux-image-6.1.0-*-amd64 package offered by apt"
+    say "downloading qemu, busybox-static and $kpkg into build/vm/debs"
+    mkdir -p "$VM/debs"
+    if ! (cd "$VM/debs" && apt-get download -q "${QEMU_PKGS[@]}" "$kpkg" > download.log 2>&1); then
+        apt-get update -qq
+        (cd "$VM/debs" && apt-get download -q "${QEMU_PKGS[@]}" "$kpkg" > download.log 2>&1) ||
+            { tail "$VM/debs/download.log" >&2; die "apt-get download failed"; }
+    fi
+    say "unpacking into build/vm/root"
+    rm -rf "$VM/root"
+    mkdir -p "$VM/root"
+    for deb in "$VM"/debs/*.deb; do
+        case $(basename "$deb") in
+            linux-image-*) case $(basename "$deb") in "${kpkg}_"*) ;; *) continue ;; esac ;;
+        esac
+        dpkg -x "$deb" "$VM/root"
+    done
+    echo "$kpkg" > "$VM/root/.unpacked"
+fi
+KVER=$(basename "$(ls "$VM"/root/boot/vmlinuz-* | head -n 1)")
+KVER=${KVER#vmlinuz-}
+[ -n "$KVER" ] || die "no kernel in build/vm/root/boot"
+
+# (b) the library, and the static test program linked with it.
+say "building target/release/libprossntp.a and the static test program"
+cargo build --release --lib --quiet
+if ! gcc -static -O2 -s -Wall -Iinclude vmtests/clocktest.c target/release/libprossntp.a \
+    -lpthread -ldl -lm -o "$VM/clocktest" 2> "$VM/link.log"; then
+    say "plain static link failed (build/vm/link.log); building the library with crt-static"
+    RUSTFLAGS="-C target-feature=+crt-static" cargo build --release --lib --quiet \
+        --target x86_64-unknown-linux-gnu --target-dir "$VM/target"
+    gcc -static -O2 -s -Wall -Iinclude vmtests/clocktest.c \
+        "$VM/target/x86_64-unknown-linux-gnu/release/libprossntp.a" -lpthread -ldl -lm -o "$VM/clocktest"
+fi
+
+# (c) the initramfs: busybox, the test program, the network modules, /init.
+say "packing the initramfs (kernel $KVER)"
+IRD=$VM/initramfs
+rm -rf "$IRD"
+mkdir -p "$IRD/bin" "$IRD/dev" "$IRD/lib/modules"
+cp "$VM/root/bin/busybox" "$VM/clocktest" "$IRD/bin/"
+cp vmtests/init.sh "$IRD/init"
+chmod 755 "$IRD/init" "$IRD/bin/clocktest"
+mknod "$IRD/dev/console" c 5 1
+MODS=$VM/root/lib/modules/$KVER/kernel
+for m in drivers/virtio/virtio_ring drivers/virtio/virtio drivers/virtio/virtio_pci_legacy_dev \
+    drivers/virtio/virtio_pci_modern_dev drivers/virtio/virtio_pci net/core/failover \
+    drivers/net/net_failover drivers/net/virtio_net; do
+    if [ -f "$MODS/$m.ko" ]; then
+        cp "$MODS/$m.ko" "$IRD/lib/modules/"
+    elif [ -f "$MODS/$m.ko.xz" ]; then
+        xz -dc "$MODS/$m.ko.xz" > "$IRD/lib/modules/$(basename "$m").ko"
+    else
+        die "module $m not found in $MODS"
+    fi
+done
+(cd "$IRD" && find . | "$VM/root/bin/busybox" cpio -o -H newc 2> /dev/null) | gzip -1 > "$VM/initrd.gz"
+
+# (d) servers and VMs, inside a private network namespace, CAP_SYS_TIME dropped.
+build_secs=$((SECONDS - started))
+say "built in ${build_secs} s; running backends: $BACKENDS (scenarios: $SCENARIOS; up to $VM_JOBS VMs at once)"
+rm -f "$LOGS"/console-*.log
+ns_rc=0
+VMTEST_STAGE=ns HOST_NETNS=$(readlink /proc/self/ns/net) BACKENDS="$BACKENDS" SCENARIOS="$SCENARIOS" \
+    V6_SCENARIOS="$V6_SCENARIOS" VM_JOBS="$VM_JOBS" VM_TIMEOUT="$VM_TIMEOUT" VM_APPEND="$VM_APPEND" \
+    VERBOSE="$VERBOSE" \
+    setpriv --bounding-set=-sys_time --inh-caps=-sys_time unshare -n bash "$ROOT/scripts/vm-test.sh" ||
+    ns_rc=$?
+[ "$ns_rc" = 0 ] || say "the namespace stage failed (status $ns_rc)"
+
+# (e) results: one row per backend and scenario.
+results=$VM/results.txt
+pass=0 fail=0
+{
+    echo "VM clock lab results, $(date -u '+%Y-%m-%d %H:%M:%S UTC'), kernel $KVER, library $(git rev-parse --short HEAD 2> /dev/null || echo '?')$(git diff --quiet HEAD -- src 2> /dev/null || echo ' (src modified)')"
+    printf '%-12s %-7s %-6s %s\n' backend scenario result details
+} > "$results"
+for b in $BACKENDS; do
+    log=$LOGS/console-$b.log
+    done_ok=0
+    [ -f "$log" ] && grep -q '^VMTEST-DONE' "$log" && done_ok=1
+    for s in $SCENARIOS; do
+        line=
+        [ -f "$log" ] && line=$(grep -E "^VMTEST $s $b (PASS|FAIL) " "$log" | tail -n 1 || true)
+        if [ -n "$line" ]; then
+            result=$(echo "$line" | awk '{print $4}')
+            details=$(echo "$line" | cut -d' ' -f5-)
+        else
+            result=FAIL
+            if [ "$done_ok" = 1 ]; then details="no result line from the guest"
+            elif [ -f "$log" ]; then details="the guest did not finish (timeout ${VM_TIMEOUT} s or crash; see build/vm/logs/console-$b.log)"
+            else details="the VM did not run"
+            fi
+        fi
+        if [ "$result" = PASS ]; then pass=$((pass + 1)); else fail=$((fail + 1)); fi
+        printf '%-12s %-7s %-6s %s\n' "$b" "$s" "$result" "$details" >> "$results"
+    done
+done
+{
+    echo
+    echo "Offsets measured in the guests (server - guest clock, s; t from the client's start):"
+    for b in $BACKENDS; do
+        log=$LOGS/console-$b.log
+        [ -f "$log" ] || continue
+        for s in $SCENARIOS; do
+            series=$(grep -E "^VMDATA $s $b " "$log" |
+                sed -n 's/.* t=\([0-9.]*\) offset=\([-+0-9.a-z]*\).*/\1:\2/p' |
+                awk -F: '{printf "%s%.0fs %s", (NR > 1 ? ", " : ""), $1, $2}' || true)
+            [ -z "$series" ] || echo "  $b $s: $series"
+        done
+    done
+    echo
+    echo "Console logs: build/vm/logs/console-<backend>.log; run took $((SECONDS - started)) s (build ${build_secs} s)."
+} >> "$results"
+echo
+cat "$results"
+echo "vm-test: $pass passed, $fail failed"
+[ "$fail" = 0 ]
