@@ -24,7 +24,9 @@ fn main() {
     let out = PathBuf::from(std::env::var("OUT_DIR").unwrap()).join("prossntp.h");
     let config = cbindgen::Config::from_file(crate_dir.join("cbindgen.toml")).expect("cbindgen.toml");
     let bindings = cbindgen::Builder::new()
-        .with_crate(&crate_dir)
+        // Only the C-facing files: nothing of the crate's internals may leak.
+        .with_src(crate_dir.join("src/ffi/types.rs"))
+        .with_src(crate_dir.join("src/ffi/api.rs"))
         .with_config(config)
         .generate()
         .expect("cbindgen could not generate the header");

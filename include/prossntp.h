@@ -6,7 +6,6 @@
  * is a macro for its decorated symbol, exactly as in Aculab's header. The
  * library exports both names; SM_SNTP_*_NAME hold the decorated ones for dlsym.
  */
-
 #ifndef PROSSNTP_H
 #define PROSSNTP_H
 
@@ -46,93 +45,6 @@ typedef struct sockaddr_in6 SOCKADDR_IN6;
 
 
 /**
- * The kernel's one-shot slew rate (Linux, BSD `adjtime`), seconds per second.
- */
-#define KERNEL_SLEW_RATE 500e-6
-
-/**
- * Largest offset handed to the one-shot slew, microseconds.
- */
-#define MAX_SLEW_US 500000
-
-/**
- * Largest offset handed to one `adjtime` slew, seconds.
- */
-#define MAX_SLEW_SECS 0.5
-
-/**
- * ADJ_FREQUENCY / MOD_FREQUENCY accept at most this, ppm.
- */
-#define MAX_KERNEL_FREQ_PPM 500.0
-
-/**
- * Offsets larger than this are stepped; smaller ones are slewed.
- */
-#define STEP_THRESHOLD_SECS 0.128
-
-/**
- * Consecutive agreeing samples a step needs.
- */
-#define STEP_AGREEMENT 3
-
-/**
- * After the first sync, steps larger than this are refused and reported.
- */
-#define PANIC_BOUND_SECS 1000.0
-
-/**
- * The first sync may step forward any distance, backward at most this far.
- */
-#define FIRST_BACKWARD_LIMIT_SECS 3600.0
-
-/**
- * Samples kept for the fit.
- */
-#define MAX_POINTS 16
-
-/**
- * Largest frequency correction, parts per million (ADJ_FREQUENCY's range is
- * ±500 ppm; backends extend it with the tick).
- */
-#define MAX_FREQ_PPM 5000.0
-
-/**
- * Consecutive requests without a valid reply after which sync is lost.
- */
-#define MAX_MISSES 4
-
-#define HEADER_LEN 48
-
-#define NTP_VERSION 4
-
-#define MODE_CLIENT 3
-
-#define MODE_SERVER 4
-
-#define LEAP_UNSYNCHRONIZED 3
-
-/**
- * Requests in the initial burst, the first one included.
- */
-#define BURST_REQUESTS 4
-
-/**
- * Largest factor a RATE kiss can stretch the intervals by.
- */
-#define MAX_BACKOFF_SHIFT 10
-
-/**
- * Seconds from the NTP epoch (1900) to the Unix epoch (1970).
- */
-#define UNIX_OFFSET 2208988800
-
-/**
- * Replies whose root distance (root delay / 2 + root dispersion) is this
- * large or larger are rejected: RFC 5905's MAXDIST, 1.5 s.
- */
-#define MAX_ROOT_DISTANCE_SECS 1.5
-
-/**
  * Address family of a client.
  */
 enum kSMSNTPType {
@@ -148,16 +60,6 @@ enum kSMSNTPStatus {
   kSMSNTPStatusStopped = 1,
   kSMSNTPStatusSync = 2,
 };
-
-/**
- * A signed duration in units of 2^-32 s (about ±68 years).
- */
-struct NtpDuration;
-
-/**
- * A 64-bit NTP timestamp: seconds since 1900 modulo 2^32, and a 32-bit fraction.
- */
-struct NtpTimestamp;
 
 /**
  * Opaque internals of an event; this library stores the client handle here.
@@ -313,12 +215,6 @@ typedef struct sm_sntp_status_parms SM_SNTP_STATUS_PARMS;
 
 #define ERR_SM_OS_INTERRUPTED_WAIT -135
 
-
-
-
-
-
-
 /**
  * Configures (or reconfigures) an IPv4 client's server and delays.
  *
@@ -367,13 +263,6 @@ ACUAPI tSM_INT sm_sntp_get_event(SM_SNTP_EVENT_PARMS *eventp);
  */
 ACUAPI tSM_INT sm_sntp_status(SM_SNTP_STATUS_PARMS *statusp);
 
-/**
- * From trace_shim.c: calls `sink("%s\n", line)` with a real va_list.
- */
-extern int prossntp_call_showtrace(void *sink, const char *line);
-
-#endif  /* PROSSNTP_H */
-
 #define kSMNullModuleId ((tSMModuleId)0)
 
 typedef tSM_INT (*SM_SNTP_CONFIG_FN)(SM_SNTP_CONFIG_PARMS *configp);
@@ -391,3 +280,5 @@ extern int (*TiNG_showtrace)(const char *fmt, va_list ap);
 #ifdef __cplusplus
 }  /* extern "C" */
 #endif
+
+#endif /* PROSSNTP_H */

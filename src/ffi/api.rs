@@ -68,7 +68,8 @@ fn usable_server(addr: SocketAddr) -> bool {
     addr.port() != 0
         && match addr {
             SocketAddr::V4(a) => !(a.ip().is_unspecified() || a.ip().is_broadcast() || a.ip().is_multicast()),
-            SocketAddr::V6(a) => !(a.ip().is_unspecified() || a.ip().is_multicast()),
+            // IPv6 clients' sockets are IPv6-only: an IPv4-mapped server is unreachable.
+            SocketAddr::V6(a) => !(a.ip().is_unspecified() || a.ip().is_multicast() || a.ip().to_ipv4_mapped().is_some()),
         }
 }
 
