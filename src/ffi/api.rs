@@ -69,7 +69,9 @@ fn usable_server(addr: SocketAddr) -> bool {
         && match addr {
             SocketAddr::V4(a) => !(a.ip().is_unspecified() || a.ip().is_broadcast() || a.ip().is_multicast()),
             // IPv6 clients' sockets are IPv6-only: an IPv4-mapped server is unreachable.
-            SocketAddr::V6(a) => !(a.ip().is_unspecified() || a.ip().is_multicast() || a.ip().to_ipv4_mapped().is_some()),
+            SocketAddr::V6(a) => {
+                !(a.ip().is_unspecified() || a.ip().is_multicast() || a.ip().to_ipv4_mapped().is_some())
+            }
         }
 }
 
@@ -82,15 +84,18 @@ fn delays(no_reply: tSM_UT32, had_reply: tSM_UT32) -> Result<(Duration, Duration
     Ok((Duration::from_millis(u64::from(no_reply)), Duration::from_millis(u64::from(had_reply))))
 }
 
-fn configure(
-    sntp: tSMSNTPId,
-    server: SocketAddr,
-    traffic_class: u8,
-    no_reply: Duration,
-    had_reply: Duration,
-) -> tSM_INT {
+/// The part of both config calls after decoding the server: delays are
+/// checked first (the contract's order), then the server, then the handle.
+fn configure(sntp: tSMSNTPId, no_reply: tSM_UT32, had_reply: tSM_UT32, server: Option<(SocketAddr, u8)>) -> tSM_INT {
+    let (no_reply, had_reply) = match delays(no_reply, had_reply) {
+        Ok(d) => d,
+        Err(e) => return e,
+    };
+    let Some((server, traffic_class)) = server.filter(|(s, _)| usable_server(*s)) else {
+        return ERR_SM_BAD_PARAMETER;
+    };
     let Ok(handle) = lookup(sntp) else { return ERR_SM_BAD_PARAMETER };
-    if handle.ipv6 != server.is_ipv6() || !usable_server(server) {
+    if handle.ipv6 != server.is_ipv6() {
         return ERR_SM_BAD_PARAMETER;
     }
     match handle.worker.configure(ServerConfig { server, traffic_class, no_reply, had_reply }) {
@@ -110,14 +115,9 @@ pub unsafe extern "C" fn sm_sntp_config(configp: *mut SM_SNTP_CONFIG_PARMS) -> t
     entry(
         || {
             let Some(p) = &parms else { return ERR_SM_BAD_PARAMETER };
-            let (no_reply, had_reply) = match delays(p.no_reply_delay, p.had_reply_delay) {
-                Ok(d) => d,
-                Err(e) => return e,
-            };
-            if p.server.sin_family as i32 != libc::AF_INET || !(0..=255).contains(&p.TOS) {
-                return ERR_SM_BAD_PARAMETER;
-            }
-            configure(p.sntp, v4(&p.server).into(), p.TOS as u8, no_reply, had_reply)
+            let server = (p.server.sin_family as i32 == libc::AF_INET && (0..=255).contains(&p.TOS))
+                .then(|| (v4(&p.server).into(), p.TOS as u8));
+            configure(p.sntp, p.no_reply_delay, p.had_reply_delay, server)
         },
         || match &parms {
             None => "sm_sntp_config(NULL)".into(),
@@ -144,17 +144,13 @@ pub unsafe extern "C" fn sm_sntp_config_ipv6(configp: *mut SM_SNTP_CONFIG_IPV6_P
     entry(
         || {
             let Some(p) = &parms else { return ERR_SM_BAD_PARAMETER };
-            let (no_reply, had_reply) = match delays(p.no_reply_delay, p.had_reply_delay) {
-                Ok(d) => d,
-                Err(e) => return e,
-            };
-            if p.server.sin6_family as i32 != libc::AF_INET6 {
-                return ERR_SM_BAD_PARAMETER;
-            }
-            let tclass = ((u32::from_be(p.server.sin6_flowinfo) >> 20) & 0xff) as u8;
-            let mut server = v6(&p.server);
-            server.set_flowinfo(0);
-            configure(p.sntp, server.into(), tclass, no_reply, had_reply)
+            let server = (p.server.sin6_family as i32 == libc::AF_INET6).then(|| {
+                let tclass = ((u32::from_be(p.server.sin6_flowinfo) >> 20) & 0xff) as u8;
+                let mut server = v6(&p.server);
+                server.set_flowinfo(0);
+                (server.into(), tclass)
+            });
+            configure(p.sntp, p.no_reply_delay, p.had_reply_delay, server)
         },
         || match &parms {
             None => "sm_sntp_config_ipv6(NULL)".into(),
