@@ -9,6 +9,13 @@ fn main() {
     println!("cargo:rerun-if-changed=src/ffi");
     println!("cargo:rerun-if-changed=cbindgen.toml");
     println!("cargo:rerun-if-env-changed=PROSSNTP_BLESS_HEADER");
+    println!("cargo:rerun-if-env-changed=SOURCE_DATE_EPOCH");
+
+    // No server time before this is plausible (SOURCE_DATE_EPOCH keeps builds reproducible).
+    let build_time = std::env::var("SOURCE_DATE_EPOCH").ok().and_then(|v| v.parse::<u64>().ok()).unwrap_or_else(|| {
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
+    });
+    println!("cargo:rustc-env=PROSSNTP_BUILD_UNIX={build_time}");
 
     let shim = cc::Build::new().file("src/ffi/trace_shim.c").warnings(true).try_compile("prossntp_trace_shim");
     if let Err(e) = shim {

@@ -4,6 +4,18 @@
 use super::packet::{Packet, LEAP_UNSYNCHRONIZED, MODE_SERVER};
 use super::timestamp::{NtpDuration, NtpTimestamp};
 
+/// When this library was built (Unix seconds): no true time is earlier.
+pub fn build_time() -> NtpTimestamp {
+    let secs: i64 = env!("PROSSNTP_BUILD_UNIX").parse().unwrap_or(0);
+    NtpTimestamp::from_unix(secs, 0)
+}
+
+/// Whether `t` can be a true time: from the build date up to 68 years after
+/// it, the range in which its era is unambiguous.
+pub fn plausible(t: NtpTimestamp) -> bool {
+    t.since(build_time()).0 >= 0
+}
+
 /// Replies whose root distance (root delay / 2 + root dispersion) is this
 /// large or larger are rejected: RFC 5905's MAXDIST, 1.5 s.
 pub const MAX_ROOT_DISTANCE_SECS: f64 = 1.5;
@@ -27,6 +39,9 @@ pub enum Reject {
     BadStratum,
     /// Receive or transmit timestamp zero.
     ZeroTimestamp,
+    /// The server's time is before this library was built, or so far after
+    /// it (68 years or more) that its NTP era cannot be told.
+    ImplausibleTime,
     /// Root delay / 2 + root dispersion not under the limit.
     RootDistance,
     /// Round-trip delay below zero.
@@ -105,6 +120,9 @@ pub fn judge(data: &[u8], nonce: NtpTimestamp, t1: NtpTimestamp, t4: NtpTimestam
     }
     if p.receive_ts.is_zero() || p.transmit_ts.is_zero() {
         return Rejected(Reject::ZeroTimestamp);
+    }
+    if !plausible(p.receive_ts) || !plausible(p.transmit_ts) {
+        return Rejected(Reject::ImplausibleTime);
     }
     let root_delay = p.root_delay.to_duration();
     let root_dispersion = p.root_dispersion.to_duration();
@@ -209,6 +227,36 @@ mod tests {
     fn zero_nonce_never_matches() {
         let p = Packet { origin_ts: NtpTimestamp::ZERO, ..reply() };
         assert_eq!(judge(&p.encode(), NtpTimestamp::ZERO, t(0.0), t(0.021)), Verdict::Rejected(Reject::BadOrigin));
+    }
+
+    #[test]
+    fn times_before_the_build_date_or_beyond_its_era_are_rejected() {
+        let build = build_time();
+        let before = build.plus(NtpDuration::from_seconds(-86_400.0));
+        let p = Packet { receive_ts: before, transmit_ts: before, ..reply() };
+        assert_eq!(judge_packet(p), Verdict::Rejected(Reject::ImplausibleTime), "before the build date");
+        let year = NtpDuration::from_seconds(365.25 * 86_400.0);
+        let far = (0..69).fold(build, |t, _| t.plus(year));
+        let p = Packet { receive_ts: far, transmit_ts: far, ..reply() };
+        assert_eq!(judge_packet(p), Verdict::Rejected(Reject::ImplausibleTime), "69 years on: era unknowable");
+        // Decades ahead but within the era: a valid reply (the discipline's step
+        // rules decide what to do with it), measured exactly.
+        let ahead = t(0.5).plus(NtpDuration::from_seconds(30.0 * 365.25 * 86_400.0));
+        let p = Packet { receive_ts: ahead, transmit_ts: ahead, ..reply() };
+        let Verdict::Valid(s) = judge(&p.encode(), NONCE, t(0.0), t(0.0)) else { panic!() };
+        assert!((s.offset.as_seconds() - (0.5 + 30.0 * 365.25 * 86_400.0)).abs() < 1e-6);
+    }
+
+    #[test]
+    fn offset_is_right_on_both_sides_of_the_2036_era_boundary() {
+        let boundary = NtpTimestamp(0); // 2036-02-07T06:28:16Z, era 1 starts
+        for (local, server) in [(-2.0, 1.0), (1.0, -2.0), (-0.5, -0.25), (0.25, 0.75)] {
+            let t1 = boundary.plus(NtpDuration::from_seconds(local));
+            let ts = boundary.plus(NtpDuration::from_seconds(server));
+            let p = Packet { receive_ts: ts, transmit_ts: ts, ..reply() };
+            let Verdict::Valid(s) = judge(&p.encode(), NONCE, t1, t1) else { panic!("{local} {server}") };
+            assert!((s.offset.as_seconds() - (server - local)).abs() < 1e-6, "{local} {server}");
+        }
     }
 
     #[test]
