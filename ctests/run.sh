@@ -167,6 +167,8 @@ build undecorated ctests/undecorated.c -DTiNG_USE_UNDECORATED_NAMES "${LINK[@]}"
 build undecorated_static ctests/undecorated.c -DTiNG_USE_UNDECORATED_NAMES "$LIB_ABS/libprossntp.a" \
     -pthread -ldl -lm -lrt
 build dlopen_names ctests/dlopen_names.c -ldl
+build dlclose ctests/dlclose.c -ldl
+build fork ctests/fork.c -pthread "${LINK[@]}"
 build bad_input ctests/bad_input.c "${LINK[@]}"
 build flow ctests/flow.c "${LINK[@]}"
 
@@ -295,6 +297,17 @@ chronyd_case flow-chronyd-v4 PROSSNTP_CHRONYD_V4 "$CHRONYD_V4"
 chronyd_case flow-chronyd-v6 PROSSNTP_CHRONYD_V6 "$CHRONYD_V6"
 
 # Each scenario switches the server's mode: each gets a fresh server.
+if start_server; then
+    run_case fork-v4 fork "$TS_V4"
+else
+    fail fork-v4 "no test server"
+fi
+if start_server; then
+    run_case dlclose-v4 dlclose "$SO" "$TS_V4"
+else
+    fail dlclose-v4 "no test server"
+fi
+
 for scenario in loss kod-deny kod-rstr kod-rate reconfig eperm tos many threads; do
     if ! start_server; then
         fail "$scenario-v4" "no test server"

@@ -98,6 +98,9 @@ fn configure(sntp: tSMSNTPId, no_reply: tSM_UT32, had_reply: tSM_UT32, server: O
     if handle.ipv6 != server.is_ipv6() {
         return ERR_SM_BAD_PARAMETER;
     }
+    if handle.orphaned() {
+        return ERR_SM_WRONG_MODULE_STATE;
+    }
     match handle.worker.configure(ServerConfig { server, traffic_class, no_reply, had_reply }) {
         Ok(()) => ERR_SM_OK,
         Err(worker::ConfigureError::Ended) => ERR_SM_WRONG_MODULE_STATE,
@@ -190,7 +193,7 @@ pub unsafe extern "C" fn sm_sntp_create(createp: *mut SM_SNTP_CREATE_PARMS) -> t
                 Ok(w) => w,
                 Err(e) => return os_error(&e),
             };
-            made.set(registry::insert(Handle { ipv6: local.is_ipv6(), worker }) as tSMSNTPId);
+            made.set(registry::insert(Handle::new(local.is_ipv6(), worker)) as tSMSNTPId);
             // SAFETY: `createp` is non-NULL (parms was read from it) and writable per the API.
             unsafe { addr_of_mut!((*createp).sntp).write_unaligned(made.get()) };
             ERR_SM_OK
@@ -221,6 +224,12 @@ pub unsafe extern "C" fn sm_sntp_destroy(sntp: tSMSNTPId) -> tSM_INT {
                 return ERR_SM_OK;
             }
             match registry::remove(handle_key(sntp)) {
+                // Inherited across fork(): no thread to join, and its locks may
+                // have been held by a thread of the parent. Leave it be.
+                Some(handle) if handle.orphaned() => {
+                    std::mem::forget(handle);
+                    ERR_SM_OK
+                }
                 Some(handle) => {
                     handle.worker.shutdown();
                     ERR_SM_OK
@@ -248,6 +257,9 @@ pub unsafe extern "C" fn sm_sntp_get_event(eventp: *mut SM_SNTP_EVENT_PARMS) -> 
                 Ok(h) => h,
                 Err(e) => return e,
             };
+            if handle.orphaned() {
+                return ERR_SM_WRONG_MODULE_STATE;
+            }
             fd.set(handle.worker.event_fd());
             let event = tSMEventId { fd: fd.get(), mode: EVENT_MODE, eip: p.sntp.cast() };
             // SAFETY: `eventp` is non-NULL and writable per the API.
@@ -277,7 +289,9 @@ pub unsafe extern "C" fn sm_sntp_status(statusp: *mut SM_SNTP_STATUS_PARMS) -> t
                 Ok(h) => h,
                 Err(e) => return e,
             };
-            let r = handle.worker.status();
+            // An inherited client has no worker here: Stopped, without touching
+            // state shared with the parent.
+            let r = if handle.orphaned() { Report::Stopped } else { handle.worker.status() };
             report.set(Some(r));
             let status = match r {
                 Report::Running => kSMSNTPStatus::kSMSNTPStatusRunning,

@@ -4,15 +4,14 @@
 //! correction and tick set by the backend, the one-shot slew at 500 ppm, and
 //! steps. Time is true time in seconds.
 
-use std::sync::Arc;
-
-use parking_lot::Mutex;
+use std::sync::{Arc, Mutex};
 
 use super::rng::Rng;
 use crate::clock::posix::Posix;
 use crate::clock::timex::Timex;
 use crate::clock::KERNEL_SLEW_RATE;
 use crate::proto::timestamp::NtpDuration;
+use crate::sys::lock::lock;
 
 const NOMINAL_TICK: i64 = 10_000;
 
@@ -90,7 +89,7 @@ pub struct SimKernel(pub Arc<Mutex<Model>>);
 
 impl Timex for SimKernel {
     fn call(&mut self, tx: &mut libc::timex) -> Result<i32, i32> {
-        let mut m = self.0.lock();
+        let mut m = lock(&self.0);
         let modes = tx.modes;
         if modes == libc::ADJ_OFFSET_SINGLESHOT {
             m.slew_left = tx.offset as f64 * 1e-6;
@@ -132,7 +131,7 @@ impl Timex for SimKernel {
 
 impl Posix for SimKernel {
     fn adjtime(&mut self, delta: Option<f64>) -> Result<f64, i32> {
-        let mut m = self.0.lock();
+        let mut m = lock(&self.0);
         let old = m.slew_left;
         if let Some(d) = delta {
             m.slew_left = d;
@@ -140,7 +139,7 @@ impl Posix for SimKernel {
         Ok(old)
     }
     fn step(&mut self, offset: NtpDuration) -> Result<(), i32> {
-        let mut m = self.0.lock();
+        let mut m = lock(&self.0);
         m.phase += offset.as_seconds();
         m.stepped += offset.as_seconds();
         m.steps += 1;

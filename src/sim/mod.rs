@@ -8,15 +8,14 @@ pub mod kernel;
 pub mod rng;
 
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
-
-use parking_lot::Mutex;
 
 use crate::clock::{self, ClockBackend};
 use crate::proto::client::{Client, ClockResult, Config, Output};
 use crate::proto::packet::{Packet, MODE_SERVER, NTP_VERSION};
 use crate::proto::timestamp::{NtpDuration, NtpShort, NtpTimestamp};
+use crate::sys::lock::lock;
 use kernel::{Model, SimKernel};
 use rng::Rng;
 
@@ -149,10 +148,10 @@ pub fn run(s: &Scenario) -> Figures {
         if t > s.duration {
             break;
         }
-        model.lock().advance_to(t);
+        lock(&model).advance_to(t);
         let now = Duration::from_secs_f64(t);
         if t == next_sample {
-            let m = model.lock();
+            let m = lock(&model);
             // The error against the server's clock, which is what the client follows.
             offsets.push(m.phase - (server_time(t) - t));
             let unstepped = m.phase - m.stepped;
@@ -170,7 +169,7 @@ pub fn run(s: &Scenario) -> Figures {
         if t == next_arrival {
             let i = in_flight.iter().position(|p| p.0 == t).unwrap();
             let (_, data) = in_flight.swap_remove(i);
-            let t4 = ntp(model.lock().local());
+            let t4 = ntp(lock(&model).local());
             let pending = backend.pending_slew();
             client.handle_packet(server, &data, t4, now, pending);
         }
@@ -180,7 +179,7 @@ pub fn run(s: &Scenario) -> Figures {
         while let Some(out) = client.poll_output() {
             match out {
                 Output::Send(request) => {
-                    client.on_sent(ntp(model.lock().local()));
+                    client.on_sent(ntp(lock(&model).local()));
                     if rng.uniform() < s.loss {
                         continue;
                     }
@@ -214,7 +213,7 @@ pub fn run(s: &Scenario) -> Figures {
             }
         }
     }
-    let steps = model.lock().steps;
+    let steps = lock(&model).steps;
     figures(&offsets, &freqs, steps, client.counters().requests)
 }
 

@@ -1,5 +1,6 @@
 //! Thin platform calls, each `unsafe` block justified: pollable notifiers
 //! (eventfd or pipe), `poll()`, random nonces and the wall clock.
+pub mod lock;
 pub mod notify;
 pub mod poll;
 pub mod random;

@@ -5,7 +5,9 @@
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
-use parking_lot::Mutex;
+use std::sync::Mutex;
+
+use crate::sys::lock::lock;
 
 #[derive(Debug)]
 pub struct Notifier {
@@ -29,7 +31,7 @@ impl Notifier {
 
     /// Makes the descriptor readable (idempotent).
     pub fn raise(&self) {
-        let mut raised = self.raised.lock();
+        let mut raised = lock(&self.raised);
         if !*raised {
             let fd = self.write.as_ref().unwrap_or(&self.read).as_raw_fd();
             let one: u64 = 1;
@@ -43,7 +45,7 @@ impl Notifier {
 
     /// Makes the descriptor unreadable (idempotent).
     pub fn lower(&self) {
-        let mut raised = self.raised.lock();
+        let mut raised = lock(&self.raised);
         if *raised {
             drain(self.read.as_raw_fd());
             *raised = false;

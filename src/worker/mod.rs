@@ -11,7 +11,9 @@ use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use parking_lot::Mutex;
+use std::sync::Mutex;
+
+use crate::sys::lock::lock;
 use socket2::{Domain, Protocol, Socket, Type};
 
 use crate::clock::{self, ClockBackend, ClockError};
@@ -93,7 +95,7 @@ impl Worker {
 
     /// Hands a new configuration to the worker; it takes effect at once.
     pub fn configure(&self, config: ServerConfig) -> Result<(), ConfigureError> {
-        let mut cmds = self.shared.commands.lock();
+        let mut cmds = lock(&self.shared.commands);
         let generation = self.shared.status.configure().ok_or(ConfigureError::Ended)?;
         cmds.config = Some((config, generation));
         self.shared.wake.raise();
@@ -110,9 +112,9 @@ impl Worker {
 
     /// Stops the worker and waits for it (idempotent).
     pub fn shutdown(&self) {
-        self.shared.commands.lock().shutdown = true;
+        lock(&self.shared.commands).shutdown = true;
         self.shared.wake.raise();
-        if let Some(t) = self.thread.lock().take() {
+        if let Some(t) = lock(&self.thread).take() {
             // A trace sink that destroys its own client runs on the worker: do not join itself.
             if t.thread().id() != thread::current().id() {
                 let _ = t.join();
@@ -231,7 +233,7 @@ impl Loop<'_> {
     }
 
     fn take_commands(&mut self) -> Flow {
-        let mut cmds = self.shared.commands.lock();
+        let mut cmds = lock(&self.shared.commands);
         self.shared.wake.lower();
         if cmds.shutdown {
             return Flow::Exit;

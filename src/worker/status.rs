@@ -5,7 +5,9 @@
 use std::collections::VecDeque;
 use std::io;
 
-use parking_lot::Mutex;
+use std::sync::Mutex;
+
+use crate::sys::lock::lock;
 
 use crate::sys::notify::Notifier;
 
@@ -97,7 +99,7 @@ impl StatusBoard {
     }
 
     pub fn is_dead(&self) -> bool {
-        self.inner.lock().stop == Stop::Dead
+        lock(&self.inner).stop == Stop::Dead
     }
 
     /// Takes one message without waiting.
@@ -114,7 +116,7 @@ impl StatusBoard {
     }
 
     fn update(&self, f: impl FnOnce(&mut Inner)) {
-        let mut s = self.inner.lock();
+        let mut s = lock(&self.inner);
         f(&mut s);
         if s.queue.is_empty() && s.stop == Stop::None {
             self.event.lower();
