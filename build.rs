@@ -17,6 +17,11 @@ fn main() {
     });
     println!("cargo:rustc-env=PROSSNTP_BUILD_UNIX={build_time}");
 
+    // Never unloaded by dlclose(): worker threads may still be running its code.
+    if matches!(std::env::var("CARGO_CFG_TARGET_OS").as_deref(), Ok("linux" | "freebsd" | "illumos" | "solaris")) {
+        println!("cargo:rustc-cdylib-link-arg=-Wl,-z,nodelete");
+    }
+
     let shim = cc::Build::new().file("src/ffi/trace_shim.c").warnings(true).try_compile("prossntp_trace_shim");
     if let Err(e) = shim {
         // Checking for another target without its C compiler: carry on so the
