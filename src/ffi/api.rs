@@ -12,7 +12,6 @@ use std::time::Duration;
 use super::registry::{self, Handle};
 use super::trace;
 use super::types::*;
-use crate::clock;
 use crate::worker::{self, status::Report, ServerConfig, Worker};
 
 /// Runs `body` behind the panic boundary and traces the call.
@@ -189,7 +188,7 @@ pub unsafe extern "C" fn sm_sntp_create(createp: *mut SM_SNTP_CREATE_PARMS) -> t
                 Ok(s) => s,
                 Err(e) => return os_error(&e),
             };
-            let worker = match Worker::spawn(socket, clock::Choice::from_env(), trace::line) {
+            let worker = match Worker::spawn(socket, worker::backend_from_env(), trace::line) {
                 Ok(w) => w,
                 Err(e) => return os_error(&e),
             };

@@ -78,8 +78,9 @@ pub enum ConfigureError {
 }
 
 impl Worker {
-    /// Starts the worker for `socket`, with the clock backend chosen by `choice`.
-    pub fn spawn(socket: Socket, choice: Result<clock::Choice, String>, trace: TraceFn) -> io::Result<Worker> {
+    /// Starts the worker for `socket`; on its thread, `select` picks the clock
+    /// backend (an error ends the worker, traced).
+    pub fn spawn(socket: Socket, select: BackendSelect, trace: TraceFn) -> io::Result<Worker> {
         let shared = Arc::new(Shared {
             status: StatusBoard::new()?,
             commands: Mutex::new(Commands::default()),
@@ -89,7 +90,7 @@ impl Worker {
         let thread = thread::Builder::new()
             .name("prossntp".into())
             .stack_size(STACK_SIZE)
-            .spawn(move || run(sh, socket.into(), choice, trace))?;
+            .spawn(move || run(sh, socket.into(), select, trace))?;
         Ok(Worker { shared, thread: Mutex::new(Some(thread)) })
     }
 
@@ -129,10 +130,19 @@ impl Drop for Worker {
     }
 }
 
-fn run(shared: Arc<Shared>, socket: UdpSocket, choice: Result<clock::Choice, String>, trace: TraceFn) {
+/// Chooses the clock backend, on the worker's thread.
+pub type BackendSelect = Box<dyn FnOnce() -> Result<clock::Selection, String> + Send>;
+
+/// The backend `PROSSNTP_CLOCK` asks for.
+pub fn backend_from_env() -> BackendSelect {
+    let choice = clock::Choice::from_env();
+    Box::new(move || choice.and_then(clock::select))
+}
+
+fn run(shared: Arc<Shared>, socket: UdpSocket, select: BackendSelect, trace: TraceFn) {
     let status = &shared.status;
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        let backend = match choice.and_then(clock::select) {
+        let mut backend = match select() {
             Ok(sel) => {
                 if let Some(note) = sel.note {
                     trace_once(trace, &note);
@@ -144,17 +154,13 @@ fn run(shared: Arc<Shared>, socket: UdpSocket, choice: Result<clock::Choice, Str
                 return;
             }
         };
-        Loop {
-            shared: &shared,
-            socket,
-            backend,
-            client: Client::new(),
-            epoch: Instant::now(),
-            generation: 0,
-            server: None,
-            trace,
+        let mut client = Client::new();
+        if backend.steers() {
+            // Start from the frequency correction already in force.
+            client.set_initial_frequency(backend.frequency_ppm());
         }
-        .run()
+        Loop { shared: &shared, socket, backend, client, epoch: Instant::now(), generation: 0, server: None, trace }
+            .run()
     }));
     if result.is_err() {
         trace("prossntp: worker ends: internal error (panic)");
