@@ -5,23 +5,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Client, TestServer};
-
-/// Voluntary and involuntary context switches of the thread named `prossntp`.
-fn worker_switches() -> u64 {
-    for task in std::fs::read_dir("/proc/self/task").unwrap() {
-        let dir = task.unwrap().path();
-        if std::fs::read_to_string(dir.join("comm")).unwrap_or_default().trim() == "prossntp" {
-            let status = std::fs::read_to_string(dir.join("status")).unwrap();
-            return status
-                .lines()
-                .filter(|l| l.contains("ctxt_switches"))
-                .map(|l| l.split_whitespace().last().unwrap().parse::<u64>().unwrap())
-                .sum();
-        }
-    }
-    panic!("no worker thread");
-}
+use common::{worker_switches, Client, TestServer};
 
 #[test]
 fn no_wake_ups_between_requests() {

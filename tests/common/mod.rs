@@ -26,9 +26,16 @@ pub struct TestServer {
 }
 
 impl TestServer {
+    /// A server on 127.0.0.1 and ::1 (kernel-chosen ports).
     pub fn start(args: &[&str]) -> TestServer {
+        Self::start_on(&["127.0.0.1:0", "[::1]:0"], args)
+    }
+
+    /// A server listening on `listen` (ADDR:PORT each).
+    pub fn start_on(listen: &[&str], args: &[&str]) -> TestServer {
         let mut child = Command::new(env!("CARGO_BIN_EXE_prossntp-testserver"))
-            .args(["--listen", "127.0.0.1:0", "--listen", "[::1]:0", "--lifetime", "120", "--late-ms", "700"])
+            .args(listen.iter().flat_map(|l| ["--listen", l]))
+            .args(["--lifetime", "120", "--late-ms", "700"])
             .args(args)
             .stdout(Stdio::piped())
             .spawn()
@@ -54,21 +61,59 @@ impl TestServer {
     }
 }
 
-impl Drop for TestServer {
-    fn drop(&mut self) {
+impl TestServer {
+    /// Kills the server and waits for it.
+    pub fn stop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Context switches of the worker threads (named `prossntp`) of this process.
+pub fn worker_switches() -> u64 {
+    let mut total = 0;
+    for task in std::fs::read_dir("/proc/self/task").unwrap() {
+        let dir = task.unwrap().path();
+        if std::fs::read_to_string(dir.join("comm")).unwrap_or_default().trim() == "prossntp" {
+            let status = std::fs::read_to_string(dir.join("status")).unwrap_or_default();
+            total += status
+                .lines()
+                .filter(|l| l.contains("ctxt_switches"))
+                .map(|l| l.split_whitespace().last().unwrap().parse::<u64>().unwrap())
+                .sum::<u64>();
+        }
+    }
+    total
+}
+
+/// Open descriptors of this process.
+pub fn open_fds() -> usize {
+    std::fs::read_dir("/proc/self/fd").unwrap().count()
 }
 
 pub struct Client(pub tSMSNTPId);
 
 impl Client {
     pub fn create(ipv6: bool) -> Client {
+        Self::create_on(if ipv6 { "::".parse().unwrap() } else { "0.0.0.0".parse().unwrap() })
+    }
+
+    /// A client bound to the local address `local`.
+    pub fn create_on(local: std::net::IpAddr) -> Client {
         measure_only();
         // SAFETY: all-zero is a valid value of this plain C struct (any-address, null handles).
         let mut p: SM_SNTP_CREATE_PARMS = unsafe { std::mem::zeroed() };
-        p.r#type = SntpTypeField(ipv6 as i32);
+        p.r#type = SntpTypeField(local.is_ipv6() as i32);
+        match local {
+            std::net::IpAddr::V4(a) => p.address.s_addr = u32::from(a).to_be(),
+            std::net::IpAddr::V6(a) => p.ipv6_address.s6_addr = a.octets(),
+        }
         assert_eq!(unsafe { sm_sntp_create(&mut p) }, 0);
         Client(p.sntp)
     }
