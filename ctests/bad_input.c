@@ -259,6 +259,7 @@ static void huge_delays(int family)
     unsigned char buf[128];
     SM_SNTP_STATUS_PARMS st;
     long n;
+    int rc;
     double t0, took;
     int fd = family == AF_INET6 ? silent6_fd : silent4_fd;
     const char *name = family == AF_INET6 ? "config_ipv6" : "config";
@@ -270,8 +271,8 @@ static void huge_delays(int family)
     CHECK(n == 48 && (buf[0] & 7) == 3, "  the first request still goes out at once (%ld bytes, mode %d)", n,
           n > 0 ? buf[0] & 7 : -1);
     h_sleep_ms(200);
-    CHECK(h_status(sntp, &st) == 0 && st.status == kSMSNTPStatusRunning, "  the client is still Running (%s)",
-          h_status_name(st.status));
+    rc = h_status(sntp, &st); /* before the CHECK: its arguments are evaluated in no set order */
+    CHECK(rc == 0 && st.status == kSMSNTPStatusRunning, "  the client is still Running (%s)", h_status_name(st.status));
     t0 = h_now();
     CHECK_EQ(sm_sntp_destroy(sntp), 0, "  destroy");
     took = h_now() - t0;

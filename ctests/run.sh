@@ -169,6 +169,8 @@ build undecorated_static ctests/undecorated.c -DTiNG_USE_UNDECORATED_NAMES "$LIB
 build dlopen_names ctests/dlopen_names.c -ldl
 build dlclose ctests/dlclose.c -ldl
 build fork ctests/fork.c -pthread "${LINK[@]}"
+build stress ctests/stress.c -pthread "${LINK[@]}"
+build leakcycle ctests/leakcycle.c -pthread "${LINK[@]}"
 build bad_input ctests/bad_input.c "${LINK[@]}"
 build flow ctests/flow.c "${LINK[@]}"
 
@@ -307,6 +309,9 @@ if start_server; then
 else
     fail dlclose-v4 "no test server"
 fi
+# 32 threads on shared and separate handles for 5 s; 10,000 create/config/destroy cycles.
+run_case stress stress 5
+run_case leakcycle leakcycle 10000
 
 for scenario in loss kod-deny kod-rstr kod-rate reconfig eperm tos many threads; do
     if ! start_server; then
@@ -322,7 +327,7 @@ done
 
 echo
 echo "measured:"
-grep -E '^ *(first sync after|lost sync after|regained sync after|sync [0-9.]+ s after|kod-rate:|many:|threads:|bad-input cases:|destroy took)' \
+grep -E '^ *(stress:|leakcycle:|calls|descriptors|threads|heap|first sync after|lost sync after|regained sync after|sync [0-9.]+ s after|kod-rate:|many:|threads:|bad-input cases:|destroy took)' \
     "$LOGS"/*.log 2>/dev/null | sed -E "s|^$LOGS/||; s|\.log: *|: |; s|^|    |" || true
 if ((skipped > 0)); then
     echo "skipped: $skipped"

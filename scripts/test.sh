@@ -19,3 +19,5 @@ scripts/testnet.sh bash -c '
     cargo test --offline
     ctests/run.sh
 '
+# The misuse and concurrency suites again under ASan, TSan and valgrind.
+scripts/sanitize.sh

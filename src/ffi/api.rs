@@ -102,6 +102,8 @@ fn configure(sntp: tSMSNTPId, no_reply: tSM_UT32, had_reply: tSM_UT32, server: O
     }
     match handle.worker.configure(ServerConfig { server, traffic_class, no_reply, had_reply }) {
         Ok(()) => ERR_SM_OK,
+        // A destroy that overlapped this call ended the worker: the handle is gone.
+        Err(worker::ConfigureError::Ended) if registry::get(handle_key(sntp)).is_none() => ERR_SM_BAD_PARAMETER,
         Err(worker::ConfigureError::Ended) => ERR_SM_WRONG_MODULE_STATE,
     }
 }
@@ -291,6 +293,9 @@ pub unsafe extern "C" fn sm_sntp_status(statusp: *mut SM_SNTP_STATUS_PARMS) -> t
             // An inherited client has no worker here: Stopped, without touching
             // state shared with the parent.
             let r = if handle.orphaned() { Report::Stopped } else { handle.worker.status() };
+            if r == Report::Stopped && registry::get(handle_key(p.sntp)).is_none() {
+                return ERR_SM_BAD_PARAMETER; // destroyed while this call ran
+            }
             report.set(Some(r));
             let status = match r {
                 Report::Running => kSMSNTPStatus::kSMSNTPStatusRunning,
