@@ -21,3 +21,5 @@ scripts/testnet.sh bash -c '
 '
 # The misuse and concurrency suites again under ASan, TSan and valgrind.
 scripts/sanitize.sh
+# The clock really disciplined: each backend in a qemu VM (the host clock is never touched).
+scripts/vm-test.sh

@@ -142,12 +142,15 @@ PY
     local kernel filter=. b
     kernel=$(ls "$VM"/root/boot/vmlinuz-* | head -n 1)
     [ "$VERBOSE" = 1 ] || filter='^(VMTEST |VMDATA |VMINFO reset|VMINIT|VMTEST-DONE|Kernel panic)'
-    local jobs_running=0
+    local vm_pids=() running p
     for b in $BACKENDS; do
-        if [ "$jobs_running" -ge "$VM_JOBS" ]; then
-            wait -n || true
-            jobs_running=$((jobs_running - 1))
-        fi
+        # At most VM_JOBS VMs at once (wait only for VM jobs, never for chronyd).
+        while :; do
+            running=0
+            for p in "${vm_pids[@]}"; do kill -0 "$p" 2>/dev/null && running=$((running + 1)); done
+            [ "$running" -ge "$VM_JOBS" ] || break
+            wait -n "${vm_pids[@]}" 2>/dev/null || true
+        done
         local append="console=ttyS0 panic=-1 quiet vmtest.backends=$b vmtest.scenarios=$(csv "$SCENARIOS")"
         append+=" vmtest.v6=$(csv "$V6_SCENARIOS") vmtest.server4=198.51.100.1 vmtest.server6=2001:db8:51::1"
         append+=" vmtest.port_true=$PORT_TRUE vmtest.port_step=$PORT_STEP vmtest.port_slew=$PORT_SLEW"
@@ -169,9 +172,9 @@ PY
                 | { grep --line-buffered -E "$filter" || true; } | sed -u "s/^/[$b] /"
             say "[$b] VM finished after $((SECONDS - start)) s"
         ) &
-        jobs_running=$((jobs_running + 1))
+        vm_pids+=($!)
     done
-    wait
+    wait "${vm_pids[@]}" 2>/dev/null || true
     return 0
 }
 

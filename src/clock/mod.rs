@@ -20,7 +20,7 @@ use crate::proto::timestamp::NtpDuration;
 /// Name of the environment variable that chooses the backend.
 pub const ENV_VAR: &str = "PROSSNTP_CLOCK";
 /// The kernel's one-shot slew rate (Linux, BSD `adjtime`), seconds per second.
-pub const KERNEL_SLEW_RATE: f64 = 500e-6;
+pub const KERNEL_SLEW_RATE: f64 = crate::discipline::SLEW_RATE;
 
 /// Why a backend could not act.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

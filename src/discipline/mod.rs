@@ -31,6 +31,18 @@ pub const PANIC_BOUND_SECS: f64 = 1000.0;
 pub const FIRST_BACKWARD_LIMIT_SECS: f64 = 3600.0;
 /// Samples kept for the fit.
 pub const MAX_POINTS: usize = 16;
+/// The rate at which the backends' kernels slew, s/s (Linux, BSD adjtime).
+pub const SLEW_RATE: f64 = 500e-6;
+/// While a slew of ours runs, a sample's offset is uncertain by one second's
+/// slew: Linux takes each second's 500 us off the pending amount at once.
+const SLEW_CHUNK_ERROR: f64 = SLEW_RATE * 1.0;
+/// What we assume of an unknown oscillator's frequency error (1 sigma), s/s:
+/// crystals are within about 100 ppm.
+const INITIAL_FREQ_SD: f64 = 100e-6;
+/// How fast a frequency estimate ages (random walk), (s/s)^2 per second: lets
+/// the estimate follow temperature and the like.
+const FREQ_WANDER: f64 = 1e-16;
+
 /// Largest frequency correction, parts per million (ADJ_FREQUENCY's range is
 /// ±500 ppm; backends extend it with the tick).
 pub const MAX_FREQ_PPM: f64 = 5000.0;
@@ -84,6 +96,11 @@ pub struct Discipline {
     stepped_or_synced: bool,
     /// RMS of the fit's residuals, seconds.
     jitter: f64,
+    /// Variance of the frequency estimate, (s/s)^2, and when it was last updated.
+    freq_var: f64,
+    freq_var_at: f64,
+    /// Until when (monotonic s) a slew we asked for is still running.
+    slewing_until: f64,
 }
 
 impl Default for Discipline {
@@ -101,6 +118,9 @@ impl Discipline {
             votes: vec![],
             stepped_or_synced: false,
             jitter: 0.0,
+            freq_var: INITIAL_FREQ_SD * INITIAL_FREQ_SD,
+            freq_var_at: 0.0,
+            slewing_until: f64::NEG_INFINITY,
         }
     }
 
@@ -120,7 +140,8 @@ impl Discipline {
         let t = now.as_secs_f64();
         // The offset that will remain once the slew in progress completes.
         let offset = sample.offset.as_seconds() - pending_slew.as_seconds();
-        let point = Point { t, offset, delay: sample.delay.as_seconds().max(0.0) };
+        let extra = if t < self.slewing_until { SLEW_CHUNK_ERROR } else { 0.0 };
+        let point = Point { t, offset, delay: sample.delay.as_seconds().max(0.0), extra };
         let threshold = if self.stepped_or_synced { STEP_THRESHOLD_SECS } else { FIRST_SYNC_STEP_THRESHOLD_SECS };
         if offset.abs() > threshold {
             return self.vote_for_step(point, sample);
@@ -129,15 +150,21 @@ impl Discipline {
         self.push(point);
         let fit = fit_line(self.points.make_contiguous(), t);
         self.jitter = fit.rms;
-        // Correct the frequency error at once, and slew the fitted offset
-        // plus what is still pending (a new slew replaces the old one).
-        let freq = (self.freq + fit.slope).clamp(-MAX_FREQ_PPM * 1e-6, MAX_FREQ_PPM * 1e-6);
+        // Correct the frequency error as far as the fit is sure of it, and
+        // slew the fitted offset plus what is still pending (a new slew
+        // replaces the old one).
+        // While our slew runs, what the kernel reports as still to slew is
+        // short by up to one second's chunk: the offsets read biased, not
+        // just noisy. Keep the frequency; clean samples will tell it.
+        let freq = if extra > 0.0 { self.freq } else { self.update_frequency(t, fit.slope, fit.slope_var) };
         self.rebase(t, freq - self.freq, fit.offset);
         self.freq = freq;
         self.stepped_or_synced = true;
+        let slew = fit.offset + pending_slew.as_seconds();
+        self.slewing_until = t + slew.abs() / SLEW_RATE + 1.0;
         let action = ClockAction {
             correction: Correction::Slew,
-            offset: NtpDuration::from_seconds(fit.offset + pending_slew.as_seconds()),
+            offset: NtpDuration::from_seconds(slew),
             freq_ppm: self.freq_ppm(),
         };
         Decision::Apply(action, self.report(sample, fit.offset))
@@ -161,10 +188,11 @@ impl Discipline {
         // Samples before the step describe another clock (or another server
         // time): start afresh from the votes, re-based as if the step and the
         // frequency they agree on had always been in force.
-        let freq = (self.freq + fit.slope).clamp(-MAX_FREQ_PPM * 1e-6, MAX_FREQ_PPM * 1e-6);
+        let freq = self.update_frequency(point.t, fit.slope, fit.slope_var);
         self.points = std::mem::take(&mut self.votes).into();
         self.rebase(point.t, freq - self.freq, step);
         self.freq = freq;
+        self.slewing_until = f64::NEG_INFINITY;
         self.stepped_or_synced = true;
         let action = ClockAction {
             correction: Correction::Step,
@@ -172,6 +200,20 @@ impl Discipline {
             freq_ppm: self.freq_ppm(),
         };
         Decision::Apply(action, self.report(sample, 0.0))
+    }
+
+    /// The new frequency after a fit measured `slope` with variance
+    /// `slope_var`: a Kalman-style update, so a slope from a few noisy or
+    /// close-together samples moves the frequency only as far as it is sure.
+    fn update_frequency(&mut self, t: f64, slope: f64, slope_var: f64) -> f64 {
+        self.freq_var += FREQ_WANDER * (t - self.freq_var_at).max(0.0);
+        self.freq_var_at = t;
+        if !slope_var.is_finite() {
+            return self.freq;
+        }
+        let gain = self.freq_var / (self.freq_var + slope_var);
+        self.freq_var *= 1.0 - gain;
+        (self.freq + gain * slope).clamp(-MAX_FREQ_PPM * 1e-6, MAX_FREQ_PPM * 1e-6)
     }
 
     fn push(&mut self, p: Point) {

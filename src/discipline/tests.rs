@@ -124,3 +124,26 @@ fn a_pending_slew_is_accounted_for() {
     // The new slew replaces the pending one: it must include it.
     assert!(a.offset.as_seconds() > 0.004, "{:?}", a.offset.as_seconds());
 }
+
+#[test]
+fn frequency_is_not_estimated_while_our_own_slew_runs() {
+    let mut d = Discipline::new(0.0);
+    decide(&mut d, 0.0, 0.020); // starts a 20 ms slew: about 40 s
+                                // Readings during the slew are biased by the kernel's chunking: however
+                                // they move, the frequency stays.
+    for (t, off) in [(2.0, 0.0195), (4.0, 0.0182), (6.0, 0.0171)] {
+        let Decision::Apply(a, _) = d.decide(secs(t), &sample(off, 0.0002), NtpDuration::from_seconds(0.017)) else {
+            panic!()
+        };
+        assert_eq!(a.freq_ppm, 0.0, "at {t} s");
+    }
+}
+
+#[test]
+fn a_noisy_short_baseline_moves_the_frequency_only_partly() {
+    let mut d = Discipline::new(0.0);
+    decide(&mut d, 0.0, 0.0);
+    // 2 s later, a sample delayed by 3.7 ms reads 1 ms high: 500 ppm if believed.
+    let Decision::Apply(a, _) = d.decide(secs(2.0), &sample(0.001, 0.0037), NtpDuration::ZERO) else { panic!() };
+    assert!(a.freq_ppm.abs() < 50.0, "{}", a.freq_ppm);
+}

@@ -28,8 +28,12 @@ pub struct Model {
     /// Frequency correction set through ADJ_FREQUENCY, s/s.
     pub freq: f64,
     pub tick: i64,
-    /// One-shot slew still to do, seconds.
+    /// One-shot slew still to do, seconds (the kernel's `time_adjust`: what
+    /// ADJ_OFFSET_SS_READ and adjtime() report).
     pub slew_left: f64,
+    /// The chunk being slewed during the current second: as Linux does, at
+    /// each second boundary up to 500 us are taken off `slew_left` at once.
+    chunk: f64,
     pub status: i32,
     pub maxerror: i64,
     pub esterror: i64,
@@ -49,6 +53,7 @@ impl Model {
             freq: 0.0,
             tick: NOMINAL_TICK,
             slew_left: 0.0,
+            chunk: 0.0,
             status: libc::STA_UNSYNC,
             maxerror: 16_000_000,
             esterror: 16_000_000,
@@ -68,17 +73,22 @@ impl Model {
         self.now + self.phase
     }
 
-    /// Advances true time to `t`, in steps of at most a second.
+    /// Advances true time to `t`, stopping at every second boundary, where
+    /// the next chunk of the one-shot slew is taken.
     pub fn advance_to(&mut self, t: f64) {
         while self.now < t {
-            let dt = (t - self.now).min(1.0);
-            let slew = self.slew_left.clamp(-KERNEL_SLEW_RATE * dt, KERNEL_SLEW_RATE * dt);
-            self.slew_left -= slew;
-            self.phase += self.freq_error() * dt + slew;
+            let boundary = self.now.floor() + 1.0;
+            let end = t.min(boundary);
+            let dt = end - self.now;
+            self.phase += (self.freq_error() + self.chunk) * dt;
             if self.walk > 0.0 {
                 self.osc += self.rng.normal() * self.walk * dt.sqrt();
             }
-            self.now += dt;
+            self.now = end;
+            if end == boundary {
+                self.chunk = self.slew_left.clamp(-KERNEL_SLEW_RATE, KERNEL_SLEW_RATE);
+                self.slew_left -= self.chunk;
+            }
         }
     }
 }
@@ -152,13 +162,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn slew_runs_at_the_kernel_rate_and_frequency_adds_up() {
+    fn slew_runs_in_chunks_at_the_kernel_rate_and_frequency_adds_up() {
         let mut m = Model::new(0.0, 100e-6, 0.0, 1);
         m.slew_left = 0.001;
-        m.advance_to(1.0);
-        assert!((m.phase - (100e-6 + 500e-6)).abs() < 1e-12);
-        m.advance_to(3.0);
-        assert!((m.phase - (300e-6 + 1e-3)).abs() < 1e-12, "{}", m.phase);
+        m.advance_to(1.0); // the first chunk is taken at the boundary...
+        assert!((m.phase - 100e-6).abs() < 1e-12);
+        assert!((m.slew_left - 500e-6).abs() < 1e-12, "...and no longer counts as left");
+        m.advance_to(1.5);
+        assert!((m.phase - (150e-6 + 250e-6)).abs() < 1e-12);
+        m.advance_to(4.0);
+        assert!((m.phase - (400e-6 + 1e-3)).abs() < 1e-12, "{}", m.phase);
         assert_eq!(m.slew_left, 0.0);
     }
 }

@@ -54,6 +54,8 @@ pub struct Scenario {
     /// then taken against the server's clock).
     pub server_step: Option<(f64, f64)>,
     pub backend: Backend,
+    /// Print every clock action to stderr.
+    pub trace: bool,
 }
 
 impl Default for Scenario {
@@ -74,6 +76,7 @@ impl Default for Scenario {
             loss: 0.0,
             server_step: None,
             backend: Backend::Adjtimex,
+            trace: false,
         }
     }
 }
@@ -206,6 +209,15 @@ pub fn run(s: &Scenario) -> Figures {
                     }
                 }
                 Output::Adjust(action, report) => {
+                    if s.trace {
+                        eprintln!(
+                            "t={t:8.1} phase={:+.6} {:?} {:+.6} s freq {:+.2} ppm",
+                            lock(&model).phase,
+                            action.correction,
+                            action.offset.as_seconds(),
+                            action.freq_ppm
+                        );
+                    }
                     let r = backend.apply(action, &report, now);
                     client.on_clock_result(if r.is_ok() { ClockResult::Applied } else { ClockResult::Failed });
                 }

@@ -17,14 +17,23 @@ pub fn random_u64() -> io::Result<u64> {
     target_os = "solaris"
 ))]
 fn fill(buf: &mut [u8]) -> io::Result<()> {
+    // Never wait for the entropy pool at boot (the worker would stall, config
+    // and destroy with it): GRND_INSECURE where the kernel has it (Linux 5.6),
+    // else a blocking read, which older kernels end quickly after boot.
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    let mut flags = libc::GRND_INSECURE;
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    let mut flags = 0;
     let mut done = 0;
     while done < buf.len() {
         // SAFETY: the pointer and length describe the unfilled tail of `buf`.
-        let n = unsafe { libc::getrandom(buf[done..].as_mut_ptr().cast(), buf.len() - done, 0) };
+        let n = unsafe { libc::getrandom(buf[done..].as_mut_ptr().cast(), buf.len() - done, flags) };
         if n < 0 {
             let e = io::Error::last_os_error();
-            if e.kind() != io::ErrorKind::Interrupted {
-                return Err(e);
+            match e.raw_os_error() {
+                Some(libc::EINTR) => {}
+                Some(libc::EINVAL) if flags != 0 => flags = 0,
+                _ => return Err(e),
             }
         } else {
             done += n as usize;
