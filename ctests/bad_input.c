@@ -12,6 +12,8 @@
 
 #include "harness.h"
 
+#include <net/if.h>
+
 static int bad_cases;
 
 /* One bad-input case: the call must return `want`. */
@@ -54,6 +56,14 @@ static int config6_addr(tSMSNTPId sntp, const char *addr)
 {
     SM_SNTP_CONFIG_IPV6_PARMS p = v6_parms(sntp);
     inet_pton(AF_INET6, addr, &p.server.sin6_addr);
+    return sm_sntp_config_ipv6(&p);
+}
+
+static int config6_scoped(tSMSNTPId sntp, const char *addr, unsigned scope)
+{
+    SM_SNTP_CONFIG_IPV6_PARMS p = v6_parms(sntp);
+    inet_pton(AF_INET6, addr, &p.server.sin6_addr);
+    p.server.sin6_scope_id = scope;
     return sm_sntp_config_ipv6(&p);
 }
 
@@ -114,6 +124,20 @@ static void create_foreign_local(int family, const char *addr)
     CHECK(p.sntp == sentinel, "  create's sntp output untouched");
     if (rc == 0)
         sm_sntp_destroy(p.sntp);
+}
+
+/* IPv6 scope ids: a link-local server needs one naming an interface; a scope
+ * id must name an existing interface; a link-local local address cannot be
+ * bound (create has no scope id field). */
+static void scope_ids(tSMSNTPId c6)
+{
+    unsigned lo = if_nametoindex("lo");
+    BAD(config6_scoped(c6, "fe80::1", 0), ERR_SM_BAD_PARAMETER, "config_ipv6: link-local server without a scope id");
+    BAD(config6_scoped(c6, "fe80::1", 99999), ERR_SM_BAD_PARAMETER, "config_ipv6: scope id of no interface");
+    BAD(config6_scoped(c6, "::1", 99999), ERR_SM_BAD_PARAMETER, "config_ipv6: global server, scope id of no interface");
+    BAD(config6_scoped(c6, "fe80::1", lo), 0, "config_ipv6: link-local server with the scope id of lo (%u): accepted", lo);
+    BAD(config6_scoped(c6, "::1", lo), 0, "config_ipv6: ::1 with a valid scope id: accepted");
+    create_foreign_local(AF_INET6, "fe80::1");
 }
 
 /* Fields that do not match `type` are not read: garbage there is fine. */
@@ -306,6 +330,7 @@ int main(void)
     handles();
     delays(c4, c6);
     families(c4, c6);
+    scope_ids(c6);
     servers(c4, c6);
     huge_delays(AF_INET);
     huge_delays(AF_INET6);

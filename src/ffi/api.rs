@@ -45,7 +45,9 @@ fn lookup(sntp: tSMSNTPId) -> Result<std::sync::Arc<Handle>, tSM_INT> {
 fn os_error(e: &io::Error) -> tSM_INT {
     match e.raw_os_error() {
         Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM | libc::EAGAIN) => ERR_SM_NO_RESOURCES,
-        Some(libc::EADDRNOTAVAIL) => ERR_SM_BAD_PARAMETER,
+        // Not an address of this host; or (EINVAL) a link-local one, which
+        // needs a scope id that the create parameters cannot carry.
+        Some(libc::EADDRNOTAVAIL | libc::EINVAL) => ERR_SM_BAD_PARAMETER,
         _ => ERR_SM_OS_RESOURCE_PROBLEM,
     }
 }
@@ -67,9 +69,14 @@ fn usable_server(addr: SocketAddr) -> bool {
     addr.port() != 0
         && match addr {
             SocketAddr::V4(a) => !(a.ip().is_unspecified() || a.ip().is_broadcast() || a.ip().is_multicast()),
-            // IPv6 clients' sockets are IPv6-only: an IPv4-mapped server is unreachable.
+            // IPv6 clients' sockets are IPv6-only: an IPv4-mapped server is
+            // unreachable. A link-local server needs the scope id of an
+            // interface that exists; any scope id given must name one.
             SocketAddr::V6(a) => {
+                let link_local = a.ip().segments()[0] & 0xffc0 == 0xfe80;
                 !(a.ip().is_unspecified() || a.ip().is_multicast() || a.ip().to_ipv4_mapped().is_some())
+                    && !(link_local && a.scope_id() == 0)
+                    && (a.scope_id() == 0 || crate::sys::interface_exists(a.scope_id()))
             }
         }
 }

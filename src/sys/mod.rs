@@ -13,3 +13,10 @@ use std::io;
 pub fn last_errno() -> i32 {
     io::Error::last_os_error().raw_os_error().unwrap_or(0)
 }
+
+/// Whether a network interface with this index exists (an IPv6 scope id).
+pub fn interface_exists(index: u32) -> bool {
+    let mut name = [0 as libc::c_char; libc::IF_NAMESIZE];
+    // SAFETY: `name` has the IF_NAMESIZE bytes if_indextoname may write.
+    !unsafe { libc::if_indextoname(index, name.as_mut_ptr()) }.is_null()
+}
