@@ -73,10 +73,11 @@ fn usable_server(addr: SocketAddr) -> bool {
             // unreachable. A link-local server needs the scope id of an
             // interface that exists; any scope id given must name one.
             SocketAddr::V6(a) => {
-                let link_local = a.ip().segments()[0] & 0xffc0 == 0xfe80;
-                !(a.ip().is_unspecified() || a.ip().is_multicast() || a.ip().to_ipv4_mapped().is_some())
-                    && !(link_local && a.scope_id() == 0)
-                    && (a.scope_id() == 0 || crate::sys::interface_exists(a.scope_id()))
+                let ip = a.ip();
+                let link_local = ip.segments()[0] & 0xffc0 == 0xfe80;
+                let unusable = ip.is_unspecified() || ip.is_multicast() || ip.to_ipv4_mapped().is_some();
+                let scope_ok = if a.scope_id() == 0 { !link_local } else { crate::sys::interface_exists(a.scope_id()) };
+                !unusable && scope_ok
             }
         }
 }

@@ -16,8 +16,9 @@ pub fn plausible(t: NtpTimestamp) -> bool {
     t.since(build_time()).0 >= 0
 }
 
-/// Replies whose root distance (root delay / 2 + root dispersion) is this
-/// large or larger are rejected: RFC 5905's MAXDIST, 1.5 s.
+/// Replies whose root distance (root delay / 2 + root dispersion, then again
+/// with our own delay / 2 added) is this large or larger are rejected: RFC
+/// 5905's MAXDIST, 1.5 s.
 pub const MAX_ROOT_DISTANCE_SECS: f64 = 1.5;
 
 /// Why a reply was not used. Each has a counter in the statistics.
@@ -78,7 +79,8 @@ pub struct Sample {
 impl Sample {
     /// Root delay / 2 + root dispersion of the server, plus our own delay / 2.
     pub fn root_distance(&self) -> NtpDuration {
-        NtpDuration((self.root_delay.0 + self.delay.0) / 2 + self.root_dispersion.0)
+        let sum = (self.root_delay.0 as i128 + self.delay.0 as i128) / 2 + self.root_dispersion.0 as i128;
+        NtpDuration(sum.clamp(i64::MIN as i128, i64::MAX as i128) as i64)
     }
 }
 
@@ -134,6 +136,13 @@ pub fn judge(data: &[u8], nonce: NtpTimestamp, t1: NtpTimestamp, t4: NtpTimestam
     let delay = NtpDuration::saturating_sub(t4.since(t1), t3.since(t2));
     if delay.0 < 0 {
         return Rejected(Reject::NegativeDelay);
+    }
+    // RFC 5905's root distance counts our own delay too: a reply whose
+    // timestamps claim a round trip of years is not a time source.
+    if delay.as_seconds() / 2.0 + p.root_delay.as_seconds() / 2.0 + p.root_dispersion.as_seconds()
+        >= MAX_ROOT_DISTANCE_SECS
+    {
+        return Rejected(Reject::RootDistance);
     }
     Verdict::Valid(Sample {
         offset,
@@ -215,6 +224,30 @@ mod tests {
             assert_eq!(judge_packet(p), want, "{p:?}");
         }
         assert_eq!(judge(&reply().encode()[..47], NONCE, t(0.0), t(0.021)), Verdict::Rejected(Reject::Truncated));
+    }
+
+    #[test]
+    fn a_reply_claiming_a_round_trip_of_decades_is_rejected() {
+        // Transmit 68 years before receive: the delay saturates, found by fuzzing.
+        let build = build_time();
+        let p = Packet {
+            receive_ts: build.plus(NtpDuration(i64::MAX)),
+            transmit_ts: build,
+            root_delay: NtpShort(0x0001_0000),
+            ..reply()
+        };
+        assert_eq!(judge(&p.encode(), NONCE, t(0.0), t(0.021)), Verdict::Rejected(Reject::RootDistance));
+        let far = Sample {
+            offset: NtpDuration::ZERO,
+            delay: NtpDuration(i64::MAX),
+            stratum: 1,
+            leap: 0,
+            reference_id: [0; 4],
+            root_delay: NtpDuration(i64::MAX),
+            root_dispersion: NtpDuration(i64::MAX),
+            t4: NtpTimestamp(1),
+        };
+        assert_eq!(far.root_distance(), NtpDuration(i64::MAX), "saturates, never overflows");
     }
 
     #[test]

@@ -1,0 +1,9 @@
+//! Sample sequences at non-decreasing times into `Discipline::decide`.
+//! The input format and the invariants are in tests/fuzz_checks/mod.rs.
+#![no_main]
+
+#[allow(dead_code)]
+#[path = "../../tests/fuzz_checks/mod.rs"]
+mod checks;
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| checks::discipline(data));
