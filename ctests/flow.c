@@ -475,19 +475,6 @@ static int scenario_tos(void)
 
 /* ------------------------------------------------------------------ many */
 
-static int count_entries(const char *dir)
-{
-    DIR *d = opendir(dir);
-    struct dirent *e;
-    int n = 0;
-    if (d == NULL)
-        return -1;
-    while ((e = readdir(d)) != NULL)
-        if (e->d_name[0] != '.')
-            n++;
-    closedir(d);
-    return n;
-}
 
 #define MANY 50
 
@@ -501,8 +488,8 @@ static int scenario_many(void)
     int i, n_synced = 0, created = 0, bad = 0;
     double t0, took;
 
-    fds_before = count_entries("/proc/self/fd");
-    threads_before = count_entries("/proc/self/task");
+    fds_before = h_count_entries("/proc/self/fd");
+    threads_before = h_count_entries("/proc/self/task");
     for (i = 0; i < MANY; i++) {
         SM_SNTP_CREATE_PARMS p;
         memset(&p, 0, sizeof p);
@@ -552,8 +539,8 @@ static int scenario_many(void)
             bad++;
     took = h_now() - t0;
     CHECK_EQ(bad, 0, "destroyed them all (in %.3f s)", took);
-    fds_after = count_entries("/proc/self/fd");
-    threads_after = count_entries("/proc/self/task");
+    fds_after = h_count_entries("/proc/self/fd");
+    threads_after = h_count_entries("/proc/self/task");
     CHECK_EQ(fds_after, fds_before, "open descriptors back to %d", fds_before);
     CHECK_EQ(threads_after, threads_before, "threads back to %d", threads_before);
     return 0;

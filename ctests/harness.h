@@ -18,6 +18,9 @@
 #define PROSSNTP_CTESTS_HARNESS_H
 
 #include <arpa/inet.h>
+#include <dirent.h>
+#include <signal.h>
+#include <sys/wait.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -324,6 +327,77 @@ static inline void h_guard(const char *program, int measure_only)
         if (v == NULL || strcmp(v, "none") != 0)
             h_note("PROSSNTP_CLOCK was %s; setting it to none", v ? v : "unset");
         setenv("PROSSNTP_CLOCK", "none", 1);
+    }
+}
+
+/* ------------------------------------------------------------------ process */
+
+/* Entries of a /proc directory (fd, task), dot entries excluded. */
+static inline int h_count_entries(const char *dir)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    int n = 0;
+    if (d == NULL)
+        return -1;
+    while ((e = readdir(d)) != NULL)
+        if (e->d_name[0] != '.')
+            n++;
+    closedir(d);
+    return n;
+}
+
+/* Starts the test server ($PROSSNTP_TESTSERVER) on 127.0.0.1 and ::1 (random
+ * ports, +0.25 s) as ctests/run.sh does; reads its "listening ..." lines up
+ * to "ready" into v4 and v6; its pid goes to *pid. */
+static inline int h_start_server(char *v4, char *v6, size_t cap, pid_t *pid)
+{
+    const char *path = getenv("PROSSNTP_TESTSERVER");
+    int fds[2];
+    FILE *in;
+    char line[256];
+    double deadline = h_now() + 10.0;
+    if (path == NULL || *path == '\0')
+        path = "target/debug/prossntp-testserver";
+    if (pipe(fds) != 0)
+        return -1;
+    fflush(NULL);
+    *pid = fork();
+    if (*pid < 0)
+        return -1;
+    if (*pid == 0) {
+        dup2(fds[1], 1);
+        close(fds[0]);
+        close(fds[1]);
+        execl(path, path, "--listen", "127.0.0.1:0", "--listen", "[::1]:0", "--offset", "0.25", "--lifetime", "600",
+              (char *)NULL);
+        fprintf(stderr, "cannot run %s: %s\n", path, strerror(errno));
+        _exit(127);
+    }
+    close(fds[1]);
+    in = fdopen(fds[0], "r");
+    if (in == NULL)
+        return -1;
+    v4[0] = v6[0] = '\0';
+    while (h_now() < deadline && fgets(line, sizeof line, in) != NULL) {
+        line[strcspn(line, "\r\n")] = '\0';
+        if (strncmp(line, "listening 127.0.0.1:", 20) == 0)
+            snprintf(v4, cap, "%s", line + 10);
+        else if (strncmp(line, "listening [::1]:", 16) == 0)
+            snprintf(v6, cap, "%s", line + 10);
+        else if (strcmp(line, "ready") == 0)
+            break;
+    }
+    fclose(in);
+    return v4[0] && v6[0] ? 0 : -1;
+}
+
+static inline void h_stop_server(pid_t *pid)
+{
+    if (*pid > 0) {
+        kill(*pid, SIGTERM);
+        waitpid(*pid, NULL, 0);
+        *pid = -1;
     }
 }
 

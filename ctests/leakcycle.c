@@ -93,19 +93,6 @@ static long heap_in_use(void)
     return (long)mallinfo2().uordblks;
 }
 
-static int count_entries(const char *dir)
-{
-    DIR *d = opendir(dir);
-    struct dirent *e;
-    int n = 0;
-    if (d == NULL)
-        return -1;
-    while ((e = readdir(d)) != NULL)
-        if (e->d_name[0] != '.')
-            n++;
-    closedir(d);
-    return n;
-}
 
 static void *nothing(void *arg)
 {
@@ -116,58 +103,7 @@ static void *nothing(void *arg)
 
 static pid_t server_pid = -1;
 
-/* Starts the test server on 127.0.0.1 and ::1 (random ports) as ctests/run.sh
- * does; reads its "listening ..." lines up to "ready". */
-static int start_server(char *v4, char *v6, size_t cap)
-{
-    const char *path = getenv("PROSSNTP_TESTSERVER");
-    int fds[2];
-    FILE *in;
-    char line[256];
-    double deadline = h_now() + 10.0;
-    if (path == NULL || *path == '\0')
-        path = "target/debug/prossntp-testserver";
-    if (pipe(fds) != 0)
-        return -1;
-    fflush(NULL);
-    server_pid = fork();
-    if (server_pid < 0)
-        return -1;
-    if (server_pid == 0) {
-        dup2(fds[1], 1);
-        close(fds[0]);
-        close(fds[1]);
-        execl(path, path, "--listen", "127.0.0.1:0", "--listen", "[::1]:0", "--offset", "0.25", "--lifetime", "600",
-              (char *)NULL);
-        fprintf(stderr, "leakcycle: cannot run %s: %s\n", path, strerror(errno));
-        _exit(127);
-    }
-    close(fds[1]);
-    in = fdopen(fds[0], "r");
-    if (in == NULL)
-        return -1;
-    v4[0] = v6[0] = '\0';
-    while (h_now() < deadline && fgets(line, sizeof line, in) != NULL) {
-        line[strcspn(line, "\r\n")] = '\0';
-        if (strncmp(line, "listening 127.0.0.1:", 20) == 0)
-            snprintf(v4, cap, "%s", line + 10);
-        else if (strncmp(line, "listening [::1]:", 16) == 0)
-            snprintf(v6, cap, "%s", line + 10);
-        else if (strcmp(line, "ready") == 0)
-            break;
-    }
-    fclose(in);
-    return v4[0] && v6[0] ? 0 : -1;
-}
 
-static void stop_server(void)
-{
-    if (server_pid > 0) {
-        kill(server_pid, SIGTERM);
-        waitpid(server_pid, NULL, 0);
-        server_pid = -1;
-    }
-}
 
 /* ------------------------------------------------------------------ cycles */
 
@@ -244,10 +180,10 @@ int main(int argc, char **argv)
         if (argc <= 3)
             h_loopback(AF_INET6, ntohs(server4.u.in4.sin_port), &server6);
     } else {
-        if (start_server(v4, v6, sizeof v4) != 0 || h_parse_addr(v4, &server4) != 0 ||
+        if (h_start_server(v4, v6, sizeof v4, &server_pid) != 0 || h_parse_addr(v4, &server4) != 0 ||
             h_parse_addr(v6, &server6) != 0) {
             fprintf(stderr, "leakcycle: the test server did not start\n");
-            stop_server();
+            h_stop_server(&server_pid);
             return 2;
         }
     }
@@ -264,14 +200,14 @@ int main(int argc, char **argv)
     }
     /* Baselines before the first library call. */
     fds_start = count_fds();
-    threads_start = count_entries("/proc/self/task");
+    threads_start = h_count_entries("/proc/self/task");
     heap_start = heap_in_use();
 
     for (i = 0; i < WARMUP; i++)
         if (cycle(i) != 0)
             bad_cycles++;
     fds_warm = count_fds();
-    threads_warm = count_entries("/proc/self/task");
+    threads_warm = h_count_entries("/proc/self/task");
     heap_warm = heap_in_use();
 
     t0 = h_now();
@@ -280,11 +216,11 @@ int main(int argc, char **argv)
             bad_cycles++;
         if (cycles >= 10 && (i + 1) % (cycles / 10) == 0)
             printf("  %ld cycles, %.1f s, heap %ld, fds %d, threads %d\n", i + 1, h_now() - t0, heap_in_use(),
-                   count_fds(), count_entries("/proc/self/task"));
+                   count_fds(), h_count_entries("/proc/self/task"));
     }
     took = h_now() - t0;
     fds_end = count_fds();
-    threads_end = count_entries("/proc/self/task");
+    threads_end = h_count_entries("/proc/self/task");
     heap_end = heap_in_use();
 
     printf("leakcycle: %ld cycles in %.2f s (%.3f ms each); %ld of %ld waits reached Sync\n", cycles, took,
@@ -308,6 +244,6 @@ int main(int argc, char **argv)
     CHECK(heap_end - heap_start <= HEAP_SLACK + 64L * 1024,
           "heap in use within %ld bytes of the very start, lazy statics included (%+ld)", HEAP_SLACK + 64L * 1024,
           heap_end - heap_start);
-    stop_server();
+    h_stop_server(&server_pid);
     return h_exit_code("leakcycle");
 }

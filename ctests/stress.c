@@ -546,74 +546,10 @@ static void *worker_main(void *arg)
 
 static pid_t server_pid = -1;
 
-/* Starts the test server on 127.0.0.1 and ::1 (random ports) as ctests/run.sh
- * does; reads its "listening ..." lines up to "ready". */
-static int start_server(char *v4, char *v6, size_t cap)
-{
-    const char *path = getenv("PROSSNTP_TESTSERVER");
-    int fds[2];
-    FILE *in;
-    char line[256];
-    double deadline = h_now() + 10.0;
-    if (path == NULL || *path == '\0')
-        path = "target/debug/prossntp-testserver";
-    if (pipe(fds) != 0)
-        return -1;
-    fflush(NULL);
-    server_pid = fork();
-    if (server_pid < 0)
-        return -1;
-    if (server_pid == 0) {
-        dup2(fds[1], 1);
-        close(fds[0]);
-        close(fds[1]);
-        execl(path, path, "--listen", "127.0.0.1:0", "--listen", "[::1]:0", "--offset", "0.25", "--lifetime", "300",
-              (char *)NULL);
-        fprintf(stderr, "stress: cannot run %s: %s\n", path, strerror(errno));
-        _exit(127);
-    }
-    close(fds[1]);
-    in = fdopen(fds[0], "r");
-    if (in == NULL)
-        return -1;
-    v4[0] = v6[0] = '\0';
-    while (h_now() < deadline && fgets(line, sizeof line, in) != NULL) {
-        line[strcspn(line, "\r\n")] = '\0';
-        if (strncmp(line, "listening 127.0.0.1:", 20) == 0)
-            snprintf(v4, cap, "%s", line + 10);
-        else if (strncmp(line, "listening [::1]:", 16) == 0)
-            snprintf(v6, cap, "%s", line + 10);
-        else if (strcmp(line, "ready") == 0)
-            break;
-    }
-    fclose(in);
-    return v4[0] && v6[0] ? 0 : -1;
-}
 
-static void stop_server(void)
-{
-    if (server_pid > 0) {
-        kill(server_pid, SIGTERM);
-        waitpid(server_pid, NULL, 0);
-        server_pid = -1;
-    }
-}
 
 /* ------------------------------------------------------------------ main */
 
-static int count_entries(const char *dir)
-{
-    DIR *d = opendir(dir);
-    struct dirent *e;
-    int n = 0;
-    if (d == NULL)
-        return -1;
-    while ((e = readdir(d)) != NULL)
-        if (e->d_name[0] != '.')
-            n++;
-    closedir(d);
-    return n;
-}
 
 /* Provided by the ASan/TSan/LSan runtimes; NULL otherwise. */
 extern size_t __sanitizer_get_current_allocated_bytes(void) __attribute__((weak));
@@ -754,9 +690,9 @@ int main(int argc, char **argv)
         a4 = argv[2];
         a6 = argc > 3 ? argv[3] : NULL;
     } else {
-        if (start_server(v4, v6, sizeof v4) != 0) {
+        if (h_start_server(v4, v6, sizeof v4, &server_pid) != 0) {
             fprintf(stderr, "stress: the test server did not start\n");
-            stop_server();
+            h_stop_server(&server_pid);
             return 2;
         }
         a4 = v4;
@@ -765,7 +701,7 @@ int main(int argc, char **argv)
     if (h_parse_addr(a4, &server4) != 0 || server4.family != AF_INET ||
         (a6 != NULL && (h_parse_addr(a6, &server6) != 0 || server6.family != AF_INET6))) {
         fprintf(stderr, "stress: servers must be A.B.C.D:PORT and [V6]:PORT\n");
-        stop_server();
+        h_stop_server(&server_pid);
         return 2;
     }
     if (a6 == NULL) /* no IPv6 server given: IPv6 clients get a loopback port */
@@ -781,7 +717,7 @@ int main(int argc, char **argv)
         h_sleep_ms(100);
     }
     fds_before = count_fds();
-    threads_before = count_entries("/proc/self/task");
+    threads_before = h_count_entries("/proc/self/task");
     for (i = 0; i < THREADS; i++) {
         workers[i].index = i;
         workers[i].rng = 0x9e3779b97f4a7c15ULL * (uint64_t)(i + 1) ^ (uint64_t)getpid() << 20 ^ (uint64_t)time(NULL);
@@ -793,13 +729,13 @@ int main(int argc, char **argv)
             started++;
     if (!CHECK_EQ(started, THREADS, "started %d threads", THREADS)) {
         __atomic_store_n(&stop_flag, 1, __ATOMIC_SEQ_CST);
-        stop_server();
+        h_stop_server(&server_pid);
         return h_exit_code("stress");
     }
     h_sleep_ms((long)(seconds * 1000.0));
     __atomic_store_n(&stop_flag, 1, __ATOMIC_SEQ_CST);
     if (join_with_watchdog() != 0) {
-        stop_server();
+        h_stop_server(&server_pid);
         printf("stress: hung\n");
         _exit(3);
     }
@@ -905,7 +841,7 @@ int main(int argc, char **argv)
         double end = h_now() + 2.0;
         for (;;) {
             fds_after = count_fds();
-            threads_after = count_entries("/proc/self/task");
+            threads_after = h_count_entries("/proc/self/task");
             if ((fds_after == fds_before && threads_after == threads_before) || h_now() > end)
                 break;
             h_sleep_ms(50);
@@ -914,6 +850,6 @@ int main(int argc, char **argv)
     if (!CHECK_EQ(fds_after, fds_before, "open descriptors back to %d (%s)", fds_before, fds_counted()))
         list_fds();
     CHECK_EQ(threads_after, threads_before, "threads back to %d", threads_before);
-    stop_server();
+    h_stop_server(&server_pid);
     return h_exit_code("stress");
 }
