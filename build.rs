@@ -43,7 +43,51 @@ fn main() {
         .generate()
         .expect("cbindgen could not generate the header");
     bindings.write_to_file(&out);
-    if std::env::var_os("PROSSNTP_BLESS_HEADER").is_some_and(|v| v == "1") {
+    let bless = std::env::var_os("PROSSNTP_BLESS_HEADER").is_some_and(|v| v == "1");
+    if bless {
         bindings.write_to_file(crate_dir.join("include/prossntp.h"));
     }
+
+    // prossntp_ext.h: the library's own calls, with their own header and guard.
+    let mut ext = cbindgen::Config::from_file(crate_dir.join("cbindgen.toml")).expect("cbindgen.toml");
+    ext.header = Some(EXT_HEADER.into());
+    ext.after_includes = Some(EXT_AFTER_INCLUDES.into());
+    ext.trailer = Some(EXT_TRAILER.into());
+    ext.sys_includes = vec!["stddef.h".into(), "stdint.h".into()];
+    ext.includes = vec!["prossntp.h".into()];
+    ext.export.include = vec![];
+    ext.export.exclude.extend(["tSMSNTPId".into(), "tSM_INT".into()]);
+    ext.function.prefix = None;
+    let ext_bindings = cbindgen::Builder::new()
+        .with_src(crate_dir.join("src/ffi/ext_types.rs"))
+        .with_src(crate_dir.join("src/ffi/ext.rs"))
+        .with_config(ext)
+        .generate()
+        .expect("cbindgen could not generate prossntp_ext.h");
+    ext_bindings.write_to_file(out.with_file_name("prossntp_ext.h"));
+    if bless {
+        ext_bindings.write_to_file(crate_dir.join("include/prossntp_ext.h"));
+    }
 }
+
+const EXT_HEADER: &str = "/*
+ * prossntp_ext.h: prossntp's own calls, beyond Aculab's API: a client's
+ * statistics, the library version, and texts for error codes and rejection
+ * reasons. Everything here is prefixed prossntp_ / PROSSNTP_.
+ */
+#ifndef PROSSNTP_EXT_H
+#define PROSSNTP_EXT_H";
+
+const EXT_AFTER_INCLUDES: &str = "
+#ifdef __cplusplus
+extern \"C\" {
+#endif
+";
+
+const EXT_TRAILER: &str = "
+#ifdef __cplusplus
+}  /* extern \"C\" */
+#endif
+
+#endif /* PROSSNTP_EXT_H */
+";

@@ -1,7 +1,13 @@
-//! The checked-in public header must be exactly what cbindgen generates.
+//! The checked-in public headers must be exactly what cbindgen generates.
 #[test]
-fn checked_in_header_is_current() {
-    let generated = include_str!(concat!(env!("OUT_DIR"), "/prossntp.h"));
-    let checked_in = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/include/prossntp.h")).unwrap();
-    assert!(generated == checked_in, "include/prossntp.h is stale: run `make header` and commit it");
+fn checked_in_headers_are_current() {
+    let generated = [
+        ("prossntp.h", include_str!(concat!(env!("OUT_DIR"), "/prossntp.h"))),
+        ("prossntp_ext.h", include_str!(concat!(env!("OUT_DIR"), "/prossntp_ext.h"))),
+    ];
+    for (name, text) in generated {
+        let path = format!("{}/include/{name}", env!("CARGO_MANIFEST_DIR"));
+        let checked_in = std::fs::read_to_string(&path).unwrap();
+        assert!(text == checked_in, "include/{name} is stale: run `make header` and commit it");
+    }
 }

@@ -101,6 +101,10 @@ pub struct Discipline {
     freq_var_at: f64,
     /// Until when (monotonic s) a slew we asked for is still running.
     slewing_until: f64,
+    /// The offset estimated at the last sample (before correcting it), seconds.
+    last_offset: f64,
+    /// Measuring only: the local clock's drift from the fit, s/s.
+    drift: Option<f64>,
 }
 
 impl Default for Discipline {
@@ -121,6 +125,8 @@ impl Discipline {
             freq_var: INITIAL_FREQ_SD * INITIAL_FREQ_SD,
             freq_var_at: 0.0,
             slewing_until: f64::NEG_INFINITY,
+            last_offset: 0.0,
+            drift: None,
         }
     }
 
@@ -132,6 +138,39 @@ impl Discipline {
     /// RMS residual of the last fit, seconds.
     pub fn jitter(&self) -> f64 {
         self.jitter
+    }
+
+    /// The offset estimated at the last sample, seconds: what was corrected
+    /// when steering, the fitted offset when measuring.
+    pub fn last_offset(&self) -> f64 {
+        self.last_offset
+    }
+
+    /// The local clock's frequency error, ppm (positive: it runs slow): the
+    /// correction in force when steering, the fitted drift when measuring.
+    pub fn frequency_error_ppm(&self) -> f64 {
+        self.drift.map_or(self.freq_ppm(), |d| d * 1e6)
+    }
+
+    /// Measuring only (the clock is never corrected): adds `sample`, taken at
+    /// monotonic time `now`, to the register and fits offset and drift. A
+    /// sample further than the step threshold from the fit (the server or the
+    /// local clock jumped) starts the register afresh.
+    pub fn measure(&mut self, now: Duration, sample: &Sample) {
+        let t = now.as_secs_f64();
+        let point =
+            Point { t, offset: sample.offset.as_seconds(), delay: sample.delay.as_seconds().max(0.0), extra: 0.0 };
+        if !self.points.is_empty() {
+            let predicted = fit_line(self.points.make_contiguous(), t).offset;
+            if (point.offset - predicted).abs() > STEP_THRESHOLD_SECS {
+                self.points.clear();
+            }
+        }
+        self.push(point);
+        let fit = fit_line(self.points.make_contiguous(), t);
+        self.jitter = fit.rms;
+        self.last_offset = fit.offset;
+        self.drift = Some(fit.slope);
     }
 
     /// Decides about `sample`, taken at monotonic time `now`, while
@@ -157,6 +196,7 @@ impl Discipline {
         // short by up to one second's chunk: the offsets read biased, not
         // just noisy. Keep the frequency; clean samples will tell it.
         let freq = if extra > 0.0 { self.freq } else { self.update_frequency(t, fit.slope, fit.slope_var) };
+        self.last_offset = fit.offset;
         self.rebase(t, freq - self.freq, fit.offset);
         self.freq = freq;
         self.stepped_or_synced = true;
@@ -189,6 +229,7 @@ impl Discipline {
         // time): start afresh from the votes, re-based as if the step and the
         // frequency they agree on had always been in force.
         let freq = self.update_frequency(point.t, fit.slope, fit.slope_var);
+        self.last_offset = step;
         self.points = std::mem::take(&mut self.votes).into();
         self.rebase(point.t, freq - self.freq, step);
         self.freq = freq;

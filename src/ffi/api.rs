@@ -15,7 +15,7 @@ use super::types::*;
 use crate::worker::{self, status::Report, ServerConfig, Worker};
 
 /// Runs `body` behind the panic boundary and traces the call.
-fn entry(body: impl FnOnce() -> tSM_INT, describe: impl FnOnce() -> String) -> tSM_INT {
+pub(super) fn entry(body: impl FnOnce() -> tSM_INT, describe: impl FnOnce() -> String) -> tSM_INT {
     trace::init_from_env();
     let rc = catch_unwind(AssertUnwindSafe(body)).unwrap_or(ERR_SM_DEVERR);
     if trace::enabled() {
@@ -38,7 +38,7 @@ fn handle_key(sntp: tSMSNTPId) -> usize {
     sntp as usize
 }
 
-fn lookup(sntp: tSMSNTPId) -> Result<std::sync::Arc<Handle>, tSM_INT> {
+pub(super) fn lookup(sntp: tSMSNTPId) -> Result<std::sync::Arc<Handle>, tSM_INT> {
     registry::get(handle_key(sntp)).ok_or(ERR_SM_BAD_PARAMETER)
 }
 

@@ -12,7 +12,7 @@ use super::schedule::Schedule;
 use super::timestamp::NtpDuration;
 use super::timestamp::NtpTimestamp;
 use super::validate::{judge, Kiss, Reject, Sample, Verdict};
-use crate::discipline::{ClockAction, Decision, Discipline, SyncReport};
+use crate::discipline::{ClockAction, Correction, Decision, Discipline, SyncReport};
 
 /// Consecutive requests without a valid reply after which sync is lost.
 pub const MAX_MISSES: u32 = 4;
@@ -64,24 +64,24 @@ pub enum ClockResult {
 }
 
 /// Counters kept for statistics and tests.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Counters {
     pub requests: u64,
     pub valid_replies: u64,
-    pub rejected: Vec<(Reject, u64)>,
+    /// Rejected replies by [`Reject::index`].
+    pub rejected: [u64; Reject::COUNT],
     pub kisses: u64,
+    pub steps: u64,
+    pub slews: u64,
     pub steps_refused: u64,
 }
 
 impl Counters {
-    fn reject(&mut self, r: Reject) {
-        match self.rejected.iter_mut().find(|(k, _)| *k == r) {
-            Some((_, n)) => *n += 1,
-            None => self.rejected.push((r, 1)),
-        }
-    }
     pub fn rejected(&self, r: Reject) -> u64 {
-        self.rejected.iter().find(|(k, _)| *k == r).map_or(0, |(_, n)| *n)
+        self.rejected[r.index()]
+    }
+    pub fn rejected_total(&self) -> u64 {
+        self.rejected.iter().sum()
     }
 }
 
@@ -102,7 +102,8 @@ pub struct Client {
     misses: u32,
     synced: bool,
     stopped: Option<StopReason>,
-    pending: Option<Sample>,
+    /// The correction awaiting its [`ClockResult`].
+    pending: Option<Correction>,
     discipline: Discipline,
     last_sample: Option<Sample>,
     counters: Counters,
@@ -206,7 +207,7 @@ impl Client {
     ) -> Verdict {
         let verdict = self.judge(from, data, t4);
         match verdict {
-            Verdict::Rejected(r) => self.counters.reject(r),
+            Verdict::Rejected(r) => self.counters.rejected[r.index()] += 1,
             Verdict::Kiss(kiss) => {
                 self.counters.kisses += 1;
                 self.outstanding = None;
@@ -232,7 +233,7 @@ impl Client {
                 if self.config.is_some_and(|c| c.steering) {
                     match self.discipline.decide(now, &sample, pending_slew) {
                         Decision::Apply(action, report) => {
-                            self.pending = Some(sample);
+                            self.pending = Some(action.correction);
                             self.out.push_back(Output::Adjust(action, report));
                         }
                         Decision::Hold => {}
@@ -242,6 +243,7 @@ impl Client {
                         }
                     }
                 } else {
+                    self.discipline.measure(now, &sample);
                     self.set_synced(true);
                 }
             }
@@ -264,11 +266,15 @@ impl Client {
 
     /// Reports how the last [`Output::Adjust`] went.
     pub fn on_clock_result(&mut self, result: ClockResult) {
-        if self.pending.take().is_none() {
-            return;
-        }
+        let Some(correction) = self.pending.take() else { return };
         match result {
-            ClockResult::Applied => self.set_synced(true),
+            ClockResult::Applied => {
+                match correction {
+                    Correction::Step => self.counters.steps += 1,
+                    Correction::Slew => self.counters.slews += 1,
+                }
+                self.set_synced(true)
+            }
             ClockResult::PermissionDenied => self.stop(StopReason::ClockRefused),
             ClockResult::Failed => {}
         }
@@ -289,6 +295,13 @@ impl Client {
     }
     pub fn counters(&self) -> &Counters {
         &self.counters
+    }
+    /// The current interval between requests; `None` when not querying.
+    pub fn poll_interval(&self) -> Option<Duration> {
+        if self.stopped.is_some() {
+            return None;
+        }
+        self.schedule.as_ref()?.interval()
     }
 
     fn stop(&mut self, reason: StopReason) {

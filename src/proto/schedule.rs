@@ -79,6 +79,12 @@ impl Schedule {
         self.next = None;
     }
 
+    /// The interval from the last request to the next one; `None` when stopped
+    /// or before the first request.
+    pub fn interval(&self) -> Option<Duration> {
+        Some(self.next?.saturating_sub(self.last?))
+    }
+
     /// Current factor by which intervals are stretched.
     pub fn backoff_factor(&self) -> u32 {
         1 << self.backoff

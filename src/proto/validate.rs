@@ -22,31 +22,73 @@ pub fn plausible(t: NtpTimestamp) -> bool {
 pub const MAX_ROOT_DISTANCE_SECS: f64 = 1.5;
 
 /// Why a reply was not used. Each has a counter in the statistics.
+/// The discriminants are the statistics' `PROSSNTP_REJECT_*` indices.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Reject {
     /// Not from the configured server address and port.
-    WrongSource,
+    WrongSource = 0,
     /// Shorter than an NTP header.
-    Truncated,
+    Truncated = 1,
     /// Mode is not 4 (server).
-    NotServerMode,
+    NotServerMode = 2,
     /// Version differs from the request's.
-    WrongVersion,
+    WrongVersion = 3,
     /// Origin timestamp is not the nonce of the outstanding request.
-    BadOrigin,
+    BadOrigin = 4,
     /// Stratum 0 without a known kiss code, or LI = 3: the server has no time.
-    Unsynchronized,
+    Unsynchronized = 5,
     /// Stratum above 15.
-    BadStratum,
+    BadStratum = 6,
     /// Receive or transmit timestamp zero.
-    ZeroTimestamp,
+    ZeroTimestamp = 7,
     /// The server's time is before this library was built, or so far after
     /// it (68 years or more) that its NTP era cannot be told.
-    ImplausibleTime,
+    ImplausibleTime = 8,
     /// Root delay / 2 + root dispersion not under the limit.
-    RootDistance,
+    RootDistance = 9,
     /// Round-trip delay below zero.
-    NegativeDelay,
+    NegativeDelay = 10,
+}
+
+impl Reject {
+    /// How many reasons there are.
+    pub const COUNT: usize = 11;
+    /// Every reason, in index order.
+    pub const ALL: [Reject; Reject::COUNT] = [
+        Reject::WrongSource,
+        Reject::Truncated,
+        Reject::NotServerMode,
+        Reject::WrongVersion,
+        Reject::BadOrigin,
+        Reject::Unsynchronized,
+        Reject::BadStratum,
+        Reject::ZeroTimestamp,
+        Reject::ImplausibleTime,
+        Reject::RootDistance,
+        Reject::NegativeDelay,
+    ];
+
+    /// Its index in the statistics' per-reason counters.
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
+    /// A short description, as `prossntp_reject_text` gives it.
+    pub fn text(self) -> &'static str {
+        match self {
+            Reject::WrongSource => "not from the configured server",
+            Reject::Truncated => "shorter than an NTP header",
+            Reject::NotServerMode => "not a server reply (mode)",
+            Reject::WrongVersion => "wrong NTP version",
+            Reject::BadOrigin => "origin is not the outstanding request (spoofed, late or duplicate)",
+            Reject::Unsynchronized => "server unsynchronised (LI 3 or stratum 0)",
+            Reject::BadStratum => "stratum above 15",
+            Reject::ZeroTimestamp => "zero receive or transmit timestamp",
+            Reject::ImplausibleTime => "server time before this library was built or too far ahead",
+            Reject::RootDistance => "root distance too large",
+            Reject::NegativeDelay => "negative round-trip delay",
+        }
+    }
 }
 
 /// A kiss-o'-death code a client must obey.
@@ -224,6 +266,13 @@ mod tests {
             assert_eq!(judge_packet(p), want, "{p:?}");
         }
         assert_eq!(judge(&reply().encode()[..47], NONCE, t(0.0), t(0.021)), Verdict::Rejected(Reject::Truncated));
+    }
+
+    #[test]
+    fn reject_reasons_are_listed_in_index_order() {
+        for (i, r) in Reject::ALL.iter().enumerate() {
+            assert_eq!(r.index(), i);
+        }
     }
 
     #[test]

@@ -120,14 +120,14 @@ mod tests {
         let tx = UdpSocket::bind("127.0.0.1:0").unwrap();
         let before = wall_now();
         tx.send_to(b"hello", rx.local_addr().unwrap()).unwrap();
-        std::thread::sleep(std::time::Duration::from_millis(50));
+        std::thread::sleep(std::time::Duration::from_millis(200));
         let after = wall_now();
         let mut buf = [0u8; 64];
         let r = recv_timestamped(rx.as_raw_fd(), &mut buf).unwrap();
         assert_eq!(&buf[..r.len], b"hello");
         assert_eq!(r.from, Some(tx.local_addr().unwrap()));
         let ts = r.timestamp.expect("kernel timestamp");
-        assert!(ts.since(before).0 >= 0 && after.since(ts).as_nanos() > 40_000_000, "stamped on arrival, not on read");
+        assert!(ts.since(before).0 >= 0 && after.since(ts).as_nanos() > 100_000_000, "stamped on arrival, not on read");
         let err = recv_timestamped(rx.as_raw_fd(), &mut buf).err().unwrap();
         assert_eq!(err.kind(), io::ErrorKind::WouldBlock);
     }

@@ -2,6 +2,7 @@
 //! client from `poll()` on the socket and a wake descriptor with deadlines on
 //! the monotonic clock, applies clock actions and posts status messages.
 
+pub mod stats;
 pub mod status;
 
 use std::io;
@@ -21,6 +22,7 @@ use crate::proto::client::{Client, ClockResult, Config, Output, StopReason};
 use crate::proto::timestamp::NtpDuration;
 use crate::proto::validate::Verdict;
 use crate::sys::{notify::Notifier, poll::poll_readable, random::random_u64, time::wall_now, udp};
+use stats::{LastError, State, Stats};
 use status::{Report, StatusBoard};
 
 /// Worker threads need little stack; keep 1,000 clients cheap.
@@ -49,6 +51,7 @@ struct Commands {
 
 struct Shared {
     status: StatusBoard,
+    stats: Mutex<Stats>,
     commands: Mutex<Commands>,
     wake: Notifier,
 }
@@ -83,6 +86,7 @@ impl Worker {
     pub fn spawn(socket: Socket, select: BackendSelect, trace: TraceFn) -> io::Result<Worker> {
         let shared = Arc::new(Shared {
             status: StatusBoard::new()?,
+            stats: Mutex::new(Stats::default()),
             commands: Mutex::new(Commands::default()),
             wake: Notifier::new()?,
         });
@@ -109,6 +113,15 @@ impl Worker {
 
     pub fn event_fd(&self) -> i32 {
         self.shared.status.event_fd()
+    }
+
+    /// The worker's latest statistics.
+    pub fn stats(&self) -> Stats {
+        let mut stats = lock(&self.shared.stats).clone();
+        if self.shared.status.is_dead() {
+            stats.state = State::Ended;
+        }
+        stats
     }
 
     /// Stops the worker and waits for it (idempotent).
@@ -151,6 +164,7 @@ fn run(shared: Arc<Shared>, socket: UdpSocket, select: BackendSelect, trace: Tra
             }
             Err(why) => {
                 trace(&format!("prossntp: worker ends: {why}"));
+                lock(&shared.stats).last_error = Some(LastError { errno: 0, what: why, at: Instant::now() });
                 return;
             }
         };
@@ -159,8 +173,20 @@ fn run(shared: Arc<Shared>, socket: UdpSocket, select: BackendSelect, trace: Tra
             // Start from the frequency correction already in force.
             client.set_initial_frequency(backend.frequency_ppm());
         }
-        Loop { shared: &shared, socket, backend, client, epoch: Instant::now(), generation: 0, server: None, trace }
-            .run()
+        let mut l = Loop {
+            shared: &shared,
+            socket,
+            backend,
+            client,
+            epoch: Instant::now(),
+            generation: 0,
+            server: None,
+            trace,
+            last_reply_at: None,
+            last_error: None,
+        };
+        l.run();
+        l.publish();
     }));
     if result.is_err() {
         trace("prossntp: worker ends: internal error (panic)");
@@ -183,6 +209,8 @@ struct Loop<'a> {
     generation: u64,
     server: Option<SocketAddr>,
     trace: TraceFn,
+    last_reply_at: Option<Instant>,
+    last_error: Option<LastError>,
 }
 
 enum Flow {
@@ -205,7 +233,7 @@ impl Loop<'_> {
             if self.client.deadline().is_some_and(|d| d <= now) {
                 match random_u64() {
                     Ok(nonce) => self.client.handle_timeout(now, nonce),
-                    Err(e) => (self.trace)(&format!("prossntp: no random nonce ({e}); request skipped")),
+                    Err(e) => self.error(errno(&e), format!("no random nonce ({e}); request skipped")),
                 }
             }
             if self.backend.next_tick().is_some_and(|d| d <= now) {
@@ -222,11 +250,12 @@ impl Loop<'_> {
                 (Some(a), Some(b)) => Some(a.min(b)),
                 (a, b) => a.or(b),
             };
+            self.publish();
             let timeout = deadline.map(|d| d.saturating_sub(self.now()));
             let ready = match poll_readable(&fds, timeout) {
                 Ok(r) => r,
                 Err(e) => {
-                    (self.trace)(&format!("prossntp: worker ends: poll failed: {e}"));
+                    self.error(errno(&e), format!("worker ends: poll failed: {e}"));
                     return;
                 }
             };
@@ -236,6 +265,45 @@ impl Loop<'_> {
                 }
             }
         }
+    }
+
+    /// Traces `what` and keeps it as the last error.
+    fn error(&mut self, errno: i32, what: String) {
+        (self.trace)(&format!("prossntp: {what}"));
+        self.last_error = Some(LastError { errno, what, at: Instant::now() });
+    }
+
+    /// The error of a backend refused permission to adjust the clock.
+    fn refused(&self) -> LastError {
+        let what = format!("{} was refused permission to set the clock", self.backend.name());
+        LastError { errno: libc::EPERM, what, at: Instant::now() }
+    }
+
+    /// Refreshes the statistics callers read.
+    fn publish(&self) {
+        let c = &self.client;
+        let d = c.discipline();
+        let state = match (self.server, c.stopped()) {
+            (None, _) => State::Idle,
+            (Some(_), None) => State::Running,
+            (Some(_), Some(StopReason::Kissed(_))) => State::Stopped,
+            (Some(_), Some(StopReason::ClockRefused)) => State::Ended,
+        };
+        *lock(&self.shared.stats) = Stats {
+            state,
+            has_sync: c.synced(),
+            steering: self.backend.steers(),
+            backend: self.backend.name(),
+            server: self.server,
+            last_sample: c.last_sample().copied(),
+            last_reply_at: self.last_reply_at,
+            offset: d.last_offset(),
+            jitter: d.jitter(),
+            frequency_ppm: d.frequency_error_ppm(),
+            poll_interval: c.poll_interval(),
+            counters: *c.counters(),
+            last_error: self.last_error.clone(),
+        };
     }
 
     fn take_commands(&mut self) -> Flow {
@@ -254,7 +322,7 @@ impl Loop<'_> {
 
     fn apply_config(&mut self, cfg: ServerConfig) {
         if let Err(e) = udp::enable_rx_timestamps(self.socket.as_raw_fd()) {
-            (self.trace)(&format!("prossntp: no kernel receive timestamps ({e}); reading the clock instead"));
+            self.error(errno(&e), format!("no kernel receive timestamps ({e}); reading the clock instead"));
         }
         let sock = socket2::SockRef::from(&self.socket);
         let r = if cfg.server.is_ipv4() {
@@ -263,11 +331,11 @@ impl Loop<'_> {
             sock.set_tclass_v6(cfg.traffic_class as u32)
         };
         if let Err(e) = r {
-            (self.trace)(&format!("prossntp: cannot set traffic class {}: {e}", cfg.traffic_class));
+            self.error(errno(&e), format!("cannot set traffic class {}: {e}", cfg.traffic_class));
         }
         // Connecting lets the kernel drop datagrams from other peers and report ICMP errors.
         if let Err(e) = self.socket.connect(cfg.server) {
-            (self.trace)(&format!("prossntp: connect to {} failed: {e}", cfg.server));
+            self.error(errno(&e), format!("connect to {} failed: {e}", cfg.server));
         }
         self.server = Some(cfg.server);
         let config = Config {
@@ -286,7 +354,9 @@ impl Loop<'_> {
                 Output::Send(packet) => {
                     if let Some(server) = self.server {
                         let t1 = wall_now();
-                        let _ = self.socket.send_to(&packet, server);
+                        if let Err(e) = self.socket.send_to(&packet, server) {
+                            self.error(errno(&e), format!("send to {server} failed: {e}"));
+                        }
                         self.client.on_sent(t1);
                     }
                 }
@@ -302,10 +372,14 @@ impl Loop<'_> {
                             ));
                             ClockResult::Applied
                         }
-                        Err(ClockError::PermissionDenied) => ClockResult::PermissionDenied,
                         Err(ClockError::Os(e)) => {
-                            (self.trace)(&format!("prossntp: {} failed: errno {e}", self.backend.name()));
+                            let what = format!("{} failed: {}", self.backend.name(), io::Error::from_raw_os_error(e));
+                            self.error(e, what);
                             ClockResult::Failed
+                        }
+                        Err(ClockError::PermissionDenied) => {
+                            self.last_error = Some(self.refused());
+                            ClockResult::PermissionDenied
                         }
                     };
                     self.client.on_clock_result(result);
@@ -337,6 +411,7 @@ impl Loop<'_> {
     fn clock_failed(&mut self, e: ClockError) -> Flow {
         match e {
             ClockError::PermissionDenied => {
+                self.last_error = Some(self.refused());
                 (self.trace)(&format!(
                     "prossntp: worker ends: {} was refused permission to set the clock (EPERM)",
                     self.backend.name()
@@ -344,7 +419,8 @@ impl Loop<'_> {
                 Flow::Exit
             }
             ClockError::Os(e) => {
-                (self.trace)(&format!("prossntp: {} failed: errno {e}", self.backend.name()));
+                let what = format!("{} failed: {}", self.backend.name(), io::Error::from_raw_os_error(e));
+                self.error(e, what);
                 Flow::Continue
             }
         }
@@ -360,12 +436,15 @@ impl Loop<'_> {
                     let t4 = rx.timestamp.unwrap_or_else(wall_now);
                     let pending = if self.backend.steers() { self.backend.pending_slew() } else { NtpDuration::ZERO };
                     match self.client.handle_packet(from, &buf[..rx.len], t4, self.now(), pending) {
-                        Verdict::Valid(s) => (self.trace)(&format!(
-                            "prossntp: sample from {from}: offset {:+.6} s, delay {:.6} s, stratum {}",
-                            s.offset.as_seconds(),
-                            s.delay.as_seconds(),
-                            s.stratum
-                        )),
+                        Verdict::Valid(s) => {
+                            self.last_reply_at = Some(Instant::now());
+                            (self.trace)(&format!(
+                                "prossntp: sample from {from}: offset {:+.6} s, delay {:.6} s, stratum {}",
+                                s.offset.as_seconds(),
+                                s.delay.as_seconds(),
+                                s.stratum
+                            ))
+                        }
                         Verdict::Rejected(why) => {
                             (self.trace)(&format!("prossntp: reply from {from} rejected: {why:?}"))
                         }
@@ -377,14 +456,23 @@ impl Loop<'_> {
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Flow::Continue,
                 // ICMP errors (port unreachable and the like) mean no reply.
-                Err(e) if e.kind() == io::ErrorKind::Interrupted || e.raw_os_error().is_some_and(is_icmp_errno) => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if e.raw_os_error().is_some_and(is_icmp_errno) => {
+                    let server = self.server.map(|s| s.to_string()).unwrap_or_default();
+                    self.last_error =
+                        Some(LastError { errno: errno(&e), what: format!("from {server}: {e}"), at: Instant::now() });
+                }
                 Err(e) => {
-                    (self.trace)(&format!("prossntp: receive failed: {e}"));
+                    self.error(errno(&e), format!("receive failed: {e}"));
                     return Flow::Continue;
                 }
             }
         }
     }
+}
+
+fn errno(e: &io::Error) -> i32 {
+    e.raw_os_error().unwrap_or(0)
 }
 
 fn is_icmp_errno(e: i32) -> bool {

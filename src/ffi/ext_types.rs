@@ -1,0 +1,133 @@
+//! The C-visible types of `prossntp_ext.h`, the library's own calls beyond
+//! Aculab's API: the statistics struct and its constants.
+#![allow(non_camel_case_types)]
+
+use std::os::raw::c_char;
+
+use crate::proto::validate::Reject;
+
+/// Library version, also returned as text by `prossntp_version`.
+pub const PROSSNTP_VERSION_MAJOR: i32 = 1;
+pub const PROSSNTP_VERSION_MINOR: i32 = 0;
+pub const PROSSNTP_VERSION_PATCH: i32 = 0;
+
+/// `state`: created, not configured yet.
+pub const PROSSNTP_STATE_IDLE: i32 = 0;
+/// `state`: configured and querying the server.
+pub const PROSSNTP_STATE_RUNNING: i32 = 1;
+/// `state`: the server sent a DENY or RSTR kiss; stopped until configured again.
+pub const PROSSNTP_STATE_STOPPED: i32 = 2;
+/// `state`: the worker has ended (clock refused, or a fatal error); destroy the client.
+pub const PROSSNTP_STATE_ENDED: i32 = 3;
+
+/// `rejected[]` index: not from the configured server address and port.
+pub const PROSSNTP_REJECT_WRONG_SOURCE: i32 = 0;
+/// `rejected[]` index: shorter than an NTP header.
+pub const PROSSNTP_REJECT_TRUNCATED: i32 = 1;
+/// `rejected[]` index: mode is not 4 (server).
+pub const PROSSNTP_REJECT_NOT_SERVER_MODE: i32 = 2;
+/// `rejected[]` index: version differs from the request's.
+pub const PROSSNTP_REJECT_WRONG_VERSION: i32 = 3;
+/// `rejected[]` index: origin timestamp is not the outstanding request's (spoofed, late or duplicate).
+pub const PROSSNTP_REJECT_BAD_ORIGIN: i32 = 4;
+/// `rejected[]` index: LI = 3 or stratum 0 without a known kiss code.
+pub const PROSSNTP_REJECT_UNSYNCHRONIZED: i32 = 5;
+/// `rejected[]` index: stratum above 15.
+pub const PROSSNTP_REJECT_BAD_STRATUM: i32 = 6;
+/// `rejected[]` index: receive or transmit timestamp zero.
+pub const PROSSNTP_REJECT_ZERO_TIMESTAMP: i32 = 7;
+/// `rejected[]` index: server time before the library was built, or 68 years or more after.
+pub const PROSSNTP_REJECT_IMPLAUSIBLE_TIME: i32 = 8;
+/// `rejected[]` index: root distance 1.5 s or more.
+pub const PROSSNTP_REJECT_ROOT_DISTANCE: i32 = 9;
+/// `rejected[]` index: round-trip delay below zero.
+pub const PROSSNTP_REJECT_NEGATIVE_DELAY: i32 = 10;
+/// Number of reasons in use; `rejected[]` has room for `PROSSNTP_REJECT_SLOTS`.
+pub const PROSSNTP_REJECT_COUNT: i32 = 11;
+/// Size of `rejected[]` (fixed: new reasons take unused slots).
+pub const PROSSNTP_REJECT_SLOTS: usize = 16;
+
+/// The smallest `size` accepted: the struct's size in its first version.
+pub const PROSSNTP_STATS_MIN_SIZE: usize = 504;
+
+/// What a client measures and does, filled by `prossntp_get_stats`.
+///
+/// Set `size` to `sizeof(struct prossntp_stats)` before the call: the library
+/// fills that many bytes at most and sets `size` to the number it filled, so
+/// the struct can grow at its end without breaking older callers. Times are
+/// in seconds, frequencies in ppm; offsets are server time minus local time.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct prossntp_stats {
+    /// In: the caller's `sizeof(struct prossntp_stats)`. Out: bytes filled.
+    pub size: u32,
+    /// `PROSSNTP_STATE_*`.
+    pub state: i32,
+    /// 1 while synchronised (as `sm_sntp_status` reports), else 0.
+    pub has_sync: i32,
+    /// 1 when the clock backend steers the clock, 0 when it only measures.
+    pub steering: i32,
+    /// The clock backend: "adjtimex", "ntp_adjtime", "adjtime" or "none"; "" before the worker chose.
+    pub backend: [c_char; 16],
+    /// The configured server, numeric: "192.0.2.1:123" or "[2001:db8::1]:123"; "" before config.
+    pub server: [c_char; 64],
+    /// From the last valid reply (0 before one): stratum, leap indicator (0..3).
+    pub stratum: i32,
+    pub leap: i32,
+    /// Reference id of the last valid reply, as sent (4 bytes, network order).
+    pub reference_id: [u8; 4],
+    /// Reserved, 0.
+    pub reserved: u32,
+    /// Current interval between requests (after backoff), seconds; 0 when not querying.
+    pub poll_interval: f64,
+    /// Best estimate of the offset at the last valid reply: a fit over the
+    /// recent samples weighted towards the lowest delays.
+    pub offset: f64,
+    /// Offset and round-trip delay of the last valid reply on its own.
+    pub sample_offset: f64,
+    pub delay: f64,
+    /// RMS deviation of the recent samples from the fit.
+    pub jitter: f64,
+    /// Root delay and root dispersion of the last valid reply.
+    pub root_delay: f64,
+    pub root_dispersion: f64,
+    /// Frequency error of the local clock, ppm (positive: it runs slow): the
+    /// correction in force when steering, the measured drift when measuring.
+    pub frequency: f64,
+    /// Seconds since the last valid reply (monotonic); -1 before one.
+    pub last_reply_age: f64,
+    /// Requests sent and valid replies used.
+    pub requests: u64,
+    pub replies: u64,
+    /// Replies rejected, in all and by reason (`PROSSNTP_REJECT_*` index).
+    pub rejected_total: u64,
+    pub rejected: [u64; PROSSNTP_REJECT_SLOTS],
+    /// Kiss-o'-death replies received (RATE, DENY, RSTR).
+    pub kod_received: u64,
+    /// Clock corrections applied: steps, slews; steps refused as beyond the bounds.
+    pub steps: u64,
+    pub slews: u64,
+    pub steps_refused: u64,
+    /// The errno of the last error (0: none yet) and what failed, e.g.
+    /// "send to 192.0.2.1:123: Connection refused".
+    pub last_errno: i32,
+    pub last_error: [c_char; 124],
+    /// Seconds since that error; -1 when none.
+    pub last_error_age: f64,
+}
+
+const _: () = assert!(PROSSNTP_REJECT_COUNT as usize == Reject::COUNT && Reject::COUNT <= PROSSNTP_REJECT_SLOTS);
+
+#[cfg(target_pointer_width = "64")]
+const _: () = {
+    use std::mem::{offset_of, size_of};
+    assert!(offset_of!(prossntp_stats, backend) == 16);
+    assert!(offset_of!(prossntp_stats, server) == 32);
+    assert!(offset_of!(prossntp_stats, stratum) == 96);
+    assert!(offset_of!(prossntp_stats, poll_interval) == 112);
+    assert!(offset_of!(prossntp_stats, requests) == 184);
+    assert!(offset_of!(prossntp_stats, rejected) == 208);
+    assert!(offset_of!(prossntp_stats, last_errno) == 368);
+    assert!(offset_of!(prossntp_stats, last_error_age) == 496);
+    assert!(size_of::<prossntp_stats>() == 504);
+};

@@ -1,0 +1,54 @@
+//! What a worker publishes for `prossntp_get_stats`: a snapshot it refreshes
+//! each time it wakes, read under a short lock.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use crate::proto::client::Counters;
+use crate::proto::validate::Sample;
+
+/// Where a client is in its life.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum State {
+    /// Created, not configured yet.
+    #[default]
+    Idle,
+    /// Configured and querying.
+    Running,
+    /// Stopped by a DENY or RSTR kiss until configured again.
+    Stopped,
+    /// The worker has ended.
+    Ended,
+}
+
+/// The last error a worker met.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LastError {
+    /// errno, or 0 when the error had none.
+    pub errno: i32,
+    pub what: String,
+    pub at: Instant,
+}
+
+/// A worker's statistics.
+#[derive(Clone, Debug, Default)]
+pub struct Stats {
+    pub state: State,
+    pub has_sync: bool,
+    pub steering: bool,
+    /// The clock backend's name; empty until the worker chose one.
+    pub backend: &'static str,
+    pub server: Option<SocketAddr>,
+    /// The last valid reply.
+    pub last_sample: Option<Sample>,
+    /// When it arrived.
+    pub last_reply_at: Option<Instant>,
+    /// The discipline's offset estimate at the last sample, s.
+    pub offset: f64,
+    pub jitter: f64,
+    /// Frequency error of the local clock, ppm.
+    pub frequency_ppm: f64,
+    pub poll_interval: Option<Duration>,
+    pub counters: Counters,
+    pub last_error: Option<LastError>,
+}
