@@ -3,7 +3,11 @@
 //!
 //! After `fork()` the child inherits the registry but none of the worker
 //! threads: its inherited handles are orphans (see [`Handle::orphaned`]). The
-//! registry lock is held across `fork()` so the child never inherits it locked.
+//! registry locks are held across `fork()` so the child never inherits one locked.
+//!
+//! The registry is split into shards, each behind its own lock on its own
+//! cache line, and consecutive handles fall in different shards: threads
+//! working on different clients share no lock on the hot path.
 
 use std::cell::UnsafeCell;
 use std::collections::HashMap;
@@ -35,7 +39,15 @@ impl Handle {
 
 type Map = HashMap<usize, Arc<Handle>>;
 
-static CLIENTS: LazyLock<RwLock<Map>> = LazyLock::new(Default::default);
+/// Shards of the registry; a key's shard is its sequence number modulo this.
+const SHARDS: usize = 64;
+
+/// A shard, alone on its cache lines (128 bytes: adjacent-line prefetch).
+#[repr(align(128))]
+#[derive(Default)]
+struct Shard(RwLock<Map>);
+
+static CLIENTS: LazyLock<[Shard; SHARDS]> = LazyLock::new(|| std::array::from_fn(|_| Shard::default()));
 static NEXT: AtomicUsize = AtomicUsize::new(1);
 /// Incremented in every child after `fork()`.
 static FORKS: AtomicU64 = AtomicU64::new(0);
@@ -44,28 +56,39 @@ static FORKS: AtomicU64 = AtomicU64::new(0);
 const BASE: usize = 0x5e70_0000;
 const STRIDE: usize = 16;
 
-/// The registry's write guard while a `fork()` is under way.
-struct ForkGuard(UnsafeCell<Option<RwLockWriteGuard<'static, Map>>>);
-// SAFETY: only the atfork handlers touch it, and they run under the registry
-// lock they take (one fork at a time), in the thread that forks.
+fn shard(key: usize) -> &'static RwLock<Map> {
+    &CLIENTS[key.wrapping_sub(BASE) / STRIDE % SHARDS].0
+}
+
+/// The registry's write guards while a `fork()` is under way.
+struct ForkGuard(UnsafeCell<[Option<RwLockWriteGuard<'static, Map>>; SHARDS]>);
+// SAFETY: only the atfork handlers touch it, and they run under the first
+// shard's lock they take (one fork at a time), in the thread that forks.
 unsafe impl Sync for ForkGuard {}
-static FORK_GUARD: ForkGuard = ForkGuard(UnsafeCell::new(None));
+static FORK_GUARD: ForkGuard = ForkGuard(UnsafeCell::new([const { None }; SHARDS]));
 
 extern "C" fn before_fork() {
-    let guard = write(&CLIENTS);
-    // SAFETY: see ForkGuard; this thread now holds the registry lock.
-    unsafe { *FORK_GUARD.0.get() = Some(guard) };
+    for (i, s) in CLIENTS.iter().enumerate() {
+        let guard = write(&s.0);
+        // SAFETY: see ForkGuard; this thread holds shard 0's lock from i = 0 on.
+        unsafe { (*FORK_GUARD.0.get())[i] = Some(guard) };
+    }
+}
+
+/// Releases the locks `before_fork` took.
+fn release_fork_guards() {
+    // SAFETY: see ForkGuard; dropping the guards releases the locks.
+    unsafe { (*FORK_GUARD.0.get()).iter_mut().rev().for_each(|g| drop(g.take())) };
 }
 
 extern "C" fn after_fork_parent() {
-    // SAFETY: see ForkGuard; dropping the guard releases the lock.
-    drop(unsafe { (*FORK_GUARD.0.get()).take() });
+    release_fork_guards();
 }
 
 extern "C" fn after_fork_child() {
     FORKS.fetch_add(1, Ordering::AcqRel);
-    // SAFETY: see ForkGuard; the forking thread is the only thread here.
-    drop(unsafe { (*FORK_GUARD.0.get()).take() });
+    // The forking thread is the only thread here.
+    release_fork_guards();
 }
 
 fn register_fork_handlers() {
@@ -81,26 +104,29 @@ fn register_fork_handlers() {
 /// Registers `handle`, returning its key (never 0, never reused while live).
 pub fn insert(handle: Handle) -> usize {
     register_fork_handlers();
-    let mut map = write(&CLIENTS);
+    let handle = Arc::new(handle);
     loop {
         let n = NEXT.fetch_add(1, Ordering::Relaxed);
         let key = BASE.wrapping_add(n.wrapping_mul(STRIDE));
-        if key != 0 && !map.contains_key(&key) {
-            map.insert(key, Arc::new(handle));
+        if key == 0 {
+            continue;
+        }
+        if let std::collections::hash_map::Entry::Vacant(slot) = write(shard(key)).entry(key) {
+            slot.insert(handle);
             return key;
         }
     }
 }
 
 pub fn get(key: usize) -> Option<Arc<Handle>> {
-    read(&CLIENTS).get(&key).cloned()
+    read(shard(key)).get(&key).cloned()
 }
 
 pub fn remove(key: usize) -> Option<Arc<Handle>> {
-    write(&CLIENTS).remove(&key)
+    write(shard(key)).remove(&key)
 }
 
 /// Number of live clients.
 pub fn len() -> usize {
-    read(&CLIENTS).len()
+    CLIENTS.iter().map(|s| read(&s.0).len()).sum()
 }
