@@ -14,9 +14,9 @@ use super::types::*;
 use crate::proto::validate::Reject;
 use crate::worker::stats::{State, Stats};
 
-/// The version as text, e.g. "1.0.0".
-static VERSION: &CStr = c"1.0.0";
-const _: () = assert!(PROSSNTP_VERSION_MAJOR == 1 && PROSSNTP_VERSION_MINOR == 0 && PROSSNTP_VERSION_PATCH == 0);
+/// The version as text, from Cargo.toml (the header's PROSSNTP_VERSION_* must
+/// agree: tests/stats.rs).
+static VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), "\0");
 
 /// Copies `text` into a C char array, truncated and NUL-terminated.
 fn put_text(dst: &mut [c_char], text: &str) {
@@ -126,7 +126,7 @@ pub unsafe extern "C" fn prossntp_get_stats(sntp: tSMSNTPId, stats: *mut prossnt
 /// The library's version, "MAJOR.MINOR.PATCH" (static storage).
 #[no_mangle]
 pub extern "C" fn prossntp_version() -> *const c_char {
-    VERSION.as_ptr()
+    VERSION.as_ptr().cast()
 }
 
 /// A description of an `ERR_SM_*` code (static storage); unknown codes get
