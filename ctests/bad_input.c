@@ -6,6 +6,7 @@
  * Needs only loopback: the "servers" are local sockets that never answer.
  */
 #include "prossntp.h"
+#include "prossntp_ext.h"
 
 #include <limits.h>
 #include <stdint.h>
@@ -160,14 +161,18 @@ static void create_ignores_other_family(void)
     CHECK_EQ(sm_sntp_destroy(p.sntp), 0, "  destroy it");
 }
 
-/* All five handle-taking calls with a handle the library must not know. */
+/* All six handle-taking calls with a handle the library must not know. */
 static void reject_handle(tSMSNTPId h, const char *what)
 {
     SM_SNTP_CONFIG_PARMS c = v4_parms(h);
     SM_SNTP_CONFIG_IPV6_PARMS c6 = v6_parms(h);
     SM_SNTP_EVENT_PARMS e, e_before;
     SM_SNTP_STATUS_PARMS s, s_before;
+    struct prossntp_stats st, st_before;
 
+    memset(&st, 0x5a, sizeof st);
+    st.size = sizeof st;
+    st_before = st;
     memset(&e, 0x5a, sizeof e);
     e.sntp = h;
     e_before = e;
@@ -181,6 +186,8 @@ static void reject_handle(tSMSNTPId h, const char *what)
     CHECK(memcmp(&e, &e_before, sizeof e) == 0, "  get_event output untouched");
     BAD(sm_sntp_status(&s), ERR_SM_BAD_PARAMETER, "status with %s", what);
     CHECK(memcmp(&s, &s_before, sizeof s) == 0, "  status outputs (status, u) untouched");
+    BAD(prossntp_get_stats(h, &st), ERR_SM_BAD_PARAMETER, "prossntp_get_stats with %s", what);
+    CHECK(memcmp(&st, &st_before, sizeof st) == 0, "  stats untouched");
     BAD(sm_sntp_destroy(h), ERR_SM_BAD_PARAMETER, "destroy with %s", what);
 }
 
@@ -209,6 +216,28 @@ static void handles(void)
     snprintf(what, sizeof what, "a destroyed handle %p", (void *)gone);
     reject_handle(gone, what); /* its destroy call is the double destroy */
     BAD(sm_sntp_destroy(gone), ERR_SM_BAD_PARAMETER, "a third destroy of it");
+}
+
+/* The statistics call: NULL, and sizes below the first version's. */
+static void stats_sizes(tSMSNTPId c4)
+{
+    struct prossntp_stats st;
+    unsigned char big[sizeof st + 32];
+
+    BAD(prossntp_get_stats(c4, NULL), ERR_SM_BAD_PARAMETER, "prossntp_get_stats(c, NULL)");
+    memset(&st, 0, sizeof st);
+    BAD(prossntp_get_stats(c4, &st), ERR_SM_BAD_PARAMETER, "prossntp_get_stats with size 0");
+    st.size = PROSSNTP_STATS_MIN_SIZE - 1;
+    BAD(prossntp_get_stats(c4, &st), ERR_SM_BAD_PARAMETER, "prossntp_get_stats with size MIN-1");
+    CHECK(st.state == 0 && st.size == PROSSNTP_STATS_MIN_SIZE - 1, "  nothing written");
+    memset(big, 0xa5, sizeof big);
+    st.size = sizeof big;
+    memcpy(big, &st.size, sizeof st.size);
+    CHECK_EQ(prossntp_get_stats(c4, (struct prossntp_stats *)(void *)big), 0, "control: a bigger (newer) struct");
+    memcpy(&st, big, sizeof st);
+    CHECK(st.size == sizeof st && big[sizeof st] == 0xa5 && big[sizeof big - 1] == 0xa5,
+          "  only this version's bytes written (size %u)", st.size);
+    CHECK(st.state == PROSSNTP_STATE_RUNNING, "  and they are the client's stats (Running)");
 }
 
 static void delays(tSMSNTPId c4, tSMSNTPId c6)
@@ -328,6 +357,7 @@ int main(void)
     create_foreign_local(AF_INET6, "2001:db8::77");
     create_ignores_other_family();
     handles();
+    stats_sizes(c4);
     delays(c4, c6);
     families(c4, c6);
     scope_ids(c6);
