@@ -8,6 +8,9 @@ use std::time::Duration;
 pub const BURST_SPACING: Duration = Duration::from_secs(2);
 /// Requests in the initial burst, the first one included.
 pub const BURST_REQUESTS: u32 = 4;
+/// Shortest interval between requests, whatever the caller asks (the C API
+/// rejects 0 ms; the core never spins on it either).
+pub const MIN_INTERVAL: Duration = Duration::from_millis(1);
 /// Largest factor a RATE kiss can stretch the intervals by.
 pub const MAX_BACKOFF_SHIFT: u32 = 10;
 
@@ -28,8 +31,8 @@ impl Schedule {
     /// A schedule whose first request is due at `now`.
     pub fn new(now: Duration, no_reply: Duration, had_reply: Duration, burst: bool) -> Self {
         Schedule {
-            no_reply,
-            had_reply,
+            no_reply: no_reply.max(MIN_INTERVAL),
+            had_reply: had_reply.max(MIN_INTERVAL),
             backoff: 0,
             burst_left: if burst { BURST_REQUESTS - 1 } else { 0 },
             last: None,
@@ -176,6 +179,15 @@ mod tests {
         s.on_sent(ms(5));
         s.on_rate_kiss();
         assert!(s.next().unwrap() >= huge);
+    }
+
+    #[test]
+    fn zero_delays_are_raised_to_the_minimum_interval() {
+        let mut s = Schedule::new(ms(0), ms(0), ms(0), true);
+        s.on_sent(ms(0));
+        assert_eq!(s.next(), Some(MIN_INTERVAL));
+        s.on_reply();
+        assert_eq!(s.next(), Some(MIN_INTERVAL));
     }
 
     #[test]
