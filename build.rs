@@ -21,6 +21,14 @@ fn main() {
     if matches!(std::env::var("CARGO_CFG_TARGET_OS").as_deref(), Ok("linux" | "freebsd" | "illumos" | "solaris")) {
         println!("cargo:rustc-cdylib-link-arg=-Wl,-z,nodelete");
     }
+    // The soname: programs record NEEDED libprossntp.so.1 (major = PROSSNTP_VERSION_MAJOR;
+    // `make install` installs libprossntp.so.1.0.0 with that link; scripts/so-links.sh adds the
+    // link next to the built library for programs linked against target/).
+    match std::env::var("CARGO_CFG_TARGET_OS").as_deref() {
+        Ok("linux" | "freebsd") => println!("cargo:rustc-cdylib-link-arg=-Wl,-soname,libprossntp.so.1"),
+        Ok("illumos" | "solaris") => println!("cargo:rustc-cdylib-link-arg=-Wl,-h,libprossntp.so.1"),
+        _ => {}
+    }
 
     let shim = cc::Build::new().file("src/ffi/trace_shim.c").warnings(true).try_compile("prossntp_trace_shim");
     if let Err(e) = shim {

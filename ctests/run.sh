@@ -61,6 +61,8 @@ for f in "$LIB_DIR/libprossntp.so" "$LIB_DIR/libprossntp.a" "$TESTSERVER"; do
 done
 LIB_ABS=$(cd "$LIB_DIR" && pwd)
 SO=$LIB_ABS/libprossntp.so
+# Programs linked with -lprossntp need the library's soname (libprossntp.so.1) at run time.
+scripts/so-links.sh "$LIB_ABS"
 LINK=(-L"$LIB_ABS" -lprossntp -Wl,-rpath,"$LIB_ABS" -pthread)
 
 # ---------------------------------------------------------------- bookkeeping
@@ -226,24 +228,44 @@ decorated_names=(sm_sntp_config_iPsSNTPtSAdiUiUi_ sm_sntp_config_ipv6_iPsSNTPtSA
     sm_sntp_create_iPsSNTPtMte1_2_SIdSI6d_ sm_sntp_destroy_iSNTPt sm_sntp_get_event_iPsSNTPtEt_
     sm_sntp_status_iPsSNTPte1_3_usi___)
 
+ext_names=(prossntp_get_stats prossntp_version prossntp_strerror prossntp_reject_text)
+
 # exports: NAME TYPE-LETTERS for each symbol the .so must define.
 check_exports() {
     local table problems=() name
     table=$(nm -D --defined-only "$SO" | awk 'NF >= 3 { print $3, $2 }')
-    for name in "${plain_names[@]}" "${decorated_names[@]}"; do
+    for name in "${plain_names[@]}" "${decorated_names[@]}" "${ext_names[@]}"; do
         grep -qx "$name [Ti]" <<<"$table" || problems+=("$name (function)")
     done
     for name in TiNGtrace TiNG_showtrace; do
         grep -qx "$name [BDGS]" <<<"$table" || problems+=("$name (data)")
     done
     if ((${#problems[@]} == 0)); then
-        echo "    the .so exports all 12 function names and TiNGtrace, TiNG_showtrace"
+        echo "    the .so exports all 16 function names and TiNGtrace, TiNG_showtrace"
         pass "exports"
     else
         fail "exports" "not exported: ${problems[*]}"
     fi
 }
 check_exports
+
+# Nothing else may leak from the .so: no Rust internals, no C shim, no
+# dependency's symbols (rustc's cdylib export list; the library has no
+# symbol versions of its own, see the README).
+check_exports_only_api() {
+    local expected extra
+    expected=$(printf '%s\n' "${plain_names[@]}" "${decorated_names[@]}" "${ext_names[@]}" TiNGtrace TiNG_showtrace |
+        LC_ALL=C sort)
+    extra=$(nm -D --defined-only "$SO" | awk 'NF >= 3 { print $3 }' | sed 's/@.*//' | LC_ALL=C sort -u |
+        LC_ALL=C comm -23 - <(echo "$expected") | tr '\n' ' ')
+    if [[ -z $extra ]]; then
+        echo "    the .so defines no other dynamic symbol"
+        pass "exports-only-api"
+    else
+        fail "exports-only-api" "the .so also exports: $extra"
+    fi
+}
+check_exports_only_api
 
 # references PROGRAM WANTED-SET UNWANTED-SET: the program's undefined symbols.
 check_references() {

@@ -10,6 +10,7 @@ lib=target/release
 
 if [ "${PROSSNTP_IN_TESTNET:-}" != 1 ]; then
     cargo build --release --lib --bin prossntp-testserver
+    scripts/so-links.sh "$lib"
     mkdir -p "$build"
     ${CC:-cc} -std=c99 -Wall -Wextra -Werror -Iinclude examples-c/sntp_poll.c \
         -L"$lib" -Wl,-rpath,"$PWD/$lib" -lprossntp -o "$build/sntp_poll"

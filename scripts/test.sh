@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-for tool in cargo cc chronyd setpriv unshare ip python3 nm; do
+for tool in cargo cc chronyd setpriv unshare ip python3 nm pkg-config; do
     command -v "$tool" >/dev/null || { echo "test: $tool is missing (see .ci/run for what to install)" >&2; exit 1; }
 done
 
@@ -19,6 +19,8 @@ scripts/testnet.sh bash -c '
     cargo test --offline
     ctests/run.sh
 '
+# make install into a temporary prefix, then build and run programs against it as a user would.
+scripts/install-test.sh
 # The misuse and concurrency suites again under ASan, TSan and valgrind.
 scripts/sanitize.sh
 # The clock really disciplined: each backend in a qemu VM (the host clock is never touched).
