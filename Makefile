@@ -29,7 +29,7 @@ VERSION := $(VERSION_MAJOR).$(VERSION_MINOR).$(VERSION_PATCH)
 SONAME := libprossntp.so.$(VERSION_MAJOR)
 REALNAME := libprossntp.so.$(VERSION)
 
-.PHONY: all build demo test header clean lib install uninstall
+.PHONY: all build demo test header clean lib install uninstall man-lint
 
 all: build
 
@@ -44,6 +44,11 @@ demo:
 # and the test server, with CAP_SYS_TIME dropped in a loopback-only namespace.
 test:
 	scripts/test.sh
+
+# Check the man pages: groff/mandoc warnings, a page per exported call,
+# synopses equal to include/, examples compile.
+man-lint:
+	scripts/man-lint.sh
 
 # Regenerate include/prossntp.h from src/ffi (commit the result).
 header:

@@ -216,7 +216,8 @@ struct prossntp_stats {
   uint64_t steps_refused;
   /**
    * The errno of the last error (0: none yet) and what failed, e.g.
-   * "send to 192.0.2.1:123: Connection refused".
+   * "from 192.0.2.1:123: Connection refused (os error 111)" after an ICMP
+   * port unreachable.
    */
   int32_t last_errno;
   char last_error[124];

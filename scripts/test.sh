@@ -12,6 +12,7 @@ done
 cargo build --lib --bins
 cargo test --no-run --quiet
 scripts/cross-check.sh
+scripts/man-lint.sh
 
 export PROSSNTP_REQUIRE_CHRONYD=1
 scripts/testnet.sh bash -c '

@@ -109,7 +109,8 @@ pub struct prossntp_stats {
     pub slews: u64,
     pub steps_refused: u64,
     /// The errno of the last error (0: none yet) and what failed, e.g.
-    /// "send to 192.0.2.1:123: Connection refused".
+    /// "from 192.0.2.1:123: Connection refused (os error 111)" after an ICMP
+    /// port unreachable.
     pub last_errno: i32,
     pub last_error: [c_char; 124],
     /// Seconds since that error; -1 when none.
