@@ -388,11 +388,16 @@ impl Loop<'_> {
                     "prossntp: refused to step the clock by {:+.3} s (beyond the bounds); clock left alone",
                     step.as_seconds()
                 )),
-                Output::SyncChanged(synced) => self.shared.status.push_sync(synced),
+                // Stats first: a caller woken by the event reads them at once.
+                Output::SyncChanged(synced) => {
+                    self.publish();
+                    self.shared.status.push_sync(synced)
+                }
                 Output::Stopped(StopReason::Kissed(kiss)) => {
                     (self.trace)(&format!(
                         "prossntp: server sent kiss-o'-death {kiss:?}: stopped until configured again"
                     ));
+                    self.publish();
                     self.shared.status.pause(self.generation);
                 }
                 Output::Stopped(StopReason::ClockRefused) => {
