@@ -4,9 +4,11 @@
  *   sntp_poll [-6] [-v] [-t SECONDS] SERVER PORT
  *
  * Creates a client, points it at SERVER:PORT (no_reply 1 s, had_reply 8 s),
- * waits on its event with poll() and prints every status change. -v turns on
- * the library trace (one line per call and per sample, with the measured
- * offset). -t stops after SECONDS (default: run until interrupted).
+ * waits on its event with poll() and prints every status change, followed by
+ * what the client measures (prossntp_get_stats: offset, delay, jitter,
+ * stratum). -v turns on the library trace (one line per call and per sample,
+ * with the measured offset). -t stops after SECONDS (default: run until
+ * interrupted).
  * The clock backend follows PROSSNTP_CLOCK (none = measure only).
  */
 #define _POSIX_C_SOURCE 200809L
@@ -21,6 +23,7 @@
 #include <unistd.h>
 
 #include "prossntp.h"
+#include "prossntp_ext.h"
 
 static volatile sig_atomic_t stop_requested;
 
@@ -40,7 +43,28 @@ static double now_seconds(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec / 1e9;
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Prints what the client measures; returns its result code. */
+static int show_stats(tSMSNTPId sntp)
+{
+    struct prossntp_stats st;
+    int rc;
+    memset(&st, 0, sizeof st);
+    st.size = sizeof st;
+    if ((rc = prossntp_get_stats(sntp, &st)) != 0) {
+        fprintf(stderr, "prossntp_get_stats failed: %s (%d)\n", prossntp_strerror(rc), rc);
+        return rc;
+    }
+    if (st.replies == 0) {
+        printf("    measured: no valid reply yet (%llu requests sent)\n", (unsigned long long)st.requests);
+        return 0;
+    }
+    printf("    measured: offset %+.9f s, delay %.9f s, jitter %.9f s, stratum %d (%llu replies to %llu requests)\n",
+           st.offset, st.delay, st.jitter, (int)st.stratum, (unsigned long long)st.replies,
+           (unsigned long long)st.requests);
+    return 0;
 }
 
 static int configure(tSMSNTPId sntp, int ipv6, const char *server, int port)
@@ -89,8 +113,10 @@ int main(int argc, char **argv)
     if (argc - optind != 2)
         goto usage;
     setvbuf(stdout, NULL, _IOLBF, 0);
-    signal(SIGINT, on_signal);
-    signal(SIGTERM, on_signal);
+    if (signal(SIGINT, on_signal) == SIG_ERR || signal(SIGTERM, on_signal) == SIG_ERR) {
+        perror("signal");
+        return 1;
+    }
 
     memset(&create, 0, sizeof create);
     create.module = kSMNullModuleId;
@@ -98,14 +124,14 @@ int main(int argc, char **argv)
     create.address.s_addr = htonl(INADDR_ANY);
     create.ipv6_address = in6addr_any;
     if ((rc = sm_sntp_create(&create)) != 0) {
-        fprintf(stderr, "sm_sntp_create failed: %d\n", rc);
+        fprintf(stderr, "sm_sntp_create failed: %s (%d)\n", prossntp_strerror(rc), rc);
         return 1;
     }
     memset(&event, 0, sizeof event);
     event.sntp = create.sntp;
     if ((rc = sm_sntp_get_event(&event)) != 0 ||
         (rc = configure(create.sntp, ipv6, argv[optind], atoi(argv[optind + 1]))) != 0) {
-        fprintf(stderr, "set-up failed: %d\n", rc);
+        fprintf(stderr, "set-up failed: %s (%d)\n", prossntp_strerror(rc), rc);
         sm_sntp_destroy(create.sntp);
         return 1;
     }
@@ -123,18 +149,28 @@ int main(int argc, char **argv)
         for (;;) {
             memset(&status, 0, sizeof status);
             status.sntp = create.sntp;
-            if (sm_sntp_status(&status) != 0 || status.status == kSMSNTPStatusRunning)
+            if ((rc = sm_sntp_status(&status)) != 0) {
+                fprintf(stderr, "sm_sntp_status failed: %s (%d)\n", prossntp_strerror(rc), rc);
+                stop_requested = 1;
+                break;
+            }
+            if (status.status == kSMSNTPStatusRunning)
                 break;
             if (status.status == kSMSNTPStatusSync) {
                 printf("%.3f s: sync, has_sync = %d\n", now_seconds() - start, status.u.sync.has_sync);
+                show_stats(create.sntp);
             } else {
                 printf("%.3f s: stopped\n", now_seconds() - start);
+                show_stats(create.sntp);
                 stop_requested = 1;
                 break;
             }
         }
     }
-    sm_sntp_destroy(create.sntp);
+    if ((rc = sm_sntp_destroy(create.sntp)) != 0) {
+        fprintf(stderr, "sm_sntp_destroy failed: %s (%d)\n", prossntp_strerror(rc), rc);
+        return 1;
+    }
     return 0;
 
 usage:

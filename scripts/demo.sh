@@ -22,4 +22,4 @@ trap 'kill $SERVER_PID 2>/dev/null || true' EXIT
 read -r _ addr <&"${SERVER[0]}"
 echo "test server on $addr, serving true time + 0.250 s"
 PROSSNTP_CLOCK=none "$build/sntp_poll" -v -t "${DEMO_SECONDS:-7}" "${addr%:*}" "${addr##*:}" \
-    | grep -v 'sm_sntp_status('
+    | grep -v -e 'sm_sntp_status(' -e 'prossntp_get_stats('

@@ -19,6 +19,7 @@ scripts/testnet.sh bash -c '
     set -euo pipefail
     cargo test --offline
     ctests/run.sh
+    scripts/examples-test.sh
 '
 # make install into a temporary prefix, then build and run programs against it as a user would.
 scripts/install-test.sh

@@ -1,0 +1,553 @@
+#!/usr/bin/env bash
+# scripts/examples-test.sh: builds the C examples in examples-c/ with strict
+# warnings and runs each against the project's test server (serving true time
+# + 0.25 s) and a real chronyd, over IPv4 and IPv6, inside scripts/testnet.sh
+# (CAP_SYS_TIME dropped, loopback only) with PROSSNTP_CLOCK=none.
+#
+# Checks real behaviour: every example reaches Sync; the monitor's lines parse
+# and its offsets are within 5 ms of 0.25 s (test server) or of 0 (chronyd);
+# it stops on -c, -t, SIGTERM and a kiss-o'-death with the documented exit
+# status and summary; the sd-event example prints its periodic lines on time;
+# the dlopen example resolves all ten names (and falls back to
+# libprossntp.so).
+#
+# Environment:
+#   CC                         C compiler (cc)
+#   PROSSNTP_EXAMPLES_BUILD    where the programs and logs go (build/examples)
+#   PROSSNTP_LIB_DIR           where libprossntp.so is (target/debug)
+#   PROSSNTP_TESTSERVER        the test server (LIB_DIR/prossntp-testserver)
+#   PROSSNTP_EXAMPLES_NO_CARGO=1  do not run cargo build first
+#
+# The last line is "examples-test: N passed, M failed"; the exit status is
+# non-zero if any case failed. A missing libsystemd-dev is a failure.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+OUT=${PROSSNTP_EXAMPLES_BUILD:-build/examples}
+LIB_DIR=${PROSSNTP_LIB_DIR:-target/debug}
+TESTSERVER=${PROSSNTP_TESTSERVER:-$LIB_DIR/prossntp-testserver}
+CASE_TIMEOUT=60
+# Offsets must be within this many seconds of the server's (0.25 s or 0).
+TOLERANCE=0.005
+
+# Outside the namespace (it has no network): build the library and server.
+if [[ ${PROSSNTP_IN_TESTNET:-} != 1 && ${PROSSNTP_EXAMPLES_NO_CARGO:-} != 1 ]]; then
+    cargo build --lib --bins
+fi
+# The library's soname is libprossntp.so.1; cargo writes only libprossntp.so.
+if [[ -e $LIB_DIR/libprossntp.so && ! -e $LIB_DIR/libprossntp.so.1 ]]; then
+    if [[ -x scripts/so-links.sh ]]; then
+        scripts/so-links.sh "$LIB_DIR"
+    fi
+    [[ -e $LIB_DIR/libprossntp.so.1 ]] || ln -sf libprossntp.so "$LIB_DIR/libprossntp.so.1"
+fi
+# Everything else runs in a loopback-only namespace without CAP_SYS_TIME.
+if [[ ${PROSSNTP_IN_TESTNET:-} != 1 ]]; then
+    exec scripts/testnet.sh "$0" "$@"
+fi
+
+# ---------------------------------------------------------------- set-up
+
+mkdir -p "$OUT/logs"
+OUT=$(cd "$OUT" && pwd)
+LOGS=$OUT/logs
+rm -f "$LOGS"/*.log "$LOGS"/*.err
+
+passed=0
+failed=0
+failed_names=()
+server_pids=()
+
+cleanup() {
+    local pid
+    for pid in "${server_pids[@]}"; do
+        kill "$pid" 2>/dev/null || true
+    done
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM HUP
+
+pass() {
+    passed=$((passed + 1))
+    echo "PASS  $1"
+}
+
+# fail NAME REASON [LOG]: counts a failure and shows the log (and LOG.err).
+fail() {
+    failed=$((failed + 1))
+    failed_names+=("$1")
+    echo "FAIL  $1: $2"
+    if [[ -n ${3:-} && -s $3 ]]; then
+        sed 's/^/    | /' "$3"
+    fi
+    if [[ -n ${3:-} && -s $3.err ]]; then
+        sed 's/^/    stderr| /' "$3.err"
+    fi
+}
+
+# Safety first: this process must not be able to set the clock.
+if ! ${CC:-cc} -std=c99 -Wall -Wextra -Werror ctests/clock_probe.c -o "$OUT/clock_probe" ||
+    ! "$OUT/clock_probe" >/dev/null; then
+    echo "examples-test: refusing to run: this process may set the clock (or the probe failed)" >&2
+    exit 1
+fi
+export PROSSNTP_CLOCK=none
+LIB_ABS=$(cd "$LIB_DIR" && pwd)
+export LD_LIBRARY_PATH=$LIB_ABS${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+
+for f in "$LIB_DIR/libprossntp.so" "$TESTSERVER"; do
+    if [[ ! -e $f ]]; then
+        echo "examples-test: $f is missing (cargo build --lib --bins)" >&2
+        exit 1
+    fi
+done
+
+# ---------------------------------------------------------------- build
+
+# Each example on its own, so that one failing to build fails only its cases.
+built=()
+for prog in prossntp-monitor sntp_poll sntp_sd_event sntp_dlopen; do
+    rm -f "$OUT/$prog"
+    if make -s -C examples-c "$prog" CC="${CC:-cc}" OUT="$OUT" LIBDIR="$LIB_ABS" \
+        >"$LOGS/build-$prog.log" 2>&1; then
+        pass "build-$prog"
+        built+=("$prog")
+    elif [[ $prog == sntp_sd_event ]] && ! pkg-config --exists libsystemd 2>/dev/null; then
+        fail "build-$prog" "libsystemd is missing: install libsystemd-dev and pkg-config (apt-get install -y libsystemd-dev pkg-config)" \
+            "$LOGS/build-$prog.log"
+    else
+        fail "build-$prog" "does not build with -std=c99 -Wall -Wextra -Werror -pedantic" "$LOGS/build-$prog.log"
+    fi
+done
+
+is_built() {
+    local p
+    for p in "${built[@]}"; do
+        [[ $p == "$1" ]] && return 0
+    done
+    return 1
+}
+
+# ---------------------------------------------------------------- servers
+
+# start_server MODE: a test server on 127.0.0.1 and ::1 (random ports)
+# serving true time + 0.25 s in MODE; sets SRV_V4 and SRV_V6 (ADDR:PORT).
+start_server() {
+    local fd line pid
+    SRV_V4=
+    SRV_V6=
+    exec {fd}< <(exec "$TESTSERVER" --listen 127.0.0.1:0 --listen '[::1]:0' --offset 0.25 --mode "$1" \
+        --lifetime 600 2>>"$LOGS/testserver.err")
+    pid=$!
+    server_pids+=("$pid")
+    while IFS= read -r -t 10 line <&"$fd"; do
+        case $line in
+        "listening 127.0.0.1:"*) SRV_V4=${line#listening } ;;
+        "listening [::1]:"*) SRV_V6=${line#listening } ;;
+        ready) break ;;
+        esac
+    done
+    exec {fd}<&-
+    [[ -n $SRV_V4 && -n $SRV_V6 ]]
+}
+
+if ! start_server normal; then
+    echo "examples-test: the test server did not start (see $LOGS/testserver.err)" >&2
+    exit 1
+fi
+TS_V4=$SRV_V4
+TS_V6=$SRV_V6
+CH_V4=${PROSSNTP_CHRONYD_V4:-}
+CH_V6=${PROSSNTP_CHRONYD_V6:-}
+echo "examples-test: test server on $TS_V4 and $TS_V6 (+0.25 s); chronyd on ${CH_V4:-none} and ${CH_V6:-none}"
+
+host() { local a=${1%:*}; a=${a#[}; echo "${a%]}"; }
+port() { echo "${1##*:}"; }
+
+# The output checks, one per example (python3: stdlib only).
+CHECK=$OUT/check_output.py
+cat >"$CHECK" <<'PY'
+"""Checks an example's output. usage: check_output.py KIND LOG [key=value...]"""
+import re
+import sys
+
+kind, path = sys.argv[1], sys.argv[2]
+opts = dict(a.split("=", 1) for a in sys.argv[3:])
+lines = open(path, encoding="utf-8", errors="replace").read().splitlines()
+problems = []
+
+
+def need(cond, what):
+    if not cond:
+        problems.append(what)
+    return cond
+
+
+def near(value, want, tol, what):
+    return need(abs(value - want) <= tol, f"{what} {value:+.9f} is not within {tol} s of {want}")
+
+
+TOL = float(opts.get("tol", "0.005"))
+WANT = float(opts.get("offset", "0"))
+
+if kind == "monitor":
+    STAMP = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z"
+    FIELD = re.compile(r'([A-Za-z_][A-Za-z0-9_.]*)=("[^"]*"|[^\s"=]+)')
+    SIGNED = re.compile(r"[+-]\d+\.\d{9}$")
+    UNSIGNED = re.compile(r"\d+\.\d{9}$")
+    SAMPLE_KEYS = ("n offset sample_offset delay jitter freq_ppm stratum refid leap poll server backend "
+                   "steering rejected kod steps slews").split()
+    records = []
+    for i, line in enumerate(lines, 1):
+        m = re.match(rf"({STAMP}) (start |sample |summary )?(.*)$", line)
+        if not need(m, f"line {i} has no timestamp: {line!r}"):
+            continue
+        kind_word = (m.group(2) or "").strip()
+        rest = m.group(3)
+        fields = []
+        pos = 0
+        while pos < len(rest):
+            f = FIELD.match(rest, pos)
+            if not f:
+                break
+            fields.append((f.group(1), f.group(2).strip('"')))
+            pos = f.end()
+            if pos < len(rest):
+                if rest[pos] != " ":
+                    break
+                pos += 1
+        if not need(pos == len(rest) and fields, f"line {i} is not key=value fields: {line!r}"):
+            continue
+        if not kind_word:
+            if not need(fields[0][0] == "status", f"line {i}: neither start, sample, summary nor status"):
+                continue
+            kind_word = "status"
+        records.append((kind_word, [k for k, _ in fields], dict(fields), line))
+    starts = [r for r in records if r[0] == "start"]
+    samples = [r for r in records if r[0] == "sample"]
+    statuses = [r for r in records if r[0] == "status"]
+    summaries = [r for r in records if r[0] == "summary"]
+    need(len(starts) == 1 and records and records[0][0] == "start", "one start line, first")
+    need(len(summaries) == 1 and records and records[-1][0] == "summary", "one summary line, last")
+    START_KEYS = "version server local no_reply_ms had_reply_ms clock".split()
+    for _, keys, f, line in starts:
+        need(keys == START_KEYS, f"start fields {keys} are not {START_KEYS}")
+        for k in ("server", "local"):
+            if k in opts:
+                need(f.get(k) == opts[k], f"start {k}={f.get(k)}, want {opts[k]}")
+    for _, keys, f, line in samples:
+        if not need(keys == SAMPLE_KEYS, f"sample fields {keys} are not {SAMPLE_KEYS}"):
+            continue
+        for k in ("offset", "sample_offset"):
+            need(SIGNED.match(f[k]), f"{k}={f[k]} is not a signed 9-decimal number")
+        for k in ("delay", "jitter"):
+            need(UNSIGNED.match(f[k]), f"{k}={f[k]} is not a 9-decimal number")
+        need(re.match(r"[+-]\d+\.\d{3}$", f["freq_ppm"]), f"freq_ppm={f['freq_ppm']}")
+        stratum = int(f["stratum"])
+        if stratum == 1:
+            need(re.match(r"[!-~]{1,4}$", f["refid"]), f"stratum 1 refid {f['refid']} is not ASCII")
+        else:
+            need(re.match(r"\d{1,3}(\.\d{1,3}){3}$", f["refid"]), f"refid {f['refid']} is not a dotted quad")
+        if "stratum" in opts:
+            need(f["stratum"] == opts["stratum"], f"stratum={f['stratum']}, want {opts['stratum']}")
+        if "refid" in opts:
+            need(f["refid"] == opts["refid"], f"refid={f['refid']}, want {opts['refid']}")
+        if "server" in opts:
+            need(f["server"] == opts["server"], f"server={f['server']}, want {opts['server']}")
+        need(f["backend"] == "none" and f["steering"] == "0", "backend=none steering=0")
+        need(f["leap"] == "0", f"leap={f['leap']}")
+        need(float(f["delay"]) < 0.05, f"delay {f['delay']} on loopback")
+        near(float(f["offset"]), WANT, TOL, "offset")
+        near(float(f["sample_offset"]), WANT, TOL, "sample_offset")
+    ns = [int(r[2]["n"]) for r in samples if "n" in r[2]]
+    need(ns == sorted(set(ns)), f"sample numbers {ns} do not increase")
+    want_samples = int(opts.get("samples", "0"))
+    if opts.get("quiet") == "1":
+        need(not samples, "sample lines despite -q")
+    else:
+        need(len(samples) >= want_samples, f"{len(samples)} sample lines, want {want_samples} or more")
+    if "status" in opts:
+        want = opts["status"]
+        got = [" ".join(f"{k}={r[2][k]}" for k in ("status", "has_sync", "state")) for r in statuses]
+        need(any(g == want for g in got), f"no status line '{want}' (got {got})")
+    if summaries:
+        s = summaries[0][2]
+        if "end" in opts:
+            need(s.get("end") == opts["end"], f"summary end={s.get('end')}, want {opts['end']}")
+        try:
+            replies, requests = int(s["replies"]), int(s["requests"])
+            need(int(s["samples"]) >= want_samples, f"summary samples={s['samples']}")
+            need(requests >= replies, "requests < replies")
+            by_reason = sum(int(v) for k, v in s.items() if re.match(r"rejected\.[a-z_0-9]+$", k))
+            need(by_reason == int(s["rejected"]), f"rejections by reason add up to {by_reason}, not {s['rejected']}")
+            for k in s:
+                if re.match(r"rejected\.[a-z_0-9]+$", k):
+                    need(s.get(k + ".text"), f"{k} has no text")
+        except (KeyError, ValueError) as e:
+            need(False, f"summary: {e!r}")
+        for k in ("kod", "reject", "error"):
+            if k in opts:
+                key = {"kod": "kod", "reject": "rejected." + opts.get("reject", ""), "error": "last_error"}[k]
+                if k == "error":
+                    need(opts["error"] in s.get("last_error", ""), f"last_error {s.get('last_error')!r}")
+                elif k == "kod":
+                    need(s.get("kod") == opts["kod"], f"kod={s.get('kod')}, want {opts['kod']}")
+                else:
+                    need(int(s.get(key, "0")) > 0, f"no {key} count in the summary")
+    if samples:
+        print(f"  {len(samples)} samples, last offset {samples[-1][2]['offset']} delay {samples[-1][2]['delay']}")
+
+elif kind in ("poll", "sd_event"):
+    syncs = [l for l in lines if re.search(r"\d s: sync, has_sync = 1$", l)]
+    need(syncs, "no 'sync, has_sync = 1' line")
+    measured = [l for l in lines if "measured:" in l]
+    need(measured, "no 'measured:' line after the status change")
+    offsets = []
+    for l in measured:
+        m = re.search(r"offset[ =]([+-]\d+\.\d{9})", l)
+        if need(m, f"no offset in the stats read right after the Sync message (stale stats: the library must publish them before queuing Sync): {l.strip()}"):
+            offsets.append(float(m.group(1)))
+    for o in offsets:
+        near(o, WANT, TOL, "measured offset")
+    if kind == "sd_event":
+        interval = float(opts.get("interval", "0.5"))
+        ticks = [re.match(r"(\d+\.\d{3}) s: periodic \(due (\d+\.\d{3}) s\): (.*)$", l) for l in lines]
+        ticks = [t for t in ticks if t]
+        need(len(ticks) >= int(opts.get("ticks", "1")), f"{len(ticks)} periodic lines, want {opts.get('ticks')}")
+        for k, t in enumerate(ticks, 1):
+            at, due = float(t.group(1)), float(t.group(2))
+            near(due, k * interval, 0.0015, f"periodic line {k} due")
+            need(0 <= at - due < 0.1, f"periodic line {k} ran at {at}, due {due}")
+            m = re.search(r"offset=([+-]\d+\.\d{9})", t.group(3))
+            if "has_sync=1" in t.group(3) and need(m, f"periodic line {k} has no offset"):
+                near(float(m.group(1)), WANT, TOL, f"periodic line {k} offset")
+        if ticks:
+            print(f"  {len(ticks)} periodic lines, due every {interval} s, last: {ticks[-1].group(3)}")
+    elif offsets:
+        print(f"  measured offset {offsets[-1]:+.9f}")
+    if "end" in opts:
+        need(any(opts["end"] in l for l in lines), f"no '{opts['end']}' line")
+
+elif kind == "dlopen":
+    need(any(l == "resolved all 10 names" for l in lines), "not all 10 names resolved")
+    need(sum(l.startswith("resolved ") for l in lines) == 11, "not 10 'resolved' lines")
+    need(any(l == f"loaded {opts['loaded']}" for l in lines), f"did not load {opts['loaded']}")
+    if opts.get("fallback") == "1":
+        need(any("trying libprossntp.so" in l for l in lines), "no fallback to libprossntp.so")
+    need(any(re.search(r"sync, has_sync = 1$", l) for l in lines), "no sync")
+    m = [re.match(r"stats: offset ([+-]\d+\.\d{9}) s", l) for l in lines]
+    m = [x for x in m if x]
+    st = [l for l in lines if l.startswith("stats: backend")]
+    if need(st and " 0 replies" not in st[0], f"the stats read right after the Sync message show no reply (stale: the library must publish them before queuing Sync): {st}"):
+        if need(m, "no stats offset line"):
+            near(float(m[0].group(1)), WANT, TOL, "stats offset")
+            print(f"  stats offset {m[0].group(1)}")
+    need(lines and lines[-1] == "dlclose done", "no 'dlclose done' at the end")
+else:
+    sys.exit(f"unknown kind {kind}")
+
+try:
+    err = open(path + ".err", encoding="utf-8", errors="replace").read()
+except FileNotFoundError:
+    err = ""
+if "stderr" in opts:
+    need(opts["stderr"] in err, f"stderr does not say {opts['stderr']!r}")
+elif kind == "monitor":
+    need(err == "", "unexpected stderr output")
+
+for p in problems:
+    print(f"  problem: {p}")
+sys.exit(1 if problems else 0)
+PY
+
+# run NAME WANT_STATUS CHECK_KIND CHECK_ARGS -- PROGRAM ARGS...: runs a built
+# example with a time limit, wants exit status WANT_STATUS, then checks its
+# standard output with check_output.py (stderr goes to LOG.err).
+run() {
+    local name=$1 want=$2 kind=$3 rc=0 prog log
+    shift 3
+    local args=()
+    while [[ $1 != -- ]]; do
+        args+=("$1")
+        shift
+    done
+    shift
+    prog=$1
+    shift
+    log=$LOGS/$name.log
+    if ! is_built "$prog"; then
+        fail "$name" "$prog was not built"
+        return 0
+    fi
+    timeout "$CASE_TIMEOUT" "$OUT/$prog" "$@" >"$log" 2>"$log.err" || rc=$?
+    finish "$name" "$want" "$rc" "$kind" "$log" "${args[@]}"
+}
+
+# finish NAME WANT RC KIND LOG CHECK_ARGS...
+finish() {
+    local name=$1 want=$2 rc=$3 kind=$4 log=$5 out
+    shift 5
+    if [[ $rc == 124 ]]; then
+        fail "$name" "timed out after $CASE_TIMEOUT s" "$log"
+    elif [[ $rc != "$want" ]]; then
+        fail "$name" "exit status $rc, want $want" "$log"
+    elif ! out=$(python3 "$CHECK" "$kind" "$log" tol="$TOLERANCE" "$@" 2>&1); then
+        fail "$name" "output check failed" "$log"
+        echo "$out"
+    else
+        pass "$name"
+        [[ -n $out ]] && echo "$out"
+    fi
+    return 0
+}
+
+need_chronyd() {
+    if [[ -z $CH_V4 || -z $CH_V6 ]]; then
+        fail "$1" "no chronyd (PROSSNTP_CHRONYD_V4/V6 unset: scripts/testnet.sh starts one unless PROSSNTP_NO_CHRONYD=1)"
+        return 1
+    fi
+}
+
+# ---------------------------------------------------------------- prossntp-monitor
+
+M=prossntp-monitor
+# Usage: -h is 0, bad usage 2, both without starting a client.
+if is_built $M; then
+    rc=0
+    "$OUT/$M" -h >"$LOGS/monitor-usage.log" 2>&1 || rc=$?
+    bad=()
+    [[ $rc == 0 ]] && grep -q '^usage: prossntp-monitor' "$LOGS/monitor-usage.log" || bad+=("-h exit $rc")
+    for argv in "" "-x 127.0.0.1" "-p 0 127.0.0.1" "-p 70000 127.0.0.1" "-c 0 127.0.0.1" "-t -1 127.0.0.1" \
+        "-n 2000 -r 1000 127.0.0.1" "-6 127.0.0.1" "not-an-address" "127.0.0.1 extra" "-l ::1 127.0.0.1"; do
+        rc=0
+        # shellcheck disable=SC2086
+        "$OUT/$M" $argv >>"$LOGS/monitor-usage.log" 2>&1 || rc=$?
+        [[ $rc == 2 ]] || bad+=("'$argv' exit $rc, want 2")
+    done
+    if [[ ${#bad[@]} == 0 ]]; then pass monitor-usage; else fail monitor-usage "${bad[*]}" "$LOGS/monitor-usage.log"; fi
+else
+    fail monitor-usage "$M was not built"
+fi
+
+# Samples until -c 4 (four requests 1 s apart), IPv4 and IPv6, test server and chronyd.
+run monitor-testserver-v4 0 monitor offset=0.25 samples=4 stratum=1 refid=PSNT server="$TS_V4" local=127.0.0.1 end=count \
+    status="status=Sync has_sync=1 state=running" -- $M -b none -l 127.0.0.1 -p "$(port "$TS_V4")" -n 500 -r 1000 -c 4 -t 20 \
+    "$(host "$TS_V4")"
+run monitor-testserver-v6 0 monitor offset=0.25 samples=4 stratum=1 refid=PSNT server="$TS_V6" local=::1 end=count \
+    status="status=Sync has_sync=1 state=running" -- $M -6 -l ::1 -p "$(port "$TS_V6")" -n 500 -r 1000 -c 4 -t 20 \
+    "$(host "$TS_V6")"
+if need_chronyd monitor-chronyd-v4; then
+    run monitor-chronyd-v4 0 monitor offset=0 samples=3 server="$CH_V4" end=count \
+        status="status=Sync has_sync=1 state=running" -- $M -p "$(port "$CH_V4")" -n 500 -r 1000 -c 3 -t 20 \
+        "$(host "$CH_V4")"
+fi
+if need_chronyd monitor-chronyd-v6; then
+    run monitor-chronyd-v6 0 monitor offset=0 samples=3 server="$CH_V6" end=count \
+        status="status=Sync has_sync=1 state=running" -- $M -p "$(port "$CH_V6")" -n 500 -r 1000 -c 3 -t 20 \
+        "$(host "$CH_V6")"
+fi
+
+# -q and SIGTERM: status lines only, then a clean exit 0 with the summary.
+if is_built $M; then
+    log=$LOGS/monitor-quiet-sigterm.log
+    "$OUT/$M" -q -p "$(port "$TS_V4")" -n 500 -r 1000 "$(host "$TS_V4")" >"$log" 2>"$log.err" &
+    pid=$!
+    sleep 2.5
+    kill -TERM "$pid" 2>/dev/null || true
+    rc=0
+    wait "$pid" || rc=$?
+    finish monitor-quiet-sigterm 0 "$rc" monitor "$log" quiet=1 samples=2 end=signal \
+        status="status=Sync has_sync=1 state=running"
+else
+    fail monitor-quiet-sigterm "$M was not built"
+fi
+
+# No server: -t ends the run before -c samples (exit 1); the summary names the error.
+run monitor-no-server 1 monitor samples=0 end=time error="Connection refused" stderr="2 samples wanted, 0 received" -- \
+    $M -p 9 -n 300 -r 1000 -c 2 -t 2 127.0.0.1
+
+# A DENY kiss stops the client: status Stopped, exit 1, kod=1.
+if start_server kod-deny; then
+    run monitor-kod-deny 1 monitor samples=0 end=stopped kod=1 status="status=Stopped has_sync=0 state=stopped" \
+        stderr="the server sent a DENY or RSTR kiss-o'-death" -- \
+        $M -p "$(port "$SRV_V4")" -n 300 -r 1000 -t 10 "$(host "$SRV_V4")"
+else
+    fail monitor-kod-deny "the kod-deny test server did not start"
+fi
+# Replies with the wrong origin are all rejected: counted by reason, with its text.
+if start_server wrong-origin; then
+    run monitor-rejected 1 monitor samples=0 end=time reject=bad_origin stderr="1 samples wanted" -- \
+        $M -6 -p "$(port "$SRV_V6")" -n 300 -r 1000 -c 1 -t 2 "$(host "$SRV_V6")"
+else
+    fail monitor-rejected "the wrong-origin test server did not start"
+fi
+
+# ---------------------------------------------------------------- sntp_poll
+
+run poll-testserver-v4 0 poll offset=0.25 -- sntp_poll -t 3 "$(host "$TS_V4")" "$(port "$TS_V4")"
+run poll-testserver-v6 0 poll offset=0.25 -- sntp_poll -6 -t 3 "$(host "$TS_V6")" "$(port "$TS_V6")"
+if need_chronyd poll-chronyd-v4; then
+    run poll-chronyd-v4 0 poll offset=0 -- sntp_poll -t 3 "$(host "$CH_V4")" "$(port "$CH_V4")"
+fi
+if need_chronyd poll-chronyd-v6; then
+    run poll-chronyd-v6 0 poll offset=0 -- sntp_poll -6 -t 3 "$(host "$CH_V6")" "$(port "$CH_V6")"
+fi
+
+# ---------------------------------------------------------------- sntp_sd_event
+
+# -i 0.5 -t 3.2: six periodic lines, due at 0.5 s steps from the start.
+run sd-event-testserver-v4 0 sd_event offset=0.25 interval=0.5 ticks=6 end="time limit reached" -- \
+    sntp_sd_event -i 0.5 -t 3.2 "$(host "$TS_V4")" "$(port "$TS_V4")"
+run sd-event-testserver-v6 0 sd_event offset=0.25 interval=0.5 ticks=6 end="time limit reached" -- \
+    sntp_sd_event -6 -i 0.5 -t 3.2 "$(host "$TS_V6")" "$(port "$TS_V6")"
+if need_chronyd sd-event-chronyd-v4; then
+    run sd-event-chronyd-v4 0 sd_event offset=0 interval=0.5 ticks=6 end="time limit reached" -- \
+        sntp_sd_event -i 0.5 -t 3.2 "$(host "$CH_V4")" "$(port "$CH_V4")"
+fi
+if need_chronyd sd-event-chronyd-v6; then
+    run sd-event-chronyd-v6 0 sd_event offset=0 interval=0.5 ticks=6 end="time limit reached" -- \
+        sntp_sd_event -6 -i 0.5 -t 3.2 "$(host "$CH_V6")" "$(port "$CH_V6")"
+fi
+# SIGINT through sd_event_add_signal ends the loop cleanly.
+if is_built sntp_sd_event; then
+    log=$LOGS/sd-event-sigint.log
+    "$OUT/sntp_sd_event" -i 0.5 "$(host "$TS_V4")" "$(port "$TS_V4")" >"$log" 2>"$log.err" &
+    pid=$!
+    sleep 1.8
+    kill -INT "$pid" 2>/dev/null || true
+    rc=0
+    wait "$pid" || rc=$?
+    finish sd-event-sigint 0 "$rc" sd_event "$log" offset=0.25 interval=0.5 ticks=3 end="signal, stopping"
+else
+    fail sd-event-sigint "sntp_sd_event was not built"
+fi
+
+# ---------------------------------------------------------------- sntp_dlopen
+
+run dlopen-testserver-v4 0 dlopen offset=0.25 loaded=libprossntp.so.1 -- \
+    sntp_dlopen "$(host "$TS_V4")" "$(port "$TS_V4")"
+run dlopen-testserver-v6-path 0 dlopen offset=0.25 loaded="$LIB_ABS/libprossntp.so" -- \
+    sntp_dlopen -6 "$(host "$TS_V6")" "$(port "$TS_V6")" "$LIB_ABS/libprossntp.so"
+if need_chronyd dlopen-chronyd-v4; then
+    run dlopen-chronyd-v4 0 dlopen offset=0 loaded=libprossntp.so.1 -- \
+        sntp_dlopen "$(host "$CH_V4")" "$(port "$CH_V4")"
+fi
+if need_chronyd dlopen-chronyd-v6; then
+    run dlopen-chronyd-v6 0 dlopen offset=0 loaded=libprossntp.so.1 -- \
+        sntp_dlopen -6 "$(host "$CH_V6")" "$(port "$CH_V6")"
+fi
+# Only libprossntp.so on the search path: falls back to it.
+fallback=$OUT/fallback-lib
+rm -rf "$fallback"
+mkdir -p "$fallback"
+ln -s "$LIB_ABS/libprossntp.so" "$fallback/libprossntp.so"
+LD_LIBRARY_PATH=$fallback run dlopen-fallback 0 dlopen offset=0.25 loaded=libprossntp.so fallback=1 -- \
+    sntp_dlopen "$(host "$TS_V4")" "$(port "$TS_V4")"
+
+# ---------------------------------------------------------------- summary
+
+if [[ $failed != 0 ]]; then
+    echo "failed: ${failed_names[*]} (logs in $LOGS)"
+fi
+echo "examples-test: $passed passed, $failed failed"
+[[ $failed == 0 ]]
