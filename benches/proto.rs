@@ -1,0 +1,75 @@
+//! Cost of the sans-IO packet code: encoding a request, parsing a header and
+//! judging a reply (src/proto). Run with `cargo bench --bench proto`.
+
+use std::hint::black_box;
+use std::time::Duration;
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use prossntp::proto::packet::{Packet, MODE_SERVER, NTP_VERSION};
+use prossntp::proto::timestamp::{NtpDuration, NtpShort, NtpTimestamp};
+use prossntp::proto::validate::{judge, Verdict};
+use prossntp::sys::time::wall_now;
+
+/// A valid server reply to the request `nonce` sent at `t1`, 0.25 s ahead.
+fn reply(nonce: NtpTimestamp, t1: NtpTimestamp) -> [u8; 48] {
+    let server = t1.plus(NtpDuration::from_seconds(0.2505));
+    Packet {
+        leap: 0,
+        version: NTP_VERSION,
+        mode: MODE_SERVER,
+        stratum: 2,
+        poll: 6,
+        precision: -20,
+        root_delay: NtpShort(0x40),
+        root_dispersion: NtpShort(0x80),
+        reference_id: *b"GPS\0",
+        reference_ts: server,
+        origin_ts: nonce,
+        receive_ts: server,
+        transmit_ts: server.plus(NtpDuration::from_nanos(20_000)),
+    }
+    .encode()
+}
+
+fn benches(c: &mut Criterion) {
+    let nonce = NtpTimestamp(0x0123_4567_89ab_cdef);
+    let t1 = wall_now();
+    let t4 = t1.plus(NtpDuration::from_nanos(1_000_000));
+    let bytes = reply(nonce, t1);
+    assert!(matches!(judge(&bytes, nonce, t1, t4), Verdict::Valid(_)), "the reply must be valid");
+    let mut bad_origin = bytes;
+    bad_origin[31] ^= 1;
+
+    let mut g = c.benchmark_group("proto");
+    g.bench_function("request encode", |b| b.iter(|| Packet::request(black_box(nonce)).encode()));
+    g.bench_function("header parse", |b| b.iter(|| Packet::parse(black_box(&bytes[..]))));
+    g.bench_function("reply encode", |b| {
+        let p = Packet::parse(&bytes).unwrap();
+        b.iter(|| black_box(&p).encode())
+    });
+    g.bench_function("judge valid reply", |b| {
+        b.iter(|| judge(black_box(&bytes[..]), black_box(nonce), black_box(t1), black_box(t4)))
+    });
+    g.bench_function("judge bad origin", |b| {
+        b.iter(|| judge(black_box(&bad_origin[..]), black_box(nonce), black_box(t1), black_box(t4)))
+    });
+    g.bench_function("encode + parse + judge", |b| {
+        b.iter(|| {
+            let req = Packet::request(black_box(nonce)).encode();
+            let p = Packet::parse(&req).unwrap();
+            judge(black_box(&bytes[..]), p.transmit_ts, t1, t4)
+        })
+    });
+    g.finish();
+}
+
+fn config() -> Criterion {
+    Criterion::default()
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(2))
+        .sample_size(50)
+        .configure_from_args()
+}
+
+criterion_group! { name = group; config = config(); targets = benches }
+criterion_main!(group);
