@@ -11,6 +11,7 @@
 
 use std::cell::UnsafeCell;
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, LazyLock, Once, RwLock, RwLockWriteGuard};
 
@@ -37,7 +38,27 @@ impl Handle {
     }
 }
 
-type Map = HashMap<usize, Arc<Handle>>;
+/// Keys are handed out by the library itself, so a multiply (Fibonacci
+/// hashing) spreads them well; std's SipHash, built to resist chosen keys,
+/// cost half of a lookup.
+#[derive(Default)]
+struct KeyHasher(u64);
+
+impl Hasher for KeyHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        }
+    }
+    fn write_usize(&mut self, n: usize) {
+        self.0 = (n as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+}
+
+type Map = HashMap<usize, Arc<Handle>, BuildHasherDefault<KeyHasher>>;
 
 /// Shards of the registry; a key's shard is its sequence number modulo this.
 const SHARDS: usize = 64;
