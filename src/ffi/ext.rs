@@ -77,7 +77,7 @@ fn to_c(s: &Stats) -> prossntp_stats {
         last_error_age: age(s.last_error.as_ref().map(|e| e.at)),
     };
     put_text(&mut c.backend, s.backend);
-    put_text(&mut c.server, &s.server.map(|a| a.to_string()).unwrap_or_default());
+    put_text(&mut c.server, s.server.as_deref().unwrap_or(""));
     put_text(&mut c.last_error, s.last_error.as_ref().map_or("", |e| &e.what));
     c
 }

@@ -182,6 +182,7 @@ fn run(shared: Arc<Shared>, socket: UdpSocket, select: BackendSelect, trace: Tra
             generation: 0,
             server: None,
             trace,
+            server_text: None,
             last_reply_at: None,
             last_error: None,
         };
@@ -209,6 +210,7 @@ struct Loop<'a> {
     generation: u64,
     server: Option<SocketAddr>,
     trace: TraceFn,
+    server_text: Option<Arc<str>>,
     last_reply_at: Option<Instant>,
     last_error: Option<LastError>,
 }
@@ -294,7 +296,7 @@ impl Loop<'_> {
             has_sync: c.synced(),
             steering: self.backend.steers(),
             backend: self.backend.name(),
-            server: self.server,
+            server: self.server_text.clone(),
             last_sample: c.last_sample().copied(),
             last_reply_at: self.last_reply_at,
             offset: d.last_offset(),
@@ -338,6 +340,7 @@ impl Loop<'_> {
             self.error(errno(&e), format!("connect to {} failed: {e}", cfg.server));
         }
         self.server = Some(cfg.server);
+        self.server_text = Some(cfg.server.to_string().into());
         let config = Config {
             server: cfg.server,
             no_reply: cfg.no_reply,

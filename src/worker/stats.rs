@@ -1,7 +1,7 @@
 //! What a worker publishes for `prossntp_get_stats`: a snapshot it refreshes
 //! each time it wakes, read under a short lock.
 
-use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::proto::client::Counters;
@@ -38,7 +38,8 @@ pub struct Stats {
     pub steering: bool,
     /// The clock backend's name; empty until the worker chose one.
     pub backend: &'static str,
-    pub server: Option<SocketAddr>,
+    /// The configured server as text (formatted once, at config).
+    pub server: Option<Arc<str>>,
     /// The last valid reply.
     pub last_sample: Option<Sample>,
     /// When it arrived.
