@@ -1,5 +1,6 @@
-//! Receiving datagrams with the kernel's receive timestamp: SO_TIMESTAMPNS on
-//! Linux (nanoseconds), SO_TIMESTAMP elsewhere (microseconds).
+//! Kernel timestamps of datagrams: receive times from SO_TIMESTAMPNS on
+//! Linux (nanoseconds), SO_TIMESTAMP elsewhere (microseconds); on Linux also
+//! software transmit times (SO_TIMESTAMPING), read from the error queue.
 
 use std::io;
 use std::mem::{size_of, MaybeUninit};
@@ -33,6 +34,88 @@ pub fn enable_rx_timestamps(fd: RawFd) -> io::Result<()> {
     }
 }
 
+/// Asks the kernel to timestamp every datagram as it leaves (Linux; elsewhere
+/// `Unsupported`). The times are read with [`read_tx_timestamps`].
+pub fn enable_tx_timestamps(fd: RawFd) -> io::Result<()> {
+    #[cfg(target_os = "linux")]
+    {
+        let flags = (libc::SOF_TIMESTAMPING_TX_SOFTWARE
+            | libc::SOF_TIMESTAMPING_SOFTWARE
+            | libc::SOF_TIMESTAMPING_OPT_TSONLY) as libc::c_int;
+        // SAFETY: `flags` is a live c_int whose size is passed; `fd` is a socket the caller owns.
+        let rc = unsafe {
+            libc::setsockopt(
+                fd,
+                libc::SOL_SOCKET,
+                libc::SO_TIMESTAMPING,
+                (&flags as *const libc::c_int).cast(),
+                size_of::<libc::c_int>() as _,
+            )
+        };
+        if rc < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(())
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = fd;
+        Err(io::ErrorKind::Unsupported.into())
+    }
+}
+
+/// Drains the socket's error queue of transmit timestamps (non-blocking) and
+/// returns the latest, if any. Must be called when the socket polls ready, or
+/// a pending error-queue entry keeps it ready.
+pub fn read_tx_timestamps(fd: RawFd) -> Option<NtpTimestamp> {
+    #[cfg(target_os = "linux")]
+    {
+        let mut latest = None;
+        loop {
+            let mut control = [0u64; 32];
+            let mut byte = [0u8; 1];
+            let mut iov = libc::iovec { iov_base: byte.as_mut_ptr().cast(), iov_len: byte.len() };
+            // SAFETY: msghdr is plain C data; all-zero is valid before the fields are set.
+            let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+            msg.msg_iov = &mut iov;
+            msg.msg_iovlen = 1;
+            msg.msg_control = control.as_mut_ptr().cast();
+            msg.msg_controllen = size_of::<[u64; 32]>() as _;
+            // SAFETY: every pointer in `msg` refers to a live buffer of the stated length.
+            let n = unsafe { libc::recvmsg(fd, &mut msg, libc::MSG_ERRQUEUE | libc::MSG_DONTWAIT) };
+            if n < 0 {
+                return latest;
+            }
+            latest = tx_timestamp_of(&msg).or(latest);
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = fd;
+        None
+    }
+}
+
+#[cfg(target_os = "linux")]
+fn tx_timestamp_of(msg: &libc::msghdr) -> Option<NtpTimestamp> {
+    // SAFETY: `msg` was filled by recvmsg; the CMSG macros walk its control buffer within msg_controllen.
+    unsafe {
+        let mut cmsg = libc::CMSG_FIRSTHDR(msg);
+        while !cmsg.is_null() {
+            let h = &*cmsg;
+            if h.cmsg_level == libc::SOL_SOCKET && h.cmsg_type == libc::SCM_TIMESTAMPING {
+                // struct scm_timestamping: ts[0] is the software timestamp.
+                let ts: libc::timespec = std::ptr::read_unaligned(libc::CMSG_DATA(cmsg).cast());
+                if ts.tv_sec != 0 || ts.tv_nsec != 0 {
+                    return Some(NtpTimestamp::from_unix(ts.tv_sec as i64, ts.tv_nsec as u32));
+                }
+            }
+            cmsg = libc::CMSG_NXTHDR(msg, cmsg);
+        }
+    }
+    None
+}
+
 /// A received datagram: its length, sender and kernel receive time (if the
 /// kernel gave one).
 pub struct Received {
@@ -44,8 +127,8 @@ pub struct Received {
 /// One non-blocking `recvmsg` into `buf`.
 pub fn recv_timestamped(fd: RawFd, buf: &mut [u8]) -> io::Result<Received> {
     let mut name = MaybeUninit::<libc::sockaddr_storage>::zeroed();
-    // Room for one timespec control message, aligned for cmsghdr.
-    let mut control = [0u64; 16];
+    // Room for the timestamp control messages, aligned for cmsghdr.
+    let mut control = [0u64; 32];
     let mut iov = libc::iovec { iov_base: buf.as_mut_ptr().cast(), iov_len: buf.len() };
     // SAFETY: msghdr is plain C data; all-zero is valid before the fields are set.
     let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
@@ -54,7 +137,7 @@ pub fn recv_timestamped(fd: RawFd, buf: &mut [u8]) -> io::Result<Received> {
     msg.msg_iov = &mut iov;
     msg.msg_iovlen = 1;
     msg.msg_control = control.as_mut_ptr().cast();
-    msg.msg_controllen = size_of::<[u64; 16]>() as _;
+    msg.msg_controllen = size_of::<[u64; 32]>() as _;
     // SAFETY: every pointer in `msg` refers to a live buffer of the stated length.
     let n = unsafe { libc::recvmsg(fd, &mut msg, libc::MSG_DONTWAIT) };
     if n < 0 {
@@ -112,6 +195,27 @@ mod tests {
     use crate::sys::time::wall_now;
     use std::net::UdpSocket;
     use std::os::fd::AsRawFd;
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn sent_datagrams_get_a_kernel_transmit_timestamp() {
+        let rx = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let tx = UdpSocket::bind("127.0.0.1:0").unwrap();
+        enable_tx_timestamps(tx.as_raw_fd()).unwrap();
+        assert_eq!(read_tx_timestamps(tx.as_raw_fd()), None, "nothing sent yet");
+        let before = wall_now();
+        tx.send_to(b"one", rx.local_addr().unwrap()).unwrap();
+        let first = read_tx_timestamps(tx.as_raw_fd()).expect("transmit timestamp");
+        tx.send_to(b"two", rx.local_addr().unwrap()).unwrap();
+        let second = read_tx_timestamps(tx.as_raw_fd()).expect("transmit timestamp");
+        let after = wall_now();
+        assert!(before.since(first).0 <= 0 && first.since(second).0 <= 0 && second.since(after).0 <= 0);
+        assert_eq!(read_tx_timestamps(tx.as_raw_fd()), None, "the queue is drained");
+        // Error-queue entries never show up as datagrams.
+        let mut buf = [0u8; 8];
+        let r = recv_timestamped(rx.as_raw_fd(), &mut buf).unwrap();
+        assert_eq!(&buf[..r.len], b"one");
+    }
 
     #[test]
     fn loopback_datagram_carries_a_kernel_timestamp() {

@@ -19,7 +19,7 @@ use socket2::{Domain, Protocol, Socket, Type};
 
 use crate::clock::{self, ClockBackend, ClockError};
 use crate::proto::client::{Client, ClockResult, Config, Output, StopReason};
-use crate::proto::timestamp::NtpDuration;
+use crate::proto::timestamp::{NtpDuration, NtpTimestamp};
 use crate::proto::validate::Verdict;
 use crate::sys::{notify::Notifier, poll::poll_readable, random::random_u64, time::wall_now, udp};
 use stats::{LastError, State, Stats};
@@ -183,6 +183,8 @@ fn run(shared: Arc<Shared>, socket: UdpSocket, select: BackendSelect, trace: Tra
             server: None,
             trace,
             server_text: None,
+            tx_timestamps: false,
+            sent_at: None,
             last_reply_at: None,
             last_error: None,
         };
@@ -211,6 +213,10 @@ struct Loop<'a> {
     server: Option<SocketAddr>,
     trace: TraceFn,
     server_text: Option<Arc<str>>,
+    /// Whether the kernel timestamps sent datagrams, and when the last
+    /// request went (read before `sendto`).
+    tx_timestamps: bool,
+    sent_at: Option<NtpTimestamp>,
     last_reply_at: Option<Instant>,
     last_error: Option<LastError>,
 }
@@ -326,6 +332,8 @@ impl Loop<'_> {
         if let Err(e) = udp::enable_rx_timestamps(self.socket.as_raw_fd()) {
             self.error(errno(&e), format!("no kernel receive timestamps ({e}); reading the clock instead"));
         }
+        // Not on every platform: the send time is then read just before sendto.
+        self.tx_timestamps = udp::enable_tx_timestamps(self.socket.as_raw_fd()).is_ok();
         let sock = socket2::SockRef::from(&self.socket);
         let r = if cfg.server.is_ipv4() {
             sock.set_tos_v4(cfg.traffic_class as u32)
@@ -361,6 +369,8 @@ impl Loop<'_> {
                             self.error(errno(&e), format!("send to {server} failed: {e}"));
                         }
                         self.client.on_sent(t1);
+                        self.sent_at = Some(t1);
+                        self.take_tx_timestamp();
                     }
                 }
                 Output::Adjust(action, report) => {
@@ -434,7 +444,25 @@ impl Loop<'_> {
         }
     }
 
+    /// The kernel's transmit time of the request just sent, when it has
+    /// come (on loopback at once, else usually before the reply), replaces
+    /// the time read before `sendto`. Also drains the error queue.
+    fn take_tx_timestamp(&mut self) {
+        if !self.tx_timestamps {
+            return;
+        }
+        let Some(t) = udp::read_tx_timestamps(self.socket.as_raw_fd()) else { return };
+        // Only this socket's one request in flight left after `sent_at`.
+        if let Some(t1) = self.sent_at {
+            let after = t.since(t1).as_seconds();
+            if (0.0..1.0).contains(&after) {
+                self.client.on_sent(t);
+            }
+        }
+    }
+
     fn receive(&mut self) -> Flow {
+        self.take_tx_timestamp();
         let mut buf = [0u8; RECV_BUF];
         loop {
             match udp::recv_timestamped(self.socket.as_raw_fd(), &mut buf) {
