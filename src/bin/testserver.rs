@@ -31,6 +31,8 @@ use std::{env, process, thread};
 
 use prossntp::proto::packet::{Packet, HEADER_LEN, LEAP_UNSYNCHRONIZED, MODE_CLIENT, MODE_SERVER};
 use prossntp::proto::timestamp::{NtpDuration, NtpShort, NtpTimestamp};
+use prossntp::sys::{poll::poll_readable, udp};
+use std::os::fd::AsRawFd;
 
 const USAGE: &str = "usage: prossntp-testserver [--listen ADDR:PORT]... [--offset SECS] [--mode MODE] \
 [--late-ms N] [--stratum N] [--lifetime SECS]
@@ -195,9 +197,16 @@ fn finish(mut p: Packet, mode: Mode, offset: f64) -> [u8; HEADER_LEN] {
 /// Serves one listening socket forever; `alt` is the socket for `wrong-port`.
 fn serve(shared: Arc<Shared>, sock: Arc<UdpSocket>, alt: UdpSocket) {
     let mut buf = [0u8; 2048];
+    let fd = sock.as_raw_fd();
+    // The receive timestamp is the kernel's, as chronyd's is: the thread's
+    // wake-up latency would otherwise bias every client's offset.
+    let kernel_rx = udp::enable_rx_timestamps(fd).is_ok();
     loop {
-        let (len, peer) = match sock.recv_from(&mut buf) {
-            Ok(r) => r,
+        let _ = poll_readable(&[fd], None);
+        let (len, peer, kernel_ts) = match udp::recv_timestamped(fd, &mut buf) {
+            Ok(udp::Received { len, from: Some(peer), timestamp }) => (len, peer, timestamp.filter(|_| kernel_rx)),
+            Ok(_) => continue,
+            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::Interrupted) => continue,
             Err(e) => {
                 eprintln!("prossntp-testserver: receive: {e}");
                 thread::sleep(Duration::from_millis(10));
@@ -205,7 +214,7 @@ fn serve(shared: Arc<Shared>, sock: Arc<UdpSocket>, alt: UdpSocket) {
             }
         };
         let Settings { mode, offset } = shared.settings();
-        let receive_ts = now(offset);
+        let receive_ts = kernel_ts.map_or_else(|| now(offset), |t| t.plus(NtpDuration::from_seconds(offset)));
         let data = &buf[..len];
         if let Some(cmd) = data.strip_prefix(CTL_PREFIX) {
             let answer = shared.control(cmd);
