@@ -38,4 +38,40 @@ fn main() {
     println!(
         "\nchronyd, same scenario (30 seeds, poll fixed at 64 s): sync 131 s, RMS 24 us, max 87 us, RMS freq 0.18 ppm"
     );
+    println!("\nMeasuring only ({seeds} seeds each; |estimate - true offset| at each valid reply from 20 s on, us; median of the seeds' medians / worst seed's):\n");
+    println!("| scenario | median error | p95 error |");
+    println!("|---|---|---|");
+    for (name, s) in measuring_scenarios() {
+        measure_row(name, &s, seeds);
+    }
+}
+
+/// The accuracy benchmark's conditions (scripts/bench-accuracy.sh), measure
+/// only: a clock 100 ppm fast, 2 s polls, 1 ms + uniform jitter each way.
+fn measuring_scenarios() -> Vec<(&'static str, Scenario)> {
+    let m = Scenario {
+        steering: false,
+        duration: 200.0,
+        figures_from: 20.0,
+        poll: 2.0,
+        initial_phase: 0.037,
+        delay_base: 1e-3,
+        delay_exp_mean: 0.0,
+        ..Scenario::default()
+    };
+    vec![
+        ("no jitter (1 ms each way)", m.clone()),
+        ("1 ms uniform jitter each way", Scenario { jitter: 1e-3, ..m.clone() }),
+        ("same, 2 ms asymmetric path", Scenario { jitter: 1e-3, asymmetry: 2e-3, ..m.clone() }),
+        ("chrony's default delays, 64 s poll, 10,000 s", Scenario { steering: false, figures_from: 210.0, ..Scenario::default() }),
+    ]
+}
+
+fn measure_row(name: &str, base: &Scenario, seeds: u64) {
+    let runs: Vec<_> = (1..=seeds).map(|seed| run(&Scenario { seed, ..base.clone() })).collect();
+    let mut med: Vec<f64> = runs.iter().map(|r| r.estimate_median * 1e6).collect();
+    let mut p95: Vec<f64> = runs.iter().map(|r| r.estimate_p95 * 1e6).collect();
+    let (m, mw) = median_and_worst(&mut med);
+    let (p, pw) = median_and_worst(&mut p95);
+    println!("| {name} | {m:.1} / {mw:.1} | {p:.1} / {pw:.1} |");
 }

@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use crate::proto::timestamp::NtpDuration;
 use crate::proto::validate::Sample;
-use fit::{fit_line, Point};
+use fit::{fit_line, fit_random_residuals, Point, MEASURE_MIN_DELAY_SHARE, MIN_DELAY_SHARE};
 
 /// Offsets larger than this are stepped; smaller ones are slewed.
 pub const STEP_THRESHOLD_SECS: f64 = 0.128;
@@ -29,8 +29,12 @@ pub const STEP_AGREEMENT: usize = 3;
 pub const PANIC_BOUND_SECS: f64 = 1000.0;
 /// The first sync may step forward any distance, backward at most this far.
 pub const FIRST_BACKWARD_LIMIT_SECS: f64 = 3600.0;
-/// Samples kept for the fit.
+/// Samples kept for the fit when steering.
 pub const MAX_POINTS: usize = 16;
+/// Samples kept when measuring only; the fit uses the longest recent span
+/// whose residuals look random (a runs test), so a clock that someone else
+/// steers is still followed.
+pub const MEASURE_POINTS: usize = 64;
 /// The rate at which the backends' kernels slew, s/s (Linux, BSD adjtime).
 pub const SLEW_RATE: f64 = 500e-6;
 /// While a slew of ours runs, a sample's offset is uncertain by one second's
@@ -161,13 +165,13 @@ impl Discipline {
         let point =
             Point { t, offset: sample.offset.as_seconds(), delay: sample.delay.as_seconds().max(0.0), extra: 0.0 };
         if !self.points.is_empty() {
-            let predicted = fit_line(self.points.make_contiguous(), t).offset;
+            let predicted = fit_random_residuals(self.points.make_contiguous(), t, MEASURE_MIN_DELAY_SHARE).offset;
             if (point.offset - predicted).abs() > STEP_THRESHOLD_SECS {
                 self.points.clear();
             }
         }
-        self.push(point);
-        let fit = fit_line(self.points.make_contiguous(), t);
+        self.push(point, MEASURE_POINTS);
+        let fit = fit_random_residuals(self.points.make_contiguous(), t, MEASURE_MIN_DELAY_SHARE);
         self.jitter = fit.rms;
         self.last_offset = fit.offset;
         self.drift = Some(fit.slope);
@@ -186,8 +190,8 @@ impl Discipline {
             return self.vote_for_step(point, sample);
         }
         self.votes.clear();
-        self.push(point);
-        let fit = fit_line(self.points.make_contiguous(), t);
+        self.push(point, MAX_POINTS);
+        let fit = fit_line(self.points.make_contiguous(), t, MIN_DELAY_SHARE);
         self.jitter = fit.rms;
         // Correct the frequency error as far as the fit is sure of it, and
         // slew the fitted offset plus what is still pending (a new slew
@@ -196,11 +200,14 @@ impl Discipline {
         // short by up to one second's chunk: the offsets read biased, not
         // just noisy. Keep the frequency; clean samples will tell it.
         let freq = if extra > 0.0 { self.freq } else { self.update_frequency(t, fit.slope, fit.slope_var) };
-        self.last_offset = fit.offset;
-        self.rebase(t, freq - self.freq, fit.offset);
+        // The offset now, on the line whose slope is the filtered frequency
+        // error (what is left of it once the new frequency is in force).
+        let offset = fit.offset_with_slope(freq - self.freq);
+        self.last_offset = offset;
+        self.rebase(t, freq - self.freq, offset);
         self.freq = freq;
         self.stepped_or_synced = true;
-        let slew = fit.offset + pending_slew.as_seconds();
+        let slew = offset + pending_slew.as_seconds();
         self.slewing_until = t + slew.abs() / SLEW_RATE + 1.0;
         let action = ClockAction {
             correction: Correction::Slew,
@@ -217,7 +224,7 @@ impl Discipline {
         if self.votes.len() < STEP_AGREEMENT {
             return Decision::Hold;
         }
-        let fit = fit_line(&self.votes, point.t);
+        let fit = fit_line(&self.votes, point.t, MIN_DELAY_SHARE);
         let step = fit.offset;
         let refused =
             if self.stepped_or_synced { step.abs() > PANIC_BOUND_SECS } else { step < -FIRST_BACKWARD_LIMIT_SECS };
@@ -247,18 +254,25 @@ impl Discipline {
     /// `slope_var`: a Kalman-style update, so a slope from a few noisy or
     /// close-together samples moves the frequency only as far as it is sure.
     fn update_frequency(&mut self, t: f64, slope: f64, slope_var: f64) -> f64 {
-        self.freq_var += FREQ_WANDER * (t - self.freq_var_at).max(0.0);
-        self.freq_var_at = t;
-        if !slope_var.is_finite() {
-            return self.freq;
-        }
-        let gain = self.freq_var / (self.freq_var + slope_var);
-        self.freq_var *= 1.0 - gain;
+        let gain = self.frequency_gain(t, slope_var);
         (self.freq + gain * slope).clamp(-MAX_FREQ_PPM * 1e-6, MAX_FREQ_PPM * 1e-6)
     }
 
-    fn push(&mut self, p: Point) {
-        if self.points.len() == MAX_POINTS {
+    /// How far a fit's slope with variance `slope_var`, at time `t`, moves the
+    /// frequency estimate (0 to 1); updates the estimate's variance.
+    fn frequency_gain(&mut self, t: f64, slope_var: f64) -> f64 {
+        self.freq_var += FREQ_WANDER * (t - self.freq_var_at).max(0.0);
+        self.freq_var_at = t;
+        if !slope_var.is_finite() {
+            return 0.0;
+        }
+        let gain = self.freq_var / (self.freq_var + slope_var);
+        self.freq_var *= 1.0 - gain;
+        gain
+    }
+
+    fn push(&mut self, p: Point, capacity: usize) {
+        while self.points.len() >= capacity {
             self.points.pop_front();
         }
         self.points.push_back(p);

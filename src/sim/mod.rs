@@ -54,6 +54,11 @@ pub struct Scenario {
     /// then taken against the server's clock).
     pub server_step: Option<(f64, f64)>,
     pub backend: Backend,
+    /// False: measure only (the clock is never touched); the figures of
+    /// interest are then the estimate's errors.
+    pub steering: bool,
+    /// Figures are taken from this time on, seconds.
+    pub figures_from: f64,
     /// Print every clock action to stderr.
     pub trace: bool,
 }
@@ -76,6 +81,8 @@ impl Default for Scenario {
             loss: 0.0,
             server_step: None,
             backend: Backend::Adjtimex,
+            steering: true,
+            figures_from: 210.0,
             trace: false,
         }
     }
@@ -99,9 +106,12 @@ pub struct Figures {
     pub mean_offset: f64,
     pub steps: u32,
     pub requests: u64,
+    /// |the client's offset estimate - the true offset| at each valid reply
+    /// from `figures_from` on, seconds: median and 95th percentile.
+    pub estimate_median: f64,
+    pub estimate_p95: f64,
 }
 
-const FIGURES_FROM: f64 = 210.0;
 const UNIX_BASE: i64 = 1_800_000_000;
 
 fn ntp(t: f64) -> NtpTimestamp {
@@ -130,7 +140,7 @@ pub fn run(s: &Scenario) -> Figures {
         no_reply: Duration::from_secs_f64(s.no_reply),
         had_reply: Duration::from_secs_f64(s.poll),
         burst: s.burst,
-        steering: true,
+        steering: s.steering,
     };
     client.configure(config, Duration::ZERO);
 
@@ -139,6 +149,7 @@ pub fn run(s: &Scenario) -> Figures {
     // Replies in flight: (true arrival time, datagram).
     let mut in_flight: Vec<(f64, [u8; 48])> = vec![];
     let mut offsets = vec![];
+    let mut estimate_errors = vec![];
     let mut freqs = vec![];
     let mut next_sample = 0.0;
     // Phase less steps at the last sample, for the adjtime rate.
@@ -174,7 +185,12 @@ pub fn run(s: &Scenario) -> Figures {
             let (_, data) = in_flight.swap_remove(i);
             let t4 = ntp(lock(&model).local());
             let pending = backend.pending_slew();
+            let replies = client.counters().valid_replies;
             client.handle_packet(server, &data, t4, now, pending);
+            if client.counters().valid_replies > replies && t >= s.figures_from {
+                let m = lock(&model);
+                estimate_errors.push((client.discipline().last_offset() + m.phase - (server_time(t) - t)).abs());
+            }
         }
         if t == next_client {
             client.handle_timeout(now, rng.next_u64());
@@ -226,10 +242,17 @@ pub fn run(s: &Scenario) -> Figures {
         }
     }
     let steps = lock(&model).steps;
-    figures(&offsets, &freqs, steps, client.counters().requests)
+    let mut f = figures(&offsets, &freqs, s.figures_from as usize);
+    (f.steps, f.requests) = (steps, client.counters().requests);
+    estimate_errors.sort_by(|a, b| a.total_cmp(b));
+    if let Some(&last) = estimate_errors.last() {
+        f.estimate_median = estimate_errors[estimate_errors.len() / 2];
+        f.estimate_p95 = estimate_errors.get(estimate_errors.len() * 95 / 100).copied().unwrap_or(last);
+    }
+    f
 }
 
-fn figures(offsets: &[f64], freqs: &[f64], steps: u32, requests: u64) -> Figures {
+fn figures(offsets: &[f64], freqs: &[f64], from: usize) -> Figures {
     let good = |i: usize| offsets[i].abs() <= 1e-3 && freqs[i].abs() <= 500e-6;
     let mut sync_time = None;
     for i in (0..offsets.len()).rev() {
@@ -238,7 +261,7 @@ fn figures(offsets: &[f64], freqs: &[f64], steps: u32, requests: u64) -> Figures
         }
         sync_time = Some(i as f64);
     }
-    let from = (FIGURES_FROM as usize).min(offsets.len());
+    let from = from.min(offsets.len());
     let tail = &offsets[from..];
     let n = tail.len().max(1) as f64;
     Figures {
@@ -253,8 +276,7 @@ fn figures(offsets: &[f64], freqs: &[f64], steps: u32, requests: u64) -> Figures
                 .0) as f64,
         rms_freq: (freqs[from..].iter().map(|f| f * f).sum::<f64>() / n).sqrt() * 1e6,
         mean_offset: tail.iter().sum::<f64>() / n,
-        steps,
-        requests,
+        ..Figures::default()
     }
 }
 
