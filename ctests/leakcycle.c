@@ -38,47 +38,6 @@
 #define HEAP_SLACK (64L * 1024)
 
 
-/* Provided by the ASan/TSan/LSan runtimes; NULL otherwise. */
-extern size_t __sanitizer_get_current_allocated_bytes(void) __attribute__((weak));
-
-static int sanitized(void)
-{
-    return __sanitizer_get_current_allocated_bytes != NULL;
-}
-
-/* Open descriptors. A sanitizer runtime opens pipes and files of its own
- * (its symbolizer) at moments of its choosing: under one, only the kinds the
- * library opens are counted, sockets and eventfds. */
-static int count_fds(void)
-{
-    DIR *d = opendir("/proc/self/fd");
-    struct dirent *e;
-    char path[300], target[300];
-    int n = 0;
-    if (d == NULL)
-        return -1;
-    while ((e = readdir(d)) != NULL) {
-        ssize_t len;
-        if (e->d_name[0] == '.')
-            continue;
-        if (!sanitized()) {
-            n++;
-            continue;
-        }
-        snprintf(path, sizeof path, "/proc/self/fd/%s", e->d_name);
-        len = readlink(path, target, sizeof target - 1);
-        target[len < 0 ? 0 : len] = '\0';
-        if (strncmp(target, "socket:", 7) == 0 || strcmp(target, "anon_inode:[eventfd]") == 0)
-            n++;
-    }
-    closedir(d);
-    return n;
-}
-
-static const char *fds_counted(void)
-{
-    return sanitized() ? "sockets and eventfds" : "all descriptors";
-}
 
 static const char *heap_source(void)
 {
@@ -199,14 +158,14 @@ int main(int argc, char **argv)
         h_sleep_ms(100);
     }
     /* Baselines before the first library call. */
-    fds_start = count_fds();
+    fds_start = h_count_fds();
     threads_start = h_count_entries("/proc/self/task");
     heap_start = heap_in_use();
 
     for (i = 0; i < WARMUP; i++)
         if (cycle(i) != 0)
             bad_cycles++;
-    fds_warm = count_fds();
+    fds_warm = h_count_fds();
     threads_warm = h_count_entries("/proc/self/task");
     heap_warm = heap_in_use();
 
@@ -216,28 +175,28 @@ int main(int argc, char **argv)
             bad_cycles++;
         if (cycles >= 10 && (i + 1) % (cycles / 10) == 0)
             printf("  %ld cycles, %.1f s, heap %ld, fds %d, threads %d\n", i + 1, h_now() - t0, heap_in_use(),
-                   count_fds(), h_count_entries("/proc/self/task"));
+                   h_count_fds(), h_count_entries("/proc/self/task"));
     }
     took = h_now() - t0;
-    fds_end = count_fds();
+    fds_end = h_count_fds();
     threads_end = h_count_entries("/proc/self/task");
     heap_end = heap_in_use();
 
     printf("leakcycle: %ld cycles in %.2f s (%.3f ms each); %ld of %ld waits reached Sync\n", cycles, took,
            took * 1000.0 / (double)cycles, synced, sync_waits);
-    printf("leakcycle: fds (%s) start %d, after warm-up %d, end %d\n", fds_counted(), fds_start, fds_warm,
+    printf("leakcycle: fds (%s) start %d, after warm-up %d, end %d\n", h_fds_counted(), fds_start, fds_warm,
            fds_end);
     printf("leakcycle: threads start %d, after warm-up %d, end %d\n", threads_start, threads_warm, threads_end);
     printf("leakcycle: heap in use start %ld, after %d warm-up cycles %ld, end %ld bytes "
            "(end - warm-up %+ld, end - start %+ld; slack %ld)\n",
            heap_start, WARMUP, heap_warm, heap_end, heap_end - heap_warm, heap_end - heap_start, HEAP_SLACK);
 
-    if (!sanitized() && heap_start == 0 && heap_warm == 0 && heap_end == 0)
+    if (!h_sanitized() && heap_start == 0 && heap_warm == 0 && heap_end == 0)
         h_note("mallinfo2() reports nothing in use: malloc is replaced (valgrind?); no heap figure here, "
                "the tool's own leak check covers it");
     CHECK_EQ(bad_cycles, 0, "every call of every cycle succeeded (%ld cycles)", cycles + WARMUP);
     CHECK_EQ(synced, sync_waits, "every cycle that waited reached Sync has_sync=1 (%ld)", sync_waits);
-    CHECK_EQ(fds_end, fds_start, "open descriptors back to %d (%s)", fds_start, fds_counted());
+    CHECK_EQ(fds_end, fds_start, "open descriptors back to %d (%s)", fds_start, h_fds_counted());
     CHECK_EQ(threads_end, threads_start, "threads back to %d", threads_start);
     CHECK(heap_end - heap_warm <= HEAP_SLACK, "heap in use back to its baseline within %ld bytes (%+ld)", HEAP_SLACK,
           heap_end - heap_warm);

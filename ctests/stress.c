@@ -551,47 +551,6 @@ static pid_t server_pid = -1;
 /* ------------------------------------------------------------------ main */
 
 
-/* Provided by the ASan/TSan/LSan runtimes; NULL otherwise. */
-extern size_t __sanitizer_get_current_allocated_bytes(void) __attribute__((weak));
-
-static int sanitized(void)
-{
-    return __sanitizer_get_current_allocated_bytes != NULL;
-}
-
-/* Open descriptors. A sanitizer runtime opens pipes and files of its own
- * (its symbolizer) at moments of its choosing: under one, only the kinds the
- * library opens are counted, sockets and eventfds. */
-static int count_fds(void)
-{
-    DIR *d = opendir("/proc/self/fd");
-    struct dirent *e;
-    char path[300], target[300];
-    int n = 0;
-    if (d == NULL)
-        return -1;
-    while ((e = readdir(d)) != NULL) {
-        ssize_t len;
-        if (e->d_name[0] == '.')
-            continue;
-        if (!sanitized()) {
-            n++;
-            continue;
-        }
-        snprintf(path, sizeof path, "/proc/self/fd/%s", e->d_name);
-        len = readlink(path, target, sizeof target - 1);
-        target[len < 0 ? 0 : len] = '\0';
-        if (strncmp(target, "socket:", 7) == 0 || strcmp(target, "anon_inode:[eventfd]") == 0)
-            n++;
-    }
-    closedir(d);
-    return n;
-}
-
-static const char *fds_counted(void)
-{
-    return sanitized() ? "sockets and eventfds" : "all descriptors";
-}
 
 static long row_sum(const long *row)
 {
@@ -716,7 +675,7 @@ int main(int argc, char **argv)
             pthread_join(t, NULL);
         h_sleep_ms(100);
     }
-    fds_before = count_fds();
+    fds_before = h_count_fds();
     threads_before = h_count_entries("/proc/self/task");
     for (i = 0; i < THREADS; i++) {
         workers[i].index = i;
@@ -840,14 +799,14 @@ int main(int argc, char **argv)
     {
         double end = h_now() + 2.0;
         for (;;) {
-            fds_after = count_fds();
+            fds_after = h_count_fds();
             threads_after = h_count_entries("/proc/self/task");
             if ((fds_after == fds_before && threads_after == threads_before) || h_now() > end)
                 break;
             h_sleep_ms(50);
         }
     }
-    if (!CHECK_EQ(fds_after, fds_before, "open descriptors back to %d (%s)", fds_before, fds_counted()))
+    if (!CHECK_EQ(fds_after, fds_before, "open descriptors back to %d (%s)", fds_before, h_fds_counted()))
         list_fds();
     CHECK_EQ(threads_after, threads_before, "threads back to %d", threads_before);
     h_stop_server(&server_pid);
