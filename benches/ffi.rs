@@ -154,8 +154,6 @@ fn benches(c: &mut Criterion) {
     let handle = registry::get(one as usize).unwrap();
     g.bench_function("part: worker status (queue lock + event lock)", |b| b.iter(|| handle.worker.status()));
     g.bench_function("part: worker stats (snapshot clone)", |b| b.iter(|| handle.worker.stats()));
-    let addr: std::net::SocketAddr = "127.0.0.1:11123".parse().unwrap();
-    g.bench_function("part: server address to text (get_stats formats it)", |b| b.iter(|| black_box(addr).to_string()));
     g.bench_function("part: Instant::elapsed (get_stats reads 2 ages)", |b| {
         let t = Instant::now();
         b.iter(|| black_box(t).elapsed())

@@ -146,8 +146,7 @@ mod tests {
     fn a_bend_in_the_history_lets_the_old_points_go() {
         // 64 points with alternating noise on a flat line: all kept.
         let noisy = |i: usize| if i % 2 == 0 { 1e-5 } else { -1e-5 };
-        let flat: Vec<_> =
-            (0..64).map(|i| Point { t: i as f64, offset: noisy(i), delay: 1e-4, extra: 0.0 }).collect();
+        let flat: Vec<_> = (0..64).map(|i| Point { t: i as f64, offset: noisy(i), delay: 1e-4, extra: 0.0 }).collect();
         let f = fit_random_residuals(&flat, 63.0, MIN_DELAY_SHARE);
         assert_eq!(f.centroid, fit_line(&flat, 63.0, MIN_DELAY_SHARE).centroid);
         // The same, but the last 16 points ramp away (someone slews the clock).

@@ -107,8 +107,10 @@ pub struct Discipline {
     slewing_until: f64,
     /// The offset estimated at the last sample (before correcting it), seconds.
     last_offset: f64,
-    /// Measuring only: the local clock's drift from the fit, s/s.
+    /// Measuring only: the local clock's drift from the fit, s/s, and the
+    /// time of that fit (monotonic s).
     drift: Option<f64>,
+    measured_at: f64,
 }
 
 impl Default for Discipline {
@@ -131,6 +133,7 @@ impl Discipline {
             slewing_until: f64::NEG_INFINITY,
             last_offset: 0.0,
             drift: None,
+            measured_at: 0.0,
         }
     }
 
@@ -164,8 +167,9 @@ impl Discipline {
         let t = now.as_secs_f64();
         let point =
             Point { t, offset: sample.offset.as_seconds(), delay: sample.delay.as_seconds().max(0.0), extra: 0.0 };
-        if !self.points.is_empty() {
-            let predicted = fit_random_residuals(self.points.make_contiguous(), t, MEASURE_MIN_DELAY_SHARE).offset;
+        // The last fit's line, carried on to now.
+        if let Some(drift) = self.drift.filter(|_| !self.points.is_empty()) {
+            let predicted = self.last_offset + drift * (t - self.measured_at);
             if (point.offset - predicted).abs() > STEP_THRESHOLD_SECS {
                 self.points.clear();
             }
@@ -175,6 +179,7 @@ impl Discipline {
         self.jitter = fit.rms;
         self.last_offset = fit.offset;
         self.drift = Some(fit.slope);
+        self.measured_at = t;
     }
 
     /// Decides about `sample`, taken at monotonic time `now`, while

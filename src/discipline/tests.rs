@@ -147,3 +147,49 @@ fn a_noisy_short_baseline_moves_the_frequency_only_partly() {
     let Decision::Apply(a, _) = d.decide(secs(2.0), &sample(0.001, 0.0037), NtpDuration::ZERO) else { panic!() };
     assert!(a.freq_ppm.abs() < 50.0, "{}", a.freq_ppm);
 }
+
+fn measure(d: &mut Discipline, t: f64, offset: f64, delay: f64) {
+    d.measure(secs(t), &sample(offset, delay));
+}
+
+#[test]
+fn measuring_finds_offset_and_drift_without_touching_anything() {
+    let mut d = Discipline::new(0.0);
+    for i in 0..40 {
+        let t = i as f64 * 2.0;
+        // +-20 us of alternating noise on a clock 50 ppm slow.
+        let noise = if i % 2 == 0 { 20e-6 } else { -20e-6 };
+        measure(&mut d, t, 0.010 + 50e-6 * t + noise, 0.001);
+    }
+    let truth = 0.010 + 50e-6 * 78.0;
+    assert!((d.last_offset() - truth).abs() < 10e-6, "{} vs {truth}", d.last_offset());
+    assert!((d.frequency_error_ppm() - 50.0).abs() < 1.0, "{}", d.frequency_error_ppm());
+    assert_eq!(d.freq_ppm(), 0.0, "nothing corrected");
+}
+
+#[test]
+fn measuring_starts_afresh_after_a_jump() {
+    let mut d = Discipline::new(0.0);
+    for i in 0..30 {
+        measure(&mut d, i as f64 * 2.0, 0.001, 0.001);
+    }
+    measure(&mut d, 60.0, 0.501, 0.001);
+    assert!((d.last_offset() - 0.501).abs() < 1e-9, "the old samples are gone: {}", d.last_offset());
+    measure(&mut d, 62.0, 0.501, 0.001);
+    assert!((d.last_offset() - 0.501).abs() < 1e-9);
+}
+
+#[test]
+fn measuring_follows_a_clock_that_someone_else_slews() {
+    let mut d = Discipline::new(0.0);
+    let noise = |i: i32| if i % 2 == 0 { 10e-6 } else { -10e-6 };
+    for i in 0..48 {
+        measure(&mut d, i as f64 * 2.0, 0.002 + noise(i), 0.001);
+    }
+    // Another daemon corrects the 2 ms within a poll; 16 samples at 0 ms
+    // follow. A fit over all 64 would still say about 0.4 ms.
+    for i in 48..64 {
+        measure(&mut d, i as f64 * 2.0, noise(i), 0.001);
+    }
+    assert!(d.last_offset().abs() < 100e-6, "followed: {}", d.last_offset());
+}
