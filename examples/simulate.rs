@@ -33,6 +33,7 @@ fn main() {
     row("10 % loss", &Scenario { loss: 0.1, ..d.clone() }, seeds);
     row("5 ms asymmetric path", &Scenario { asymmetry: 5e-3, ..d.clone() }, seeds);
     row("server steps 1 s at 5000 s", &Scenario { server_step: Some((5000.0, 1.0)), ..d.clone() }, seeds);
+    row("queueing on the way back only", &Scenario { queue_on_return: true, ..d.clone() }, seeds);
     row("poll 16 s", &Scenario { poll: 16.0, ..d.clone() }, seeds);
     row("poll 1024 s", &Scenario { poll: 1024.0, ..d.clone() }, seeds);
     println!(
@@ -63,7 +64,14 @@ fn measuring_scenarios() -> Vec<(&'static str, Scenario)> {
         ("no jitter (1 ms each way)", m.clone()),
         ("1 ms uniform jitter each way", Scenario { jitter: 1e-3, ..m.clone() }),
         ("same, 2 ms asymmetric path", Scenario { jitter: 1e-3, asymmetry: 2e-3, ..m.clone() }),
-        ("chrony's default delays, 64 s poll, 10,000 s", Scenario { steering: false, figures_from: 210.0, ..Scenario::default() }),
+        (
+            "chrony's default delays, 64 s poll, 10,000 s",
+            Scenario { steering: false, figures_from: 210.0, ..Scenario::default() },
+        ),
+        (
+            "same, queueing on the way back only",
+            Scenario { steering: false, figures_from: 210.0, queue_on_return: true, ..Scenario::default() },
+        ),
     ]
 }
 

@@ -41,39 +41,76 @@ const BASE_ERROR: f64 = 1e-6;
 /// simulator: lower trusts single low-delay samples too much, higher
 /// averages too little)...
 pub const MIN_DELAY_SHARE: f64 = 0.10;
+/// Steering, no asymmetry correction.
+#[cfg(test)]
+const PLAIN: Weighting = Weighting { min_delay_share: MIN_DELAY_SHARE, asymmetry: 0.0 };
 /// ...and when measuring, where 64 samples are averaged: on real paths part
 /// of a delay's excess does not show in the offset (the accuracy benchmark's
 /// raw samples, re-fitted: median error 46 -> 36 us over six runs).
 pub const MEASURE_MIN_DELAY_SHARE: f64 = 0.50;
 
-/// Fits `points` (at least one), weighting each by the inverse square of its
-/// possible error: half its delay above the minimum, plus a floor of
-/// `min_delay_share` times the minimum.
-#[allow(clippy::suboptimal_flops)]
-pub fn fit_line(points: &[Point], at: f64, min_delay_share: f64) -> Fit {
-    let min_delay = points.iter().map(|p| p.delay).fold(f64::INFINITY, f64::min);
-    let weight = |p: &Point| {
-        let err = (p.delay - min_delay) / 2.0 + BASE_ERROR + min_delay * min_delay_share + p.extra;
-        1.0 / (err * err)
-    };
-    let (mut sw, mut st, mut so) = (0.0, 0.0, 0.0);
-    for p in points {
-        let w = weight(p);
-        sw += w;
-        st += w * (p.t - at);
-        so += w * p.offset;
+/// How a fit treats its points.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Weighting {
+    /// The floor of a point's possible error, as a share of the minimum delay.
+    pub min_delay_share: f64,
+    /// Offset change per second of delay above the minimum (-0.5 to 0.5):
+    /// when a path's delay varies on one leg only, each point's offset is
+    /// corrected to what it would read at the minimum delay.
+    pub asymmetry: f64,
+}
+
+struct Weighted<'a> {
+    points: &'a [Point],
+    min_delay: f64,
+    how: Weighting,
+}
+
+impl Weighted<'_> {
+    fn new(points: &[Point], how: Weighting) -> Weighted<'_> {
+        Weighted { points, min_delay: points.iter().map(|p| p.delay).fold(f64::INFINITY, f64::min), how }
     }
-    let (tm, om) = (st / sw, so / sw);
+
+    /// Weight: the inverse square of the point's possible error, half its
+    /// delay above the minimum plus the floor.
+    fn weight(&self, p: &Point) -> f64 {
+        let err = (p.delay - self.min_delay) / 2.0 + BASE_ERROR + self.min_delay * self.how.min_delay_share + p.extra;
+        1.0 / (err * err)
+    }
+
+    fn offset(&self, p: &Point) -> f64 {
+        p.offset - self.how.asymmetry * (p.delay - self.min_delay)
+    }
+
+    /// Weighted means of (t - at, offset, delay - min delay) and the weight sum.
+    fn means(&self, at: f64) -> (f64, f64, f64, f64) {
+        let (mut sw, mut st, mut so, mut sd) = (0.0, 0.0, 0.0, 0.0);
+        for p in self.points {
+            let w = self.weight(p);
+            sw += w;
+            st += w * (p.t - at);
+            so += w * self.offset(p);
+            sd += w * (p.delay - self.min_delay);
+        }
+        (st / sw, so / sw, sd / sw, sw)
+    }
+}
+
+/// Fits `points` (at least one) as `how` says.
+#[allow(clippy::suboptimal_flops)]
+pub fn fit_line(points: &[Point], at: f64, how: Weighting) -> Fit {
+    let wp = Weighted::new(points, how);
+    let (tm, om, _, sw) = wp.means(at);
     let (mut stt, mut sto) = (0.0, 0.0);
     for p in points {
-        let w = weight(p);
+        let w = wp.weight(p);
         stt += w * (p.t - at - tm).powi(2);
-        sto += w * (p.t - at - tm) * (p.offset - om);
+        sto += w * (p.t - at - tm) * (wp.offset(p) - om);
     }
     let enough = points.len() >= 2 && stt > 0.0;
     let slope = if enough { sto / stt } else { 0.0 };
     let offset = om - slope * tm;
-    let rss: f64 = points.iter().map(|p| weight(p) * (p.offset - (offset + slope * (p.t - at))).powi(2)).sum();
+    let rss: f64 = points.iter().map(|p| wp.weight(p) * (wp.offset(p) - (offset + slope * (p.t - at))).powi(2)).sum();
     // With weights 1/err^2 the slope's variance is 1/stt.
     Fit {
         offset,
@@ -84,6 +121,40 @@ pub fn fit_line(points: &[Point], at: f64, min_delay_share: f64) -> Fit {
     }
 }
 
+/// Points an asymmetry estimate needs.
+pub const MIN_ASYMMETRY_POINTS: usize = 8;
+
+/// How much the offsets of `points` move per second of delay above the
+/// minimum, with time as the other regressor (weighted as `how` says,
+/// without any asymmetry correction): about -0.5 when all the variation of
+/// the delay is on the way back (a late reply reads the server early),
+/// +0.5 when it is on the way out, 0 when it is shared. None with too few
+/// points or no spread in delay.
+#[allow(clippy::suboptimal_flops)]
+pub fn asymmetry(points: &[Point], how: Weighting) -> Option<f64> {
+    if points.len() < MIN_ASYMMETRY_POINTS {
+        return None;
+    }
+    let wp = Weighted::new(points, Weighting { asymmetry: 0.0, ..how });
+    let at = points[points.len() - 1].t;
+    let (tm, om, dm, _) = wp.means(at);
+    let (mut stt, mut std, mut sdd, mut sto, mut sdo) = (0.0, 0.0, 0.0, 0.0, 0.0);
+    for p in points {
+        let w = wp.weight(p);
+        let (t, d, o) = (p.t - at - tm, p.delay - wp.min_delay - dm, p.offset - om);
+        stt += w * t * t;
+        std += w * t * d;
+        sdd += w * d * d;
+        sto += w * t * o;
+        sdo += w * d * o;
+    }
+    let det = stt * sdd - std * std;
+    if det.is_nan() || det <= 1e-9 * stt * sdd {
+        return None;
+    }
+    Some((stt * sdo - std * sto) / det)
+}
+
 /// The fewest points [`fit_random_residuals`] narrows a window to.
 pub const MIN_RUNS_POINTS: usize = 8;
 
@@ -92,12 +163,12 @@ pub const MIN_RUNS_POINTS: usize = 8;
 /// test: too few runs of equal sign mean the offset has not followed a line
 /// over that span (another daemon slewed the clock, the oscillator wandered),
 /// and the older points are let go. A noisy but linear history keeps them all.
-pub fn fit_random_residuals(points: &[Point], at: f64, min_delay_share: f64) -> Fit {
+pub fn fit_random_residuals(points: &[Point], at: f64, how: Weighting) -> Fit {
     let mut n = points.len();
     loop {
         let window = &points[points.len() - n..];
-        let fit = fit_line(window, at, min_delay_share);
-        if n / 2 < MIN_RUNS_POINTS || residual_runs_are_random(window, &fit, at) {
+        let fit = fit_line(window, at, how);
+        if n / 2 < MIN_RUNS_POINTS || residual_runs_are_random(window, &fit, at, how) {
             return fit;
         }
         n /= 2;
@@ -106,8 +177,9 @@ pub fn fit_random_residuals(points: &[Point], at: f64, min_delay_share: f64) -> 
 
 /// Wald-Wolfowitz runs test on the residuals' signs: false when there are
 /// fewer runs than random signs would give, by more than two sigma.
-fn residual_runs_are_random(points: &[Point], fit: &Fit, at: f64) -> bool {
-    let positive = |p: &Point| p.offset > fit.offset + fit.slope * (p.t - at);
+fn residual_runs_are_random(points: &[Point], fit: &Fit, at: f64, how: Weighting) -> bool {
+    let wp = Weighted::new(points, how);
+    let positive = |p: &Point| wp.offset(p) > fit.offset + fit.slope * (p.t - at);
     let pos = points.iter().filter(|p| positive(p)).count() as f64;
     let n = points.len() as f64;
     let neg = n - pos;
@@ -129,7 +201,7 @@ mod tests {
         let pts: Vec<_> = (0..5)
             .map(|i| Point { t: i as f64 * 10.0, offset: 0.001 + 2e-6 * i as f64 * 10.0, delay: 1e-4, extra: 0.0 })
             .collect();
-        let f = fit_line(&pts, 40.0, MIN_DELAY_SHARE);
+        let f = fit_line(&pts, 40.0, PLAIN);
         assert!((f.slope - 2e-6).abs() < 1e-12);
         assert!((f.offset - 0.00108).abs() < 1e-12);
         assert!(f.rms < 1e-12);
@@ -137,7 +209,7 @@ mod tests {
 
     #[test]
     fn one_point_has_no_slope() {
-        let f = fit_line(&[Point { t: 3.0, offset: 0.5, delay: 0.01, extra: 0.0 }], 10.0, MIN_DELAY_SHARE);
+        let f = fit_line(&[Point { t: 3.0, offset: 0.5, delay: 0.01, extra: 0.0 }], 10.0, PLAIN);
         assert_eq!((f.offset, f.slope), (0.5, 0.0));
         assert!(f.slope_var.is_infinite());
     }
@@ -147,8 +219,8 @@ mod tests {
         // 64 points with alternating noise on a flat line: all kept.
         let noisy = |i: usize| if i % 2 == 0 { 1e-5 } else { -1e-5 };
         let flat: Vec<_> = (0..64).map(|i| Point { t: i as f64, offset: noisy(i), delay: 1e-4, extra: 0.0 }).collect();
-        let f = fit_random_residuals(&flat, 63.0, MIN_DELAY_SHARE);
-        assert_eq!(f.centroid, fit_line(&flat, 63.0, MIN_DELAY_SHARE).centroid);
+        let f = fit_random_residuals(&flat, 63.0, PLAIN);
+        assert_eq!(f.centroid, fit_line(&flat, 63.0, PLAIN).centroid);
         // The same, but the last 16 points ramp away (someone slews the clock).
         let bent: Vec<_> = (0..64)
             .map(|i| {
@@ -156,17 +228,44 @@ mod tests {
                 Point { t: i as f64, offset: noisy(i) + ramp, delay: 1e-4, extra: 0.0 }
             })
             .collect();
-        let all = fit_line(&bent, 63.0, MIN_DELAY_SHARE);
-        let f = fit_random_residuals(&bent, 63.0, MIN_DELAY_SHARE);
+        let all = fit_line(&bent, 63.0, PLAIN);
+        let f = fit_random_residuals(&bent, 63.0, PLAIN);
         assert!(f.centroid > all.centroid, "a shorter window");
         assert!((f.offset - 16e-4).abs() < (all.offset - 16e-4).abs() / 4.0, "{} vs {}", f.offset, all.offset);
+    }
+
+    #[test]
+    fn asymmetry_is_read_from_how_offsets_follow_delays() {
+        let delays = [1e-3, 1.4e-3, 1.1e-3, 2e-3, 1.2e-3, 1.7e-3, 1.05e-3, 1.3e-3, 2.5e-3, 1.15e-3];
+        // All the excess on the way back: a sample reads -excess/2.
+        let back: Vec<_> = (0..10)
+            .map(|i| Point {
+                t: i as f64,
+                offset: 5e-6 * i as f64 - (delays[i] - 1e-3) / 2.0,
+                delay: delays[i],
+                extra: 0.0,
+            })
+            .collect();
+        let a = asymmetry(&back, PLAIN).unwrap();
+        assert!((a + 0.5).abs() < 1e-9, "{a}");
+        // Corrected, the offsets lie on the line again (drift 5 us/s).
+        let f = fit_line(&back, 9.0, Weighting { asymmetry: a, ..PLAIN });
+        assert!((f.offset - 45e-6).abs() < 1e-9 && (f.slope - 5e-6).abs() < 1e-12, "{f:?}");
+        assert!(f.rms < 1e-9);
+        // Offsets that do not follow the delay: no asymmetry.
+        let shared: Vec<_> = back.iter().map(|p| Point { offset: 5e-6 * p.t, ..*p }).collect();
+        assert!(asymmetry(&shared, PLAIN).unwrap().abs() < 1e-9);
+        // Too few points, or no spread in delay: no estimate.
+        assert_eq!(asymmetry(&back[..MIN_ASYMMETRY_POINTS - 1], PLAIN), None);
+        let flat: Vec<_> = back.iter().map(|p| Point { delay: 1e-3, ..*p }).collect();
+        assert_eq!(asymmetry(&flat, PLAIN), None);
     }
 
     #[test]
     fn another_slope_pivots_on_the_centroid() {
         let pts: Vec<_> =
             (0..5).map(|i| Point { t: i as f64 * 10.0, offset: 1e-6 * i as f64, delay: 1e-4, extra: 0.0 }).collect();
-        let f = fit_line(&pts, 40.0, MIN_DELAY_SHARE);
+        let f = fit_line(&pts, 40.0, PLAIN);
         assert!((f.centroid + 20.0).abs() < 1e-9);
         assert!((f.offset_with_slope(f.slope) - f.offset).abs() < 1e-15);
         // Slope 0: the mean offset, 2 us.
@@ -177,6 +276,6 @@ mod tests {
     fn high_delay_samples_count_for_little() {
         let mut pts: Vec<_> = (0..6).map(|i| Point { t: i as f64, offset: 0.0, delay: 2e-4, extra: 0.0 }).collect();
         pts.push(Point { t: 6.0, offset: 0.010, delay: 0.040, extra: 0.0 });
-        assert!(fit_line(&pts, 6.0, MIN_DELAY_SHARE).offset.abs() < 5e-6);
+        assert!(fit_line(&pts, 6.0, PLAIN).offset.abs() < 5e-6);
     }
 }

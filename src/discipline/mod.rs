@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use crate::proto::timestamp::NtpDuration;
 use crate::proto::validate::Sample;
-use fit::{fit_line, fit_random_residuals, Point, MEASURE_MIN_DELAY_SHARE, MIN_DELAY_SHARE};
+use fit::{asymmetry, fit_line, fit_random_residuals, Point, Weighting, MEASURE_MIN_DELAY_SHARE, MIN_DELAY_SHARE};
 
 /// Offsets larger than this are stepped; smaller ones are slewed.
 pub const STEP_THRESHOLD_SECS: f64 = 0.128;
@@ -35,6 +35,12 @@ pub const MAX_POINTS: usize = 16;
 /// whose residuals look random (a runs test), so a clock that someone else
 /// steers is still followed.
 pub const MEASURE_POINTS: usize = 64;
+/// An asymmetry estimate at least this large (in size)...
+const ASYMMETRY_CLEAR: f64 = 0.45;
+/// ...in this many fits in a row, with one sign, is corrected for: all the
+/// delay's variation is on one leg (a one-sided queue, a slow path to or
+/// from the server's timestamps). Shared variation averages out anyway.
+const ASYMMETRY_STREAK: u32 = 10;
 /// The rate at which the backends' kernels slew, s/s (Linux, BSD adjtime).
 pub const SLEW_RATE: f64 = 500e-6;
 /// While a slew of ours runs, a sample's offset is uncertain by one second's
@@ -111,6 +117,10 @@ pub struct Discipline {
     /// time of that fit (monotonic s).
     drift: Option<f64>,
     measured_at: f64,
+    /// Consecutive fits whose asymmetry estimate cleared the bar (its sign
+    /// the streak's), and the correction in force (0 until the streak is long).
+    asymmetry_streak: i32,
+    asymmetry: f64,
 }
 
 impl Default for Discipline {
@@ -134,6 +144,8 @@ impl Discipline {
             last_offset: 0.0,
             drift: None,
             measured_at: 0.0,
+            asymmetry_streak: 0,
+            asymmetry: 0.0,
         }
     }
 
@@ -175,7 +187,8 @@ impl Discipline {
             }
         }
         self.push(point, MEASURE_POINTS);
-        let fit = fit_random_residuals(self.points.make_contiguous(), t, MEASURE_MIN_DELAY_SHARE);
+        let how = self.weighting(MEASURE_MIN_DELAY_SHARE);
+        let fit = fit_random_residuals(self.points.make_contiguous(), t, how);
         self.jitter = fit.rms;
         self.last_offset = fit.offset;
         self.drift = Some(fit.slope);
@@ -196,7 +209,8 @@ impl Discipline {
         }
         self.votes.clear();
         self.push(point, MAX_POINTS);
-        let fit = fit_line(self.points.make_contiguous(), t, MIN_DELAY_SHARE);
+        let how = self.weighting(MIN_DELAY_SHARE);
+        let fit = fit_line(self.points.make_contiguous(), t, how);
         self.jitter = fit.rms;
         // Correct the frequency error as far as the fit is sure of it, and
         // slew the fitted offset plus what is still pending (a new slew
@@ -229,7 +243,7 @@ impl Discipline {
         if self.votes.len() < STEP_AGREEMENT {
             return Decision::Hold;
         }
-        let fit = fit_line(&self.votes, point.t, MIN_DELAY_SHARE);
+        let fit = fit_line(&self.votes, point.t, Weighting { min_delay_share: MIN_DELAY_SHARE, asymmetry: 0.0 });
         let step = fit.offset;
         let refused =
             if self.stepped_or_synced { step.abs() > PANIC_BOUND_SECS } else { step < -FIRST_BACKWARD_LIMIT_SECS };
@@ -274,6 +288,25 @@ impl Discipline {
         let gain = self.freq_var / (self.freq_var + slope_var);
         self.freq_var *= 1.0 - gain;
         gain
+    }
+
+    /// The weighting for the register's next fit: updates the asymmetry
+    /// streak from the register as it is now.
+    fn weighting(&mut self, min_delay_share: f64) -> Weighting {
+        let plain = Weighting { min_delay_share, asymmetry: 0.0 };
+        let estimate = asymmetry(self.points.make_contiguous(), plain).unwrap_or(0.0);
+        let sign = if estimate.abs() < ASYMMETRY_CLEAR { 0 } else { estimate.signum() as i32 };
+        self.asymmetry_streak =
+            if sign != 0 && sign == self.asymmetry_streak.signum() { self.asymmetry_streak + sign } else { sign };
+        self.asymmetry =
+            if self.asymmetry_streak.unsigned_abs() >= ASYMMETRY_STREAK { estimate.clamp(-0.5, 0.5) } else { 0.0 };
+        Weighting { asymmetry: self.asymmetry, ..plain }
+    }
+
+    /// The asymmetry correction in force: offset per second of delay above
+    /// the register's minimum (0 when none is).
+    pub fn asymmetry(&self) -> f64 {
+        self.asymmetry
     }
 
     fn push(&mut self, p: Point, capacity: usize) {

@@ -193,3 +193,20 @@ fn measuring_follows_a_clock_that_someone_else_slews() {
     }
     assert!(d.last_offset().abs() < 100e-6, "followed: {}", d.last_offset());
 }
+
+#[test]
+fn a_one_sided_queue_is_corrected_once_it_is_clear() {
+    // Replies queue on the way back: each sample reads half its extra delay
+    // low. The true offset is 1 ms.
+    let delays = [200e-6, 260e-6, 210e-6, 400e-6, 230e-6, 330e-6, 205e-6, 280e-6, 500e-6, 220e-6];
+    let mut d = Discipline::new(0.0);
+    for i in 0..30 {
+        let delay = delays[i % delays.len()];
+        measure(&mut d, i as f64 * 2.0, 0.001 - (delay - 200e-6) / 2.0, delay);
+        if i < 7 + ASYMMETRY_STREAK as usize - 1 {
+            assert_eq!(d.asymmetry(), 0.0, "not before {ASYMMETRY_STREAK} fits agree (sample {i})");
+        }
+    }
+    assert!((d.asymmetry() + 0.5).abs() < 1e-6, "{}", d.asymmetry());
+    assert!((d.last_offset() - 0.001).abs() < 1e-7, "{}", d.last_offset());
+}

@@ -46,6 +46,9 @@ pub struct Scenario {
     pub delay_exp_mean: f64,
     /// Extra uniform jitter in [0, x) each way.
     pub jitter: f64,
+    /// The exponential part of the delay on the way back only (a one-sided
+    /// queue): offsets then vary with the delay, by -1/2 of its excess.
+    pub queue_on_return: bool,
     /// Extra delay client-to-server only.
     pub asymmetry: f64,
     /// Probability a request or its reply is lost.
@@ -77,6 +80,7 @@ impl Default for Scenario {
             delay_base: 100e-6,
             delay_exp_mean: 100e-6,
             jitter: 0.0,
+            queue_on_return: false,
             asymmetry: 0.0,
             loss: 0.0,
             server_step: None,
@@ -145,7 +149,9 @@ pub fn run(s: &Scenario) -> Figures {
     client.configure(config, Duration::ZERO);
 
     let server_time = |t: f64| t + s.server_step.map_or(0.0, |(at, by)| if t >= at { by } else { 0.0 });
-    let one_way = |rng: &mut Rng| s.delay_base + rng.exponential(s.delay_exp_mean) + s.jitter * rng.uniform();
+    let one_way = |rng: &mut Rng, queued: bool| {
+        s.delay_base + if queued { rng.exponential(s.delay_exp_mean) } else { 0.0 } + s.jitter * rng.uniform()
+    };
     // Replies in flight: (true arrival time, datagram).
     let mut in_flight: Vec<(f64, [u8; 48])> = vec![];
     let mut offsets = vec![];
@@ -202,7 +208,7 @@ pub fn run(s: &Scenario) -> Figures {
                     if rng.uniform() < s.loss {
                         continue;
                     }
-                    let arrive_server = t + one_way(&mut rng) + s.asymmetry;
+                    let arrive_server = t + one_way(&mut rng, !s.queue_on_return) + s.asymmetry;
                     let req = Packet::parse(&request).unwrap();
                     let stamp = ntp(server_time(arrive_server));
                     let reply = Packet {
@@ -221,7 +227,7 @@ pub fn run(s: &Scenario) -> Figures {
                         transmit_ts: stamp,
                     };
                     if rng.uniform() >= s.loss {
-                        in_flight.push((arrive_server + one_way(&mut rng), reply.encode()));
+                        in_flight.push((arrive_server + one_way(&mut rng, true), reply.encode()));
                     }
                 }
                 Output::Adjust(action, report) => {
