@@ -247,7 +247,7 @@ def collect(a):
             for r in rows:
                 w.writerow([client, "%.3f" % r[0]] + ["%.9f" % x for x in r[1:]])
     with open(os.path.join(a.out, "condition.json"), "w") as f:
-        json.dump({"label": a.label, "description": a.description, "expected_us": a.expected_us,
+        json.dump({"label": a.label, "description": a.description, "expected_us": a.expected_us, "seed": a.seed,
                    "loopback": a.loopback, "interval": a.interval, "poll": a.poll,
                    "warmup": a.warmup, "duration": round(c.now(), 1), "errors": c.errors[:20]}, f, indent=1)
     for e in c.errors[:5]:
@@ -280,6 +280,42 @@ def fmt(x, digits=1):
 CLIENTS = ["prossntp", "chronyd", "ntpdig"]
 
 
+SOURCES = {"prossntp": "127.0.0.11", "chronyd": "127.0.0.12", "ntpdig": "127.0.0.1"}
+
+
+def timestamp_bias(cd):
+    """Each client's raw sample error less the asymmetry the relay itself
+    held each round trip to ((up - down) / 2, from relay.csv): what remains is
+    the client's own timestamping plus the hops outside the relay's hold.
+    Round trips are matched to samples in order, allowing for a client's
+    extra requests before its first sample. {client: (median us, n)}."""
+    path = os.path.join(cd, "relay.csv")
+    if not os.path.exists(path):
+        return {}
+    held = list(csv.DictReader(open(path)))
+    samples = list(csv.DictReader(open(os.path.join(cd, "samples.csv"))))
+    out = {}
+    for c, ip in SOURCES.items():
+        ups = [float(h["held_s"]) for h in held if h["client"] == ip and h["direction"] == "up"]
+        downs = [float(h["held_s"]) for h in held if h["client"] == ip and h["direction"] == "down"]
+        asym = [(u - d) / 2 * 1e6 for u, d in zip(ups, downs)]
+        errs = [(float(r["sample_offset"]) - TRUE_OFFSET) * 1e6 for r in samples
+                if r["client"] == c and r["sample_offset"] != "nan"]
+        best = None
+        for shift in range(8):
+            m = min(len(errs), len(asym) - shift)
+            if m < 10:
+                continue
+            diffs = [errs[i] - asym[i + shift] for i in range(m)]
+            med = quantile(diffs, 0.5)
+            spread = sum(abs(x - med) for x in diffs) / m
+            if best is None or spread < best[0]:
+                best = (spread, med, m)
+        if best is not None:
+            out[c] = (best[1], best[2])
+    return out
+
+
 def summarise(rows):
     err = [abs(r["offset"] - TRUE_OFFSET) * 1e6 for r in rows]
     signed = [(r["offset"] - TRUE_OFFSET) * 1e6 for r in rows]
@@ -299,6 +335,10 @@ def summarise(rows):
 def report(a):
     meta = json.load(open(os.path.join(a.dir, "meta.json")))
     conds = sorted(d for d in os.listdir(a.dir) if d.startswith("cond") and os.path.isdir(os.path.join(a.dir, d)))
+    # Repeated runs of a condition (condN, condN.2, condN.3, ...) are pooled.
+    groups = {}
+    for d in conds:
+        groups.setdefault(d.split(".")[0], []).append(d)
     out = []
     say = out.append
     say("# prossntp accuracy benchmark")
@@ -321,17 +361,29 @@ def report(a):
     verdicts = []
     relay_notes = []
     base_delay = {}
-    for d in conds:
-        cd = os.path.join(a.dir, d)
+    for g, runs in groups.items():
+        cd = os.path.join(a.dir, runs[0])
         info = json.load(open(os.path.join(cd, "condition.json")))
         rows = {c: [] for c in CLIENTS}
-        with open(os.path.join(cd, "samples.csv")) as f:
-            for r in csv.DictReader(f):
-                if float(r["t"]) < info["warmup"]:
-                    continue
-                rows[r["client"]].append({k: float(r[k]) for k in ("offset", "sample_offset", "delay")})
+        per_run = []
+        for d in runs:
+            run_rows = {c: [] for c in CLIENTS}
+            with open(os.path.join(a.dir, d, "samples.csv")) as f:
+                for r in csv.DictReader(f):
+                    if float(r["t"]) < info["warmup"]:
+                        continue
+                    run_rows[r["client"]].append({k: float(r[k]) for k in ("offset", "sample_offset", "delay")})
+            for c in CLIENTS:
+                rows[c] += run_rows[c]
+            per_run.append({c: quantile([abs(r["offset"] - TRUE_OFFSET) * 1e6 for r in run_rows[c]], 0.5)
+                            for c in CLIENTS})
         s = {c: summarise(rows[c]) for c in CLIENTS}
-        if d == conds[0]:
+        if len(runs) > 1:
+            relay_notes.append("- %s: %d runs pooled (seeds %s); median error of each run: %s." % (
+                info["label"], len(runs), ", ".join(str(json.load(open(os.path.join(a.dir, d, "condition.json")))
+                                                           .get("seed", "?")) for d in runs),
+                "; ".join("%s %s" % (c, " / ".join(fmt(pr[c]) for pr in per_run)) for c in CLIENTS)))
+        if g == "cond1":
             base_delay = {c: s[c]["delay_ms"] for c in CLIENTS}
         for c in CLIENTS:
             x = s[c]
@@ -379,6 +431,13 @@ def report(a):
                     r["picked_up_after_deadline"]["up"], r["picked_up_after_deadline"]["down"],
                     fmt(pu.get("median_us"), 0), fmt(pd.get("median_us"), 0), nominal, own,
                     ", ".join(r.get("client_addresses", [])) or "?"))
+        bias = timestamp_bias(cd)
+        if bias:
+            relay_notes.append(
+                "- %s: timestamp bias against the relay's own record (median of each raw sample's error "
+                "less the asymmetry the relay held for that round trip; the hops outside the relay are "
+                "in it for every client alike): %s us." % (
+                    info["label"], ", ".join("%s %+.1f (%d)" % (c, b, n) for c, (b, n) in bias.items())))
         if info.get("errors"):
             relay_notes.append("- %s: collector messages: %s" % (info["label"], "; ".join(info["errors"][:3])))
     say("")
@@ -391,8 +450,9 @@ def report(a):
     say("Notes:")
     say("")
     say("- Conditions: " + "; ".join(
-        "%s = %s" % (json.load(open(os.path.join(a.dir, d, "condition.json")))["label"],
-                     json.load(open(os.path.join(a.dir, d, "condition.json")))["description"]) for d in conds) + ".")
+        "%s = %s" % (json.load(open(os.path.join(a.dir, runs[0], "condition.json")))["label"],
+                     json.load(open(os.path.join(a.dir, runs[0], "condition.json")))["description"])
+        for runs in groups.values()) + ".")
     say("- *median error* is for each client's own estimate: prossntp's `offset` from prossntp_get_stats "
         "(the filtered estimate, what the targets apply to), chronyd's estimate (below), ntpdig's single "
         "measurement. *raw sample* is each reply on its own: prossntp's `sample_offset`; for ntpdig it "
@@ -440,6 +500,7 @@ def main():
     c.add_argument("--description", default="")
     c.add_argument("--expected-us", type=int, default=None)
     c.add_argument("--loopback", action="store_true")
+    c.add_argument("--seed", type=int, default=None, help="the relay's seed (recorded only)")
     c.add_argument("--interval", type=float, default=2.0)
     c.add_argument("--poll", type=int, default=1)
     c.add_argument("--warmup", type=float, default=20.0)

@@ -81,6 +81,7 @@ def main():
     ap.add_argument("--jitter-ms", type=float, default=0.0)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--stats")
+    ap.add_argument("--log", help="CSV of every datagram: client,direction,held_s")
     a = ap.parse_args()
     streams = {}  # client IP -> its own random.Random(seed)
 
@@ -112,6 +113,7 @@ def main():
     heap = []  # (deadline monotonic, seq, sock, data, dest, direction)
     seq = [0]
     late = {"up": [], "down": []}  # send time - scheduled time, seconds
+    held = []  # (client IP, direction, send time - kernel receive time), in order
     pickup = {"up": [], "down": []}  # read time - kernel receive time, seconds
     missed = {"up": 0, "down": 0}  # read after the deadline had already passed
 
@@ -141,17 +143,18 @@ def main():
 
     def schedule(sock, data, dest, direction, age, base, client):
         now = time.monotonic()
-        deadline = now - age + base + draw(client)
+        arrived = now - age
+        deadline = arrived + base + draw(client)
         pickup[direction].append(age)
         if deadline < now:
             missed[direction] += 1
         seq[0] += 1
-        heapq.heappush(heap, (deadline, seq[0], sock, data, dest, direction))
+        heapq.heappush(heap, (deadline, seq[0], sock, data, dest, direction, arrived, client[0]))
 
     def send_due():
         now = time.monotonic()
         while heap and heap[0][0] - now <= SPIN:
-            deadline, _, sock, data, dest, direction = heapq.heappop(heap)
+            deadline, _, sock, data, dest, direction, arrived, client = heapq.heappop(heap)
             while time.monotonic() < deadline:
                 pass
             t = time.monotonic()
@@ -163,6 +166,7 @@ def main():
             except OSError:
                 pass
             late[direction].append(t - deadline)
+            held.append((client, direction, t - arrived))
             now = time.monotonic()
         return now
 
@@ -218,6 +222,11 @@ def main():
         "picked_up_after_deadline": missed,
         "client_addresses": sorted(streams),
     }
+    if a.log:
+        with open(a.log, "w") as f:
+            f.write("client,direction,held_s\n")
+            for client, direction, h in held:
+                f.write("%s,%s,%.9f\n" % (client, direction, h))
     text = json.dumps(stats, indent=1)
     if a.stats:
         with open(a.stats, "w") as f:

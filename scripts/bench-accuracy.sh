@@ -12,11 +12,12 @@
 # private network namespace (loopback only) with CAP_SYS_TIME dropped: no
 # client can touch the clock (prossntp measures only, chronyd runs with -x,
 # ntpdig is never given -s/-S) and no packet leaves the machine. Takes about
-# 8 minutes. Environment knobs (defaults in brackets):
+# 14 minutes. Environment knobs (defaults in brackets):
 #   BENCH_POLL [1]         request interval 2^POLL s for prossntp and chronyd
 #                          (ntpdig runs every 2^POLL s too)
 #   BENCH_WARMUP [20]      seconds of each condition left out
 #   BENCH_SAMPLES [60]     samples per client and condition after the warm-up
+#   BENCH_RUNS [3]         runs of condition 2 (seeds 2, 3, ...), pooled
 #   BENCH_BASE_MS [1]      relay base delay each way
 #   BENCH_JITTER_MS [1]    relay uniform jitter each way
 #   BENCH_ASYM_MS [2]      extra upstream delay in condition 3
@@ -44,6 +45,7 @@ poll=${BENCH_POLL:-1}
 interval=$((1 << poll))
 warmup=${BENCH_WARMUP:-20}
 samples=${BENCH_SAMPLES:-60}
+runs=${BENCH_RUNS:-3}
 base_ms=${BENCH_BASE_MS:-1}
 jitter_ms=${BENCH_JITTER_MS:-1}
 asym_ms=${BENCH_ASYM_MS:-2}
@@ -139,7 +141,7 @@ condition() {
     relay_pid=
     if [ ${#relay_args[@]} -gt 0 ]; then
         python3 bench/relay.py --listen "$addr:123" --server "$server_ip:123" "${relay_args[@]}" \
-            --stats "$run/$name/relay.json" > "$run/$name/relay.out" 2>&1 &
+            --stats "$run/$name/relay.json" --log "$run/$name/relay.csv" > "$run/$name/relay.out" 2>&1 &
         relay_pid=$!
         for _ in $(seq 100); do grep -q '^ready' "$run/$name/relay.out" && break; sleep 0.05; done
         grep -q '^ready' "$run/$name/relay.out" || { cat "$run/$name/relay.out" >&2; exit 1; }
@@ -158,14 +160,20 @@ condition() {
 
 want() { case " ${BENCH_CONDITIONS:-1 2 3} " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
 want 1 && condition cond1 "1 loopback" "$server_ip" "plain loopback, straight to the server" -- --loopback
-want 2 && condition cond2 "2 jitter" 127.0.0.3 \
-    "through bench/relay.py, ${base_ms} ms + uniform(0, ${jitter_ms}) ms each way" \
-    --up-ms "$base_ms" --down-ms "$base_ms" --jitter-ms "$jitter_ms" --seed 2
+# Condition 2 decides two targets on medians of correlated estimates: it is
+# run BENCH_RUNS times with other seeds and pooled.
+if want 2; then
+    for k in $(seq "$runs"); do
+        condition "cond2$([ "$k" = 1 ] || echo ".$k")" "2 jitter" 127.0.0.3 \
+            "through bench/relay.py, ${base_ms} ms + uniform(0, ${jitter_ms}) ms each way" \
+            --up-ms "$base_ms" --down-ms "$base_ms" --jitter-ms "$jitter_ms" --seed $((k + 1)) -- --seed $((k + 1))
+    done
+fi
 up3=$(python3 -c "print($base_ms + $asym_ms)")
 want 3 && condition cond3 "3 asymmetric" 127.0.0.4 \
     "through bench/relay.py, up ${up3} ms, down ${base_ms} ms, + uniform(0, ${jitter_ms}) ms each way (path ${asym_ms} ms longer upstream)" \
     --up-ms "$up3" --down-ms "$base_ms" --jitter-ms "$jitter_ms" --seed 3 \
-    -- --expected-us "$(python3 -c "print(round($asym_ms * 500))")"
+    -- --seed 3 --expected-us "$(python3 -c "print(round($asym_ms * 500))")"
 
 python3 bench/accuracy.py report --dir "$run" --out "$out"
 echo "bench-accuracy: written to $out" >&2
