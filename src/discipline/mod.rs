@@ -41,6 +41,10 @@ const ASYMMETRY_CLEAR: f64 = 0.45;
 /// delay's variation is on one leg (a one-sided queue, a slow path to or
 /// from the server's timestamps). Shared variation averages out anyway.
 const ASYMMETRY_STREAK: u32 = 10;
+/// Once corrected for, an asymmetry of the same sign stays corrected for
+/// while its estimate stays at least this large (a slope near the bar must
+/// not switch the correction on and off from fit to fit).
+const ASYMMETRY_HOLD: f64 = 0.25;
 /// The rate at which the backends' kernels slew, s/s (Linux, BSD adjtime).
 pub const SLEW_RATE: f64 = 500e-6;
 /// While a slew of ours runs, a sample's offset is uncertain by one second's
@@ -295,7 +299,9 @@ impl Discipline {
     fn weighting(&mut self, min_delay_share: f64) -> Weighting {
         let plain = Weighting { min_delay_share, asymmetry: 0.0 };
         let estimate = asymmetry(self.points.make_contiguous(), plain).unwrap_or(0.0);
-        let sign = if estimate.abs() < ASYMMETRY_CLEAR { 0 } else { estimate.signum() as i32 };
+        let held = self.asymmetry != 0.0 && estimate.signum() == self.asymmetry.signum();
+        let bar = if held { ASYMMETRY_HOLD } else { ASYMMETRY_CLEAR };
+        let sign = if estimate.abs() < bar { 0 } else { estimate.signum() as i32 };
         self.asymmetry_streak =
             if sign != 0 && sign == self.asymmetry_streak.signum() { self.asymmetry_streak + sign } else { sign };
         self.asymmetry =

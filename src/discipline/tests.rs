@@ -210,3 +210,27 @@ fn a_one_sided_queue_is_corrected_once_it_is_clear() {
     assert!((d.asymmetry() + 0.5).abs() < 1e-6, "{}", d.asymmetry());
     assert!((d.last_offset() - 0.001).abs() < 1e-7, "{}", d.last_offset());
 }
+
+#[test]
+fn an_asymmetry_correction_holds_near_the_bar_and_lets_go_below_it() {
+    let delays = [200e-6, 260e-6, 210e-6, 400e-6, 230e-6, 330e-6, 205e-6, 280e-6, 500e-6, 220e-6];
+    let mut d = Discipline::new(0.0);
+    let mut t = 0.0;
+    let mut feed = |d: &mut Discipline, n: usize, slope: f64| {
+        for i in 0..n {
+            let delay = delays[i % delays.len()];
+            measure(d, t, 0.001 + slope * (delay - 200e-6), delay);
+            t += 2.0;
+        }
+    };
+    feed(&mut d, 30, -0.5);
+    assert!(d.asymmetry() < -0.45);
+    // The path changes: now only 0.35 of the excess shows. The estimate
+    // falls below the 0.45 it took to start, and the correction holds.
+    feed(&mut d, 64, -0.35);
+    assert!((d.asymmetry() + 0.35).abs() < 1e-6, "{}", d.asymmetry());
+    assert!((d.last_offset() - 0.001).abs() < 1e-7, "{}", d.last_offset());
+    // The variation becomes shared: the correction lets go.
+    feed(&mut d, 64, 0.0);
+    assert_eq!(d.asymmetry(), 0.0);
+}
