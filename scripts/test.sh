@@ -27,3 +27,6 @@ scripts/install-test.sh
 scripts/sanitize.sh
 # The clock really disciplined: each backend in a qemu VM (the host clock is never touched).
 scripts/vm-test.sh
+# The benchmark commands of BENCHMARKS.md still run (shortened; figures not judged).
+scripts/bench.sh --quick
+BENCH_WARMUP=4 BENCH_SAMPLES=4 scripts/bench-accuracy.sh -o target/bench/accuracy-quick.md >/dev/null
