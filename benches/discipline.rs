@@ -1,13 +1,14 @@
 //! Cost of the clock discipline (src/discipline): `Discipline::decide`
-//! (steering) and `Discipline::measure` (measure only) with a full register
-//! of 16 samples, the steady state of a long-running client, and a step vote.
+//! (steering, a full register of 16 samples) and `Discipline::measure`
+//! (measure only, 64), the steady state of a long-running client, and a
+//! step vote.
 //! Run with `cargo bench --bench discipline`.
 
 use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
-use prossntp::discipline::{Decision, Discipline, MAX_POINTS};
+use prossntp::discipline::{Decision, Discipline, MAX_POINTS, MEASURE_POINTS};
 use prossntp::proto::timestamp::{NtpDuration, NtpTimestamp};
 use prossntp::proto::validate::Sample;
 
@@ -31,11 +32,12 @@ fn noisy(i: u64) -> Sample {
     sample((x % 200) as i64 - 100, 200 + (x % 50) as i64)
 }
 
-/// A discipline that has seen `MAX_POINTS` samples 64 s apart (steering or not).
+/// A discipline whose register is full, samples 64 s apart (steering or not).
 fn warmed(steering: bool) -> (Discipline, u64) {
     let mut d = Discipline::new(0.0);
     let mut i = 0;
-    while i < MAX_POINTS as u64 + 4 {
+    let full = if steering { MAX_POINTS } else { MEASURE_POINTS };
+    while i < full as u64 + 4 {
         let now = Duration::from_secs(64 * i);
         if steering {
             let _ = d.decide(now, &noisy(i), NtpDuration::ZERO);

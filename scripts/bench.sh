@@ -249,9 +249,11 @@ What became of these findings: the server address is formatted once, at
 config (06b8a0a: `prossntp_get_stats` about 300 -> 145 ns); the registry
 hashes its keys with a multiply instead of SipHash (1124528: lookup 19 ->
 10 ns on the machine of the time). Since a5ab00a a measure-only client keeps
-64 samples and fits the longest span that passes a runs test, for a better
-estimate: `Discipline::measure` went from about 0.3 to about 1.3 us a reply,
-which at one reply per poll interval still does not matter. The figures
+64 samples and fits the longest span that passes a runs test, and since
+d3e932d every fit also regresses offset on delay (the asymmetry check), for a
+better estimate: `Discipline::measure` went from about 0.3 to about 1.3 us a
+reply and `decide` from about 0.23 to 0.4 us, which at one reply per poll
+interval still does not matter. The figures
 above are from this run's machine, which need not be the one of 2026-11-22.
 """
 
@@ -338,7 +340,7 @@ def crit_ns(id):
 for id, label, lim in [
     ("proto/encode + parse + judge", "packet: encode request + parse + judge reply", 1000),
     ("discipline/decide (slew, full register)", "Discipline::decide (16 samples)", 10000),
-    ("discipline/measure (full register)", "Discipline::measure (16 samples)", 10000),
+    ("discipline/measure (full register)", "Discipline::measure (64 samples, runs test)", 10000),
     ("client/request + valid reply (steering)", "Client: request + handle_packet, steering", 10000),
     ("client/request + valid reply (measure only)", "Client: request + handle_packet, measure only", 10000),
 ]:
