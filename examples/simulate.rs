@@ -47,19 +47,9 @@ fn main() {
     }
 }
 
-/// The accuracy benchmark's conditions (scripts/bench-accuracy.sh), measure
-/// only: a clock 100 ppm fast, 2 s polls, 1 ms + uniform jitter each way.
+/// The accuracy benchmark's conditions, then chrony's scenario, measure only.
 fn measuring_scenarios() -> Vec<(&'static str, Scenario)> {
-    let m = Scenario {
-        steering: false,
-        duration: 200.0,
-        figures_from: 20.0,
-        poll: 2.0,
-        initial_phase: 0.037,
-        delay_base: 1e-3,
-        delay_exp_mean: 0.0,
-        ..Scenario::default()
-    };
+    let m = Scenario::benchmark_measuring();
     vec![
         ("no jitter (1 ms each way)", m.clone()),
         ("1 ms uniform jitter each way", Scenario { jitter: 1e-3, ..m.clone() }),

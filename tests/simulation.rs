@@ -78,17 +78,7 @@ fn measuring_only_the_estimate_beats_single_samples() {
     // The accuracy benchmark's jitter condition: 1 ms + uniform(0, 1 ms)
     // each way, 2 s polls, a clock 100 ppm fast that is never touched. A
     // single sample's error has a median of about 146 us.
-    let m = Scenario {
-        steering: false,
-        duration: 200.0,
-        figures_from: 20.0,
-        poll: 2.0,
-        initial_phase: 0.037,
-        delay_base: 1e-3,
-        delay_exp_mean: 0.0,
-        jitter: 1e-3,
-        ..Scenario::default()
-    };
+    let m = Scenario { jitter: 1e-3, ..Scenario::benchmark_measuring() };
     let r = runs(&m, 5);
     assert!(r.iter().all(|f| f.steps == 0 && f.requests > 90), "never steered");
     let err = median(&r, |f| f.estimate_median);

@@ -302,8 +302,11 @@ impl Discipline {
         let held = self.asymmetry != 0.0 && estimate.signum() == self.asymmetry.signum();
         let bar = if held { ASYMMETRY_HOLD } else { ASYMMETRY_CLEAR };
         let sign = if estimate.abs() < bar { 0 } else { estimate.signum() as i32 };
-        self.asymmetry_streak =
-            if sign != 0 && sign == self.asymmetry_streak.signum() { self.asymmetry_streak + sign } else { sign };
+        self.asymmetry_streak = if sign != 0 && sign == self.asymmetry_streak.signum() {
+            self.asymmetry_streak.saturating_add(sign)
+        } else {
+            sign
+        };
         self.asymmetry =
             if self.asymmetry_streak.unsigned_abs() >= ASYMMETRY_STREAK { estimate.clamp(-0.5, 0.5) } else { 0.0 };
         Weighting { asymmetry: self.asymmetry, ..plain }

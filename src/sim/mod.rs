@@ -92,6 +92,25 @@ impl Default for Scenario {
     }
 }
 
+impl Scenario {
+    /// The accuracy benchmark's set-up (scripts/bench-accuracy.sh), measure
+    /// only: a clock 0.037 s off and 100 ppm fast that is never touched,
+    /// 2 s polls, 1 ms each way (add `jitter`, `asymmetry`), 200 s, figures
+    /// from 20 s.
+    pub fn benchmark_measuring() -> Scenario {
+        Scenario {
+            steering: false,
+            duration: 200.0,
+            figures_from: 20.0,
+            poll: 2.0,
+            initial_phase: 0.037,
+            delay_base: 1e-3,
+            delay_exp_mean: 0.0,
+            ..Scenario::default()
+        }
+    }
+}
+
 /// What a run measured.
 #[derive(Clone, Debug, Default)]
 pub struct Figures {
