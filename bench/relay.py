@@ -124,7 +124,8 @@ def main():
         raise Stop()
 
     def receive(sock):
-        """All pending datagrams of sock: (data, sender, age at read, seconds)."""
+        """All pending datagrams of sock: (data, sender, kernel receive time on
+        the monotonic clock, age at read), seconds."""
         out = []
         while True:
             try:
@@ -133,17 +134,20 @@ def main():
                 return out
             except OSError:  # e.g. ICMP port unreachable from a gone client
                 continue
-            real = time.time()
+            # The kernel's receive time on the monotonic clock: both clocks
+            # read together, right after the datagram was read (reading the
+            # monotonic clock later, after more Python, would move the
+            # arrival late by that time, and more so on a cold wake-up).
+            real, mono = time.time(), time.monotonic()
             age = 0.0
             for level, kind, payload in anc:
                 if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS and len(payload) >= 16:
                     sec, nsec = struct.unpack("qq", payload[:16])
                     age = max(0.0, real - (sec + nsec * 1e-9))
-            out.append((data, sender, age))
+            out.append((data, sender, mono - age, age))
 
-    def schedule(sock, data, dest, direction, age, base, client):
+    def schedule(sock, data, dest, direction, arrived, age, base, client):
         now = time.monotonic()
-        arrived = now - age
         deadline = arrived + base + draw(client)
         pickup[direction].append(age)
         if deadline < now:
@@ -179,7 +183,7 @@ def main():
             for fd in ready:
                 kind, obj = owner.get(fd, (None, None))
                 if kind == "listen":
-                    for data, client, age in receive(obj):
+                    for data, client, arrived, age in receive(obj):
                         key = (fd, client)
                         sess = sessions.get(key)
                         if sess is None:
@@ -191,12 +195,12 @@ def main():
                             sess = sessions[key] = [u, obj, client, 0.0]
                             owner[u.fileno()] = ("up", key)
                         sess[3] = time.monotonic()
-                        schedule(sess[0], data, None, "up", age, up, client)
+                        schedule(sess[0], data, None, "up", arrived, age, up, client)
                 elif kind == "up":
                     sess = sessions.get(obj)
                     if sess is not None:
-                        for data, _server, age in receive(sess[0]):
-                            schedule(sess[1], data, sess[2], "down", age, down, sess[2])
+                        for data, _server, arrived, age in receive(sess[0]):
+                            schedule(sess[1], data, sess[2], "down", arrived, age, down, sess[2])
             # Forget clients idle for a while (ntpdig uses a new port each run).
             now = time.monotonic()
             pending = {id(h[2]) for h in heap}
