@@ -83,7 +83,9 @@ fn measuring_only_the_estimate_beats_single_samples() {
     assert!(r.iter().all(|f| f.steps == 0 && f.requests > 90), "never steered");
     let err = median(&r, |f| f.estimate_median);
     eprintln!("measuring, 1 ms jitter: median error {:.1} us", err * 1e6);
-    assert!(err < 70e-6, "{err}");
+    // (The 16-sample line fit before the 64-sample register read about 63 us
+    // here; the simulator is deterministic, so this bound does not flake.)
+    assert!(err < 50e-6, "{err}");
     // The drift is followed: without it the estimate would be 100 ppm x the
     // fit's span off.
     let calm = runs(&Scenario { jitter: 0.0, ..m }, 2);

@@ -270,9 +270,9 @@ pub fn run(s: &Scenario) -> Figures {
     let mut f = figures(&offsets, &freqs, s.figures_from as usize);
     (f.steps, f.requests) = (steps, client.counters().requests);
     estimate_errors.sort_by(|a, b| a.total_cmp(b));
-    if let Some(&last) = estimate_errors.last() {
-        f.estimate_median = estimate_errors[estimate_errors.len() / 2];
-        f.estimate_p95 = estimate_errors.get(estimate_errors.len() * 95 / 100).copied().unwrap_or(last);
+    let n = estimate_errors.len();
+    if n > 0 {
+        (f.estimate_median, f.estimate_p95) = (estimate_errors[n / 2], estimate_errors[n * 95 / 100]);
     }
     f
 }
