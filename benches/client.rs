@@ -1,6 +1,8 @@
 //! Cost of the sans-IO client state machine end to end (src/proto/client.rs):
 //! what a worker does per request and per reply, without any I/O: schedule
-//! the request, emit it, judge the reply, run the discipline, drain outputs.
+//! the request, emit it, judge the reply, run the discipline (the client's own
+//! tracker; when steering, also the clock owner's steering discipline with
+//! this one source), drain outputs.
 //! Run with `cargo bench --bench client`.
 
 use std::hint::black_box;
@@ -8,7 +10,8 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use prossntp::proto::client::{Client, ClockResult, Config, Output};
+use prossntp::discipline::{Correction, Decision, SourceId, Steering};
+use prossntp::proto::client::{Client, Config, Output, Steered};
 use prossntp::proto::packet::{Packet, MODE_SERVER, NTP_VERSION};
 use prossntp::proto::timestamp::{NtpDuration, NtpShort, NtpTimestamp};
 use prossntp::proto::validate::Verdict;
@@ -27,6 +30,8 @@ struct Sim {
     server: SocketAddr,
     /// The last request's encoded bytes.
     request: [u8; 48],
+    /// What the clock owner runs for a steering client.
+    steering: Option<(Steering, SourceId)>,
 }
 
 impl Sim {
@@ -41,7 +46,12 @@ impl Sim {
             steering,
         };
         c.configure(config, Duration::ZERO);
-        let mut s = Sim { c, now: Duration::ZERO, base: wall_now(), nonce: 1, server, request: [0; 48] };
+        let steering = steering.then(|| {
+            let mut d = Steering::new(0.0);
+            let id = d.add_source();
+            (d, id)
+        });
+        let mut s = Sim { c, now: Duration::ZERO, base: wall_now(), nonce: 1, server, request: [0; 48], steering };
         // Warm up: fill the discipline's register.
         for _ in 0..20 {
             s.request_due();
@@ -96,7 +106,7 @@ impl Sim {
     fn deliver(&mut self, bytes: &[u8]) -> Verdict {
         self.now += Duration::from_millis(1);
         let t4 = self.wall();
-        let v = self.c.handle_packet(self.server, bytes, t4, self.now, NtpDuration::ZERO);
+        let v = self.c.handle_packet(self.server, bytes, t4, self.now);
         while let Some(o) = self.c.poll_output() {
             self.other(o);
         }
@@ -109,8 +119,17 @@ impl Sim {
     }
 
     fn other(&mut self, o: Output) {
-        if let Output::Adjust(..) = o {
-            self.c.on_clock_result(ClockResult::Applied);
+        if let (Output::Steer(sample), Some((d, id))) = (o, self.steering.as_mut()) {
+            let outcome = match d.sample(*id, self.now, &sample, NtpDuration::ZERO) {
+                Decision::Apply(a, _) => {
+                    d.confirm();
+                    Steered::Applied(a.correction)
+                }
+                Decision::Hold => Steered::Held,
+                Decision::Refuse(step) => Steered::Refused(step),
+            };
+            debug_assert_ne!(outcome, Steered::Applied(Correction::Step));
+            self.c.on_steered(outcome);
         }
     }
 }
@@ -143,7 +162,7 @@ fn benches(c: &mut Criterion) {
         let bytes = s.reply_bytes(0.0002);
         assert!(matches!(s.deliver(&bytes), Verdict::Valid(_)));
         let (server, now, t4) = (s.server, s.now, s.wall());
-        b.iter(|| s.c.handle_packet(server, black_box(&bytes[..]), t4, now, NtpDuration::ZERO))
+        b.iter(|| s.c.handle_packet(server, black_box(&bytes[..]), t4, now))
     });
     g.bench_function("handle_packet: stray datagram (wrong source)", |b| {
         let mut s = Sim::new(false);
@@ -151,7 +170,7 @@ fn benches(c: &mut Criterion) {
         let bytes = s.reply_bytes(0.0002);
         let stray: SocketAddr = "127.0.0.2:123".parse().unwrap();
         let (now, t4) = (s.now, s.wall());
-        b.iter(|| s.c.handle_packet(stray, black_box(&bytes[..]), t4, now, NtpDuration::ZERO))
+        b.iter(|| s.c.handle_packet(stray, black_box(&bytes[..]), t4, now))
     });
     g.finish();
 }

@@ -1,14 +1,14 @@
-//! Cost of the clock discipline (src/discipline): `Discipline::decide`
-//! (steering, a full register of 16 samples) and `Discipline::measure`
-//! (measure only, 64), the steady state of a long-running client, and a
-//! step vote.
+//! Cost of the clock discipline (src/discipline): `Steering::sample` with
+//! one source (steering, a full register of 16 samples), `Tracker::measure`
+//! (measure only, 64), the steady state of a long-running client, a step
+//! vote, and one sample's selection and correction among 3 and 1000 sources.
 //! Run with `cargo bench --bench discipline`.
 
 use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
-use prossntp::discipline::{Decision, Discipline, MAX_POINTS, MEASURE_POINTS};
+use prossntp::discipline::{Decision, SourceId, Steering, Tracker, MAX_POINTS, MEASURE_POINTS};
 use prossntp::proto::timestamp::{NtpDuration, NtpTimestamp};
 use prossntp::proto::validate::Sample;
 
@@ -32,18 +32,30 @@ fn noisy(i: u64) -> Sample {
     sample((x % 200) as i64 - 100, 200 + (x % 50) as i64)
 }
 
-/// A discipline whose register is full, samples 64 s apart (steering or not).
-fn warmed(steering: bool) -> (Discipline, u64) {
-    let mut d = Discipline::new(0.0);
+/// `n` steering sources whose registers are full, samples 64 s apart (each
+/// source's at its own moment within the poll), and the sample count.
+fn warmed_steering(n: u32) -> (Steering, Vec<SourceId>, u64) {
+    let mut d = Steering::new(0.0);
+    let ids: Vec<_> = (0..n).map(|_| d.add_source()).collect();
     let mut i = 0;
-    let full = if steering { MAX_POINTS } else { MEASURE_POINTS };
-    while i < full as u64 + 4 {
-        let now = Duration::from_secs(64 * i);
-        if steering {
-            let _ = d.decide(now, &noisy(i), NtpDuration::ZERO);
-        } else {
-            d.measure(now, &noisy(i));
+    while i < MAX_POINTS as u64 + 4 {
+        for (k, &id) in ids.iter().enumerate() {
+            let now = Duration::from_secs(64 * i) + Duration::from_millis(k as u64 * 60);
+            if let Decision::Apply(..) = d.sample(id, now, &noisy(i * 1000 + k as u64), NtpDuration::ZERO) {
+                d.confirm();
+            }
         }
+        i += 1;
+    }
+    (d, ids, i)
+}
+
+/// A measuring tracker whose register is full, samples 64 s apart.
+fn warmed_tracker() -> (Tracker, u64) {
+    let mut d = Tracker::new();
+    let mut i = 0;
+    while i < MEASURE_POINTS as u64 + 4 {
+        d.measure(Duration::from_secs(64 * i), &noisy(i));
         i += 1;
     }
     (d, i)
@@ -52,29 +64,43 @@ fn warmed(steering: bool) -> (Discipline, u64) {
 fn benches(c: &mut Criterion) {
     let mut g = c.benchmark_group("discipline");
     g.bench_function("decide (slew, full register)", |b| {
-        let (mut d, mut i) = warmed(true);
+        let (mut d, ids, mut i) = warmed_steering(1);
         b.iter(|| {
             i += 1;
-            let r = d.decide(Duration::from_secs(64 * i), black_box(&noisy(i)), NtpDuration::ZERO);
+            let r = d.sample(ids[0], Duration::from_secs(64 * i), black_box(&noisy(i)), NtpDuration::ZERO);
             debug_assert!(matches!(r, Decision::Apply(..)));
             r
         })
     });
+    for n in [3, 1000] {
+        g.bench_function(format!("decide among {n} sources (selection, combining, slew)"), |b| {
+            let (mut d, ids, mut i) = warmed_steering(n);
+            let mut k = 0;
+            b.iter(|| {
+                k = (k + 1) % ids.len();
+                if k == 0 {
+                    i += 1;
+                }
+                let now = Duration::from_secs(64 * i) + Duration::from_millis(k as u64 * 60);
+                d.sample(ids[k], now, black_box(&noisy(i * 1000 + k as u64)), NtpDuration::ZERO)
+            })
+        });
+    }
     g.bench_function("measure (full register)", |b| {
-        let (mut d, mut i) = warmed(false);
+        let (mut d, mut i) = warmed_tracker();
         b.iter(|| {
             i += 1;
             d.measure(Duration::from_secs(64 * i), black_box(&noisy(i)));
         })
     });
     g.bench_function("decide x3 (step vote: hold, hold, step)", |b| {
-        let (d, i) = warmed(true);
+        let (d, ids, i) = warmed_steering(1);
         b.iter_batched_ref(
             || d.clone(),
             |d| {
                 let mut r = Decision::Hold;
                 for k in 1..=3 {
-                    r = d.decide(Duration::from_secs(64 * (i + k)), &sample(500_000, 200), NtpDuration::ZERO);
+                    r = d.sample(ids[0], Duration::from_secs(64 * (i + k)), &sample(500_000, 200), NtpDuration::ZERO);
                 }
                 r
             },

@@ -4,7 +4,7 @@
 //!   cargo run --release --example replay_samples DIR/cond2/samples.csv [CLIENT]
 //! CLIENT is prossntp (default), chronyd or ntpdig. Prints each estimate and
 //! the median error from 20 s on against the benchmark's +37 ms.
-use prossntp::discipline::Discipline;
+use prossntp::discipline::Tracker;
 use prossntp::proto::timestamp::{NtpDuration, NtpTimestamp};
 use prossntp::proto::validate::Sample;
 use std::time::Duration;
@@ -18,7 +18,7 @@ fn main() {
         eprintln!("replay_samples: {path}: {e}");
         std::process::exit(1);
     });
-    let mut d = Discipline::new(0.0);
+    let mut d = Tracker::new();
     let mut errs = vec![];
     for line in text.lines().skip(1) {
         let f: Vec<&str> = line.split(',').collect();

@@ -22,7 +22,7 @@ extern "C" {
  */
 #define PROSSNTP_VERSION_MAJOR 1
 
-#define PROSSNTP_VERSION_MINOR 0
+#define PROSSNTP_VERSION_MINOR 1
 
 #define PROSSNTP_VERSION_PATCH 0
 
@@ -115,6 +115,74 @@ extern "C" {
  * The smallest `size` accepted: the struct's size in its first version.
  */
 #define PROSSNTP_STATS_MIN_SIZE 504
+
+/**
+ * `role`: steering, but its server is not followed now (no sample yet,
+ * awaiting agreeing samples or the other servers, no majority, unreachable,
+ * beyond the combine limit, or the loser of two that disagree).
+ */
+#define PROSSNTP_ROLE_CANDIDATE 0
+
+/**
+ * `role`: the clock follows this server first (its leap indicator and error
+ * bounds go to the kernel).
+ */
+#define PROSSNTP_ROLE_SELECTED 1
+
+/**
+ * `role`: the clock follows this server, combined with the selected one.
+ */
+#define PROSSNTP_ROLE_COMBINED 2
+
+/**
+ * `role`: this server disagrees with the majority: not followed.
+ */
+#define PROSSNTP_ROLE_FALSETICKER 3
+
+/**
+ * `role`: measuring only, by choice or for want of the right to set the clock.
+ */
+#define PROSSNTP_ROLE_MEASURING 4
+
+/**
+ * `role`: measuring only: another process or time daemon owns the clock.
+ */
+#define PROSSNTP_ROLE_STANDING_DOWN 5
+
+/**
+ * `not_steering`: the process steers the clock.
+ */
+#define PROSSNTP_STEER_YES 0
+
+/**
+ * `not_steering`: `PROSSNTP_CLOCK=none`.
+ */
+#define PROSSNTP_STEER_NOT_CHOSEN 1
+
+/**
+ * `not_steering`: `PROSSNTP_CLOCK=auto` and the process may not set the clock.
+ */
+#define PROSSNTP_STEER_NO_PERMISSION 2
+
+/**
+ * `not_steering`: another process holds the host's clock-owner lock (`clock_owner_pid`).
+ */
+#define PROSSNTP_STEER_OTHER_PROCESS 3
+
+/**
+ * `not_steering`: another discipline (a time daemon) steers the clock.
+ */
+#define PROSSNTP_STEER_FOREIGN 4
+
+/**
+ * `not_steering`: the clock-owner lock file cannot be opened.
+ */
+#define PROSSNTP_STEER_NO_LOCK 5
+
+/**
+ * `not_steering`: the clock call was refused (EPERM).
+ */
+#define PROSSNTP_STEER_REFUSED 6
 
 /**
  * What a client measures and does, filled by `prossntp_get_stats`.
@@ -225,6 +293,33 @@ struct prossntp_stats {
    * Seconds since that error; -1 when none.
    */
   double last_error_age;
+  /**
+   * What this client's server is to the clock: `PROSSNTP_ROLE_*`.
+   */
+  int32_t role;
+  /**
+   * Why the process does not steer the clock: `PROSSNTP_STEER_*` (0 while it does).
+   */
+  int32_t not_steering;
+  /**
+   * With `PROSSNTP_STEER_OTHER_PROCESS`: the process that steers (0 if unknown).
+   */
+  int32_t clock_owner_pid;
+  /**
+   * The process's steering clients, and how many of them agreed at the last
+   * selection (truechimers); 0 for a client that measures only.
+   */
+  int32_t sources;
+  int32_t truechimers;
+  /**
+   * Reserved, 0.
+   */
+  int32_t reserved2;
+  /**
+   * The role's reason, or what keeps the process from steering, as text
+   * ("" when there is nothing to add).
+   */
+  char role_detail[128];
 };
 
 /**

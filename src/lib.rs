@@ -4,6 +4,8 @@
 //! - [`proto`] and [`discipline`]: the sans-IO core (packets, validation,
 //!   schedule, client state machine, clock decisions).
 //! - [`clock`]: the clock backends behind one trait.
+//! - [`owner`]: the one owner of the host clock that every steering client
+//!   feeds (selection, combining, the host lock, standing down).
 //! - [`sys`]: thin platform calls (event descriptors, poll, randomness, time).
 //! - [`worker`]: the per-client thread that drives the core.
 //! - [`sim`]: the deterministic simulator (Linux: it models `struct timex`).
@@ -16,6 +18,7 @@
 pub mod clock;
 pub mod discipline;
 pub mod ffi;
+pub mod owner;
 pub mod proto;
 #[cfg(target_os = "linux")]
 pub mod sim;

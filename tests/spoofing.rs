@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use prossntp::clock::{ClockBackend, ClockError, Selection};
 use prossntp::discipline::{ClockAction, SyncReport};
+use prossntp::owner::{hostlock::Solo, Options, Owner};
 use prossntp::proto::packet::{Packet, MODE_SERVER, NTP_VERSION};
 use prossntp::proto::timestamp::{NtpShort, NtpTimestamp};
 use prossntp::sys::time::wall_now;
@@ -72,7 +73,9 @@ fn spoofed_replies_are_never_used() {
     let applied = Arc::new(AtomicUsize::new(0));
     let rec = Recorder(applied.clone());
     let select = Box::new(move || Ok(Selection { backend: Box::new(rec) as Box<dyn ClockBackend>, note: None }));
-    let worker = Worker::spawn(open_socket("127.0.0.1:0".parse().unwrap()).unwrap(), select, |_| {}).unwrap();
+    // The test's own clock owner: nothing else in this process steers with it.
+    let owner = Arc::new(Owner::new(Box::new(Solo::default()), Options::default()));
+    let worker = Worker::spawn(open_socket("127.0.0.1:0".parse().unwrap()).unwrap(), select, owner, |_| {}).unwrap();
     let cfg = ServerConfig {
         server: server.local_addr().unwrap(),
         traffic_class: 0,

@@ -1,4 +1,4 @@
-//! Sample sequences at non-decreasing times into `Discipline::decide`.
+//! Sample sequences at non-decreasing times from up to four sources into `Steering::sample`.
 //! The input format and the invariants are in tests/fuzz_checks/mod.rs.
 #![no_main]
 

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use super::posix::Posix;
 use super::{ClockBackend, ClockError, KERNEL_SLEW_RATE};
+use crate::discipline::foreign::KernelState;
 use crate::discipline::{ClockAction, Correction, SyncReport};
 use crate::proto::timestamp::NtpDuration;
 
@@ -47,6 +48,11 @@ impl<P: Posix> ClockBackend for Adjtime<P> {
         let left = self.posix.adjtime(None).unwrap_or(0.0);
         let phase_share = if self.last_delta != 0.0 { self.phase_in_kernel / self.last_delta } else { 0.0 };
         NtpDuration::from_seconds(self.phase_left + left * phase_share)
+    }
+    fn observe(&mut self) -> KernelState {
+        let (at, real_minus_mono) = self.posix.clocks();
+        let slew_left = self.posix.adjtime(None).ok();
+        KernelState { at, real_minus_mono: Some(real_minus_mono), slew_left, ..KernelState::default() }
     }
     fn apply(&mut self, action: ClockAction, _report: &SyncReport, now: Duration) -> Result<(), ClockError> {
         let limit = KERNEL_SLEW_RATE * FREQ_SHARE;

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use super::timex::{self, Timex};
 use super::{ClockBackend, ClockError};
+use crate::discipline::foreign::KernelState;
 use crate::discipline::{ClockAction, Correction, SyncReport};
 use crate::proto::timestamp::NtpDuration;
 
@@ -86,6 +87,15 @@ impl<T: Timex> ClockBackend for Adjtimex<T> {
             Ok(_) => NtpDuration::from_nanos(tx.offset as i64 * 1000),
             Err(_) => NtpDuration::ZERO,
         }
+    }
+    fn observe(&mut self) -> KernelState {
+        let (mut state, tx) = timex::observe(&mut self.sys);
+        if let Some(tx) = tx {
+            state.tick = Some(tx.tick as i64);
+            state.tai = Some(tx.tai as i32);
+        }
+        state.slew_left = Some(self.pending_slew().as_seconds());
+        state
     }
     fn apply(&mut self, action: ClockAction, report: &SyncReport, _now: Duration) -> Result<(), ClockError> {
         let mut tx = timex::blank();

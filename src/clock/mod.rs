@@ -14,6 +14,7 @@ pub mod timex;
 
 use std::time::Duration;
 
+use crate::discipline::foreign::KernelState;
 use crate::discipline::{ClockAction, SyncReport};
 use crate::proto::timestamp::NtpDuration;
 
@@ -54,6 +55,11 @@ pub trait ClockBackend: Send {
     /// Offset of earlier corrections not slewed yet.
     fn pending_slew(&mut self) -> NtpDuration {
         NtpDuration::ZERO
+    }
+    /// The kernel's clock discipline as this backend's calls can read it
+    /// (nothing, by default), to notice another owner of the clock.
+    fn observe(&mut self) -> KernelState {
+        KernelState::default()
     }
     /// Applies `action` at monotonic time `now` and publishes `report` as
     /// the kernel's sync status where the platform has one.

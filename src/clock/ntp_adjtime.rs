@@ -8,6 +8,7 @@ use std::time::Duration;
 use super::posix::Posix;
 use super::timex::{self, Timex};
 use super::{ClockBackend, ClockError};
+use crate::discipline::foreign::KernelState;
 use crate::discipline::{ClockAction, Correction, SyncReport};
 use crate::proto::timestamp::NtpDuration;
 
@@ -53,6 +54,9 @@ impl<T: Timex, P: Posix> ClockBackend for NtpAdjtime<T, P> {
     }
     fn pending_slew(&mut self) -> NtpDuration {
         self.posix.adjtime(None).map_or(NtpDuration::ZERO, NtpDuration::from_seconds)
+    }
+    fn observe(&mut self) -> KernelState {
+        KernelState { slew_left: self.posix.adjtime(None).ok(), ..timex::observe(&mut self.timex).0 }
     }
     fn apply(&mut self, action: ClockAction, report: &SyncReport, _now: Duration) -> Result<(), ClockError> {
         match action.correction {

@@ -12,6 +12,10 @@ pub trait Posix: Send {
     fn adjtime(&mut self, delta: Option<f64>) -> Result<f64, i32>;
     /// Steps CLOCK_REALTIME by `offset`.
     fn step(&mut self, offset: NtpDuration) -> Result<(), i32>;
+    /// CLOCK_MONOTONIC and CLOCK_REALTIME - CLOCK_MONOTONIC, seconds.
+    fn clocks(&mut self) -> (f64, f64) {
+        crate::sys::time::clock_pair()
+    }
 }
 
 /// The real calls.

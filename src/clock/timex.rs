@@ -3,11 +3,16 @@
 //! sits behind [`Timex`] so tests and the simulator can fake it.
 
 use super::ClockError;
+use crate::discipline::foreign::KernelState;
 use crate::discipline::SyncReport;
 
 /// `adjtimex(2)` or `ntp_adjtime(3)`: returns the clock state or the errno.
 pub trait Timex: Send {
     fn call(&mut self, tx: &mut libc::timex) -> Result<i32, i32>;
+    /// CLOCK_MONOTONIC and CLOCK_REALTIME - CLOCK_MONOTONIC, seconds.
+    fn clocks(&mut self) -> (f64, f64) {
+        crate::sys::time::clock_pair()
+    }
 }
 
 /// ADJ_FREQUENCY / MOD_FREQUENCY accept at most this, ppm.
@@ -30,6 +35,22 @@ pub fn read<T: Timex>(sys: &mut T) -> Result<libc::timex, ClockError> {
     let mut tx = blank();
     call(sys, &mut tx)?;
     Ok(tx)
+}
+
+/// The kernel's discipline as `struct timex` shows it (what every platform
+/// with one has: frequency, status, error bounds), the clocks, and the
+/// timex read.
+pub fn observe<T: Timex>(sys: &mut T) -> (KernelState, Option<libc::timex>) {
+    let (at, real_minus_mono) = sys.clocks();
+    let mut state = KernelState { at, real_minus_mono: Some(real_minus_mono), ..KernelState::default() };
+    let tx = read(sys).ok();
+    if let Some(tx) = &tx {
+        state.freq = Some(tx.freq as i64);
+        state.status = Some(tx.status);
+        state.maxerror = Some(tx.maxerror as i64);
+        state.esterror = Some(tx.esterror as i64);
+    }
+    (state, tx)
 }
 
 pub fn freq_to_ppm(freq: libc::c_long) -> f64 {

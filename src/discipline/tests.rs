@@ -1,4 +1,7 @@
+use super::register::ASYMMETRY_STREAK;
 use super::*;
+use crate::proto::validate::Sample;
+use std::time::Duration;
 use crate::proto::timestamp::NtpTimestamp;
 
 fn sample(offset: f64, delay: f64) -> Sample {
@@ -18,13 +21,30 @@ fn secs(s: f64) -> Duration {
     Duration::from_secs_f64(s)
 }
 
-fn decide(d: &mut Discipline, t: f64, offset: f64) -> Decision {
+/// One steering source, as a single client has.
+struct One(Steering, SourceId);
+
+impl One {
+    fn new(freq_ppm: f64) -> One {
+        let mut s = Steering::new(freq_ppm);
+        let id = s.add_source();
+        One(s, id)
+    }
+    fn decide(&mut self, now: Duration, sample: &Sample, pending: NtpDuration) -> Decision {
+        self.0.sample(self.1, now, sample, pending)
+    }
+    fn freq_ppm(&self) -> f64 {
+        self.0.freq_ppm()
+    }
+}
+
+fn decide(d: &mut One, t: f64, offset: f64) -> Decision {
     d.decide(secs(t), &sample(offset, 0.0002), NtpDuration::ZERO)
 }
 
 #[test]
 fn small_offsets_are_slewed_at_once() {
-    let mut d = Discipline::new(0.0);
+    let mut d = One::new(0.0);
     let Decision::Apply(a, r) = decide(&mut d, 0.0, 0.020) else { panic!() };
     assert_eq!(a.correction, Correction::Slew);
     assert!((a.offset.as_seconds() - 0.020).abs() < 1e-9);
@@ -33,7 +53,7 @@ fn small_offsets_are_slewed_at_once() {
 
 #[test]
 fn a_step_needs_three_agreeing_samples() {
-    let mut d = Discipline::new(0.0);
+    let mut d = One::new(0.0);
     assert_eq!(decide(&mut d, 0.0, 0.5), Decision::Hold);
     assert_eq!(decide(&mut d, 2.0, 0.5), Decision::Hold);
     let Decision::Apply(a, _) = decide(&mut d, 4.0, 0.5) else { panic!() };
@@ -43,7 +63,7 @@ fn a_step_needs_three_agreeing_samples() {
 
 #[test]
 fn a_disagreeing_sample_restarts_the_vote() {
-    let mut d = Discipline::new(0.0);
+    let mut d = One::new(0.0);
     decide(&mut d, 0.0, 0.5);
     decide(&mut d, 2.0, 0.5);
     assert_eq!(decide(&mut d, 4.0, 3.0), Decision::Hold, "a spoofed-looking outlier");
@@ -53,7 +73,7 @@ fn a_disagreeing_sample_restarts_the_vote() {
 
 #[test]
 fn one_bad_sample_between_good_ones_does_not_step() {
-    let mut d = Discipline::new(0.0);
+    let mut d = One::new(0.0);
     decide(&mut d, 0.0, 0.001);
     assert_eq!(decide(&mut d, 64.0, 5.0), Decision::Hold);
     assert!(matches!(
@@ -65,12 +85,12 @@ fn one_bad_sample_between_good_ones_does_not_step() {
 
 #[test]
 fn first_sync_steps_forward_any_distance_backward_only_so_far() {
-    let mut d = Discipline::new(0.0);
+    let mut d = One::new(0.0);
     for t in [0.0, 2.0] {
         decide(&mut d, t, 1e6);
     }
     assert!(matches!(decide(&mut d, 4.0, 1e6), Decision::Apply(..)));
-    let mut d = Discipline::new(0.0);
+    let mut d = One::new(0.0);
     for t in [0.0, 2.0] {
         decide(&mut d, t, -7200.0);
     }
@@ -79,7 +99,7 @@ fn first_sync_steps_forward_any_distance_backward_only_so_far() {
 
 #[test]
 fn after_sync_a_step_beyond_the_panic_bound_is_refused() {
-    let mut d = Discipline::new(0.0);
+    let mut d = One::new(0.0);
     decide(&mut d, 0.0, 0.0);
     for t in [64.0, 128.0] {
         assert_eq!(decide(&mut d, t, 2000.0), Decision::Hold);
@@ -97,7 +117,7 @@ fn after_sync_a_step_beyond_the_panic_bound_is_refused() {
 /// A clock 100 ppm slow, polled every 16 s, converges in frequency and phase.
 #[test]
 fn frequency_error_is_found_and_corrected() {
-    let mut d = Discipline::new(0.0);
+    let mut d = One::new(0.0);
     let mut x = 0.0f64; // offset: server minus local
     let err = 100e-6; // local clock slow: offset grows
     let mut t = 0.0;
@@ -115,7 +135,7 @@ fn frequency_error_is_found_and_corrected() {
 
 #[test]
 fn a_pending_slew_is_accounted_for() {
-    let mut d = Discipline::new(0.0);
+    let mut d = One::new(0.0);
     decide(&mut d, 0.0, 0.010);
     // 4 ms of the 10 ms slew are still to come: the clock is really 1 ms off.
     let Decision::Apply(a, _) = d.decide(secs(12.0), &sample(0.005, 0.0002), NtpDuration::from_seconds(0.004)) else {
@@ -127,7 +147,7 @@ fn a_pending_slew_is_accounted_for() {
 
 #[test]
 fn frequency_is_not_estimated_while_our_own_slew_runs() {
-    let mut d = Discipline::new(0.0);
+    let mut d = One::new(0.0);
     decide(&mut d, 0.0, 0.020); // starts a 20 ms slew: about 40 s
                                 // Readings during the slew are biased by the kernel's chunking: however
                                 // they move, the frequency stays.
@@ -141,20 +161,20 @@ fn frequency_is_not_estimated_while_our_own_slew_runs() {
 
 #[test]
 fn a_noisy_short_baseline_moves_the_frequency_only_partly() {
-    let mut d = Discipline::new(0.0);
+    let mut d = One::new(0.0);
     decide(&mut d, 0.0, 0.0);
     // 2 s later, a sample delayed by 3.7 ms reads 1 ms high: 500 ppm if believed.
     let Decision::Apply(a, _) = d.decide(secs(2.0), &sample(0.001, 0.0037), NtpDuration::ZERO) else { panic!() };
     assert!(a.freq_ppm.abs() < 50.0, "{}", a.freq_ppm);
 }
 
-fn measure(d: &mut Discipline, t: f64, offset: f64, delay: f64) {
+fn measure(d: &mut Tracker, t: f64, offset: f64, delay: f64) {
     d.measure(secs(t), &sample(offset, delay));
 }
 
 #[test]
 fn measuring_finds_offset_and_drift_without_touching_anything() {
-    let mut d = Discipline::new(0.0);
+    let mut d = Tracker::new();
     for i in 0..40 {
         let t = i as f64 * 2.0;
         // +-20 us of alternating noise on a clock 50 ppm slow.
@@ -164,12 +184,11 @@ fn measuring_finds_offset_and_drift_without_touching_anything() {
     let truth = 0.010 + 50e-6 * 78.0;
     assert!((d.last_offset() - truth).abs() < 10e-6, "{} vs {truth}", d.last_offset());
     assert!((d.frequency_error_ppm() - 50.0).abs() < 1.0, "{}", d.frequency_error_ppm());
-    assert_eq!(d.freq_ppm(), 0.0, "nothing corrected");
 }
 
 #[test]
 fn measuring_starts_afresh_after_a_jump() {
-    let mut d = Discipline::new(0.0);
+    let mut d = Tracker::new();
     for i in 0..30 {
         measure(&mut d, i as f64 * 2.0, 0.001, 0.001);
     }
@@ -181,7 +200,7 @@ fn measuring_starts_afresh_after_a_jump() {
 
 #[test]
 fn measuring_follows_a_clock_that_someone_else_slews() {
-    let mut d = Discipline::new(0.0);
+    let mut d = Tracker::new();
     let noise = |i: i32| if i % 2 == 0 { 10e-6 } else { -10e-6 };
     for i in 0..48 {
         measure(&mut d, i as f64 * 2.0, 0.002 + noise(i), 0.001);
@@ -199,7 +218,7 @@ fn a_one_sided_queue_is_corrected_once_it_is_clear() {
     // Replies queue on the way back: each sample reads half its extra delay
     // low. The true offset is 1 ms.
     let delays = [200e-6, 260e-6, 210e-6, 400e-6, 230e-6, 330e-6, 205e-6, 280e-6, 500e-6, 220e-6];
-    let mut d = Discipline::new(0.0);
+    let mut d = Tracker::new();
     for i in 0..30 {
         let delay = delays[i % delays.len()];
         measure(&mut d, i as f64 * 2.0, 0.001 - (delay - 200e-6) / 2.0, delay);
@@ -214,9 +233,9 @@ fn a_one_sided_queue_is_corrected_once_it_is_clear() {
 #[test]
 fn an_asymmetry_correction_holds_near_the_bar_and_lets_go_below_it() {
     let delays = [200e-6, 260e-6, 210e-6, 400e-6, 230e-6, 330e-6, 205e-6, 280e-6, 500e-6, 220e-6];
-    let mut d = Discipline::new(0.0);
+    let mut d = Tracker::new();
     let mut t = 0.0;
-    let mut feed = |d: &mut Discipline, n: usize, slope: f64| {
+    let mut feed = |d: &mut Tracker, n: usize, slope: f64| {
         for i in 0..n {
             let delay = delays[i % delays.len()];
             measure(d, t, 0.001 + slope * (delay - 200e-6), delay);

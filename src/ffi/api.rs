@@ -198,7 +198,8 @@ pub unsafe extern "C" fn sm_sntp_create(createp: *mut SM_SNTP_CREATE_PARMS) -> t
                 Ok(s) => s,
                 Err(e) => return os_error(&e),
             };
-            let worker = match Worker::spawn(socket, worker::backend_from_env(), trace::line) {
+            let owner = crate::owner::process(trace::line);
+            let worker = match Worker::spawn(socket, worker::backend_from_env(), owner, trace::line) {
                 Ok(w) => w,
                 Err(e) => return os_error(&e),
             };

@@ -11,8 +11,10 @@ use std::time::Instant;
 use super::api::{entry, lookup};
 use super::ext_types::*;
 use super::types::*;
+use crate::discipline::Role;
+use crate::owner::NotSteering;
 use crate::proto::validate::Reject;
-use crate::worker::stats::{State, Stats};
+use crate::worker::stats::{ClockRole, Measuring, State, Stats};
 
 /// The version as text, from Cargo.toml (the header's PROSSNTP_VERSION_* must
 /// agree: tests/stats.rs).
@@ -75,10 +77,47 @@ fn to_c(s: &Stats) -> prossntp_stats {
         last_errno: s.last_error.as_ref().map_or(0, |e| e.errno),
         last_error: [0; 124],
         last_error_age: age(s.last_error.as_ref().map(|e| e.at)),
+        role: match s.role {
+            Role::Candidate => PROSSNTP_ROLE_CANDIDATE,
+            Role::Selected => PROSSNTP_ROLE_SELECTED,
+            Role::Combined => PROSSNTP_ROLE_COMBINED,
+            Role::Falseticker => PROSSNTP_ROLE_FALSETICKER,
+            Role::Measuring => PROSSNTP_ROLE_MEASURING,
+            Role::StandingDown => PROSSNTP_ROLE_STANDING_DOWN,
+        },
+        not_steering: match &s.clock {
+            ClockRole::Measuring(Measuring::ByChoice) => PROSSNTP_STEER_NOT_CHOSEN,
+            ClockRole::Measuring(Measuring::NoPermission) => PROSSNTP_STEER_NO_PERMISSION,
+            ClockRole::Member { not_steering, .. } => match not_steering {
+                NotSteering::No => PROSSNTP_STEER_YES,
+                NotSteering::OtherProcess => PROSSNTP_STEER_OTHER_PROCESS,
+                NotSteering::Foreign => PROSSNTP_STEER_FOREIGN,
+                NotSteering::NoLock => PROSSNTP_STEER_NO_LOCK,
+                NotSteering::Refused => PROSSNTP_STEER_REFUSED,
+            },
+        },
+        clock_owner_pid: match &s.clock {
+            ClockRole::Member { owner_pid: Some(p), .. } => i32::try_from(*p).unwrap_or(0),
+            _ => 0,
+        },
+        sources: match &s.clock {
+            ClockRole::Member { sources, .. } => *sources as i32,
+            _ => 0,
+        },
+        truechimers: match &s.clock {
+            ClockRole::Member { truechimers, .. } => *truechimers as i32,
+            _ => 0,
+        },
+        reserved2: 0,
+        role_detail: [0; 128],
     };
     put_text(&mut c.backend, s.backend);
     put_text(&mut c.server, s.server.as_deref().unwrap_or(""));
     put_text(&mut c.last_error, s.last_error.as_ref().map_or("", |e| &e.what));
+    put_text(&mut c.role_detail, match &s.clock {
+        ClockRole::Member { detail, .. } => detail,
+        ClockRole::Measuring(_) => "",
+    });
     c
 }
 

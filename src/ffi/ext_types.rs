@@ -8,7 +8,7 @@ use crate::proto::validate::Reject;
 
 /// Library version, also returned as text by `prossntp_version`.
 pub const PROSSNTP_VERSION_MAJOR: i32 = 1;
-pub const PROSSNTP_VERSION_MINOR: i32 = 0;
+pub const PROSSNTP_VERSION_MINOR: i32 = 1;
 pub const PROSSNTP_VERSION_PATCH: i32 = 0;
 
 /// `state`: created, not configured yet.
@@ -49,6 +49,37 @@ pub const PROSSNTP_REJECT_SLOTS: usize = 16;
 
 /// The smallest `size` accepted: the struct's size in its first version.
 pub const PROSSNTP_STATS_MIN_SIZE: usize = 504;
+
+/// `role`: steering, but its server is not followed now (no sample yet,
+/// awaiting agreeing samples or the other servers, no majority, unreachable,
+/// beyond the combine limit, or the loser of two that disagree).
+pub const PROSSNTP_ROLE_CANDIDATE: i32 = 0;
+/// `role`: the clock follows this server first (its leap indicator and error
+/// bounds go to the kernel).
+pub const PROSSNTP_ROLE_SELECTED: i32 = 1;
+/// `role`: the clock follows this server, combined with the selected one.
+pub const PROSSNTP_ROLE_COMBINED: i32 = 2;
+/// `role`: this server disagrees with the majority: not followed.
+pub const PROSSNTP_ROLE_FALSETICKER: i32 = 3;
+/// `role`: measuring only, by choice or for want of the right to set the clock.
+pub const PROSSNTP_ROLE_MEASURING: i32 = 4;
+/// `role`: measuring only: another process or time daemon owns the clock.
+pub const PROSSNTP_ROLE_STANDING_DOWN: i32 = 5;
+
+/// `not_steering`: the process steers the clock.
+pub const PROSSNTP_STEER_YES: i32 = 0;
+/// `not_steering`: `PROSSNTP_CLOCK=none`.
+pub const PROSSNTP_STEER_NOT_CHOSEN: i32 = 1;
+/// `not_steering`: `PROSSNTP_CLOCK=auto` and the process may not set the clock.
+pub const PROSSNTP_STEER_NO_PERMISSION: i32 = 2;
+/// `not_steering`: another process holds the host's clock-owner lock (`clock_owner_pid`).
+pub const PROSSNTP_STEER_OTHER_PROCESS: i32 = 3;
+/// `not_steering`: another discipline (a time daemon) steers the clock.
+pub const PROSSNTP_STEER_FOREIGN: i32 = 4;
+/// `not_steering`: the clock-owner lock file cannot be opened.
+pub const PROSSNTP_STEER_NO_LOCK: i32 = 5;
+/// `not_steering`: the clock call was refused (EPERM).
+pub const PROSSNTP_STEER_REFUSED: i32 = 6;
 
 /// What a client measures and does, filled by `prossntp_get_stats`.
 ///
@@ -115,6 +146,22 @@ pub struct prossntp_stats {
     pub last_error: [c_char; 124],
     /// Seconds since that error; -1 when none.
     pub last_error_age: f64,
+    // ---- from here on: added in 1.1 (size 656) ----
+    /// What this client's server is to the clock: `PROSSNTP_ROLE_*`.
+    pub role: i32,
+    /// Why the process does not steer the clock: `PROSSNTP_STEER_*` (0 while it does).
+    pub not_steering: i32,
+    /// With `PROSSNTP_STEER_OTHER_PROCESS`: the process that steers (0 if unknown).
+    pub clock_owner_pid: i32,
+    /// The process's steering clients, and how many of them agreed at the last
+    /// selection (truechimers); 0 for a client that measures only.
+    pub sources: i32,
+    pub truechimers: i32,
+    /// Reserved, 0.
+    pub reserved2: i32,
+    /// The role's reason, or what keeps the process from steering, as text
+    /// ("" when there is nothing to add).
+    pub role_detail: [c_char; 128],
 }
 
 const _: () = assert!(PROSSNTP_REJECT_COUNT as usize == Reject::COUNT && Reject::COUNT <= PROSSNTP_REJECT_SLOTS);
@@ -130,5 +177,7 @@ const _: () = {
     assert!(offset_of!(prossntp_stats, rejected) == 208);
     assert!(offset_of!(prossntp_stats, last_errno) == 368);
     assert!(offset_of!(prossntp_stats, last_error_age) == 496);
-    assert!(size_of::<prossntp_stats>() == 504);
+    assert!(offset_of!(prossntp_stats, role) == 504);
+    assert!(offset_of!(prossntp_stats, role_detail) == 528);
+    assert!(size_of::<prossntp_stats>() == 656);
 };

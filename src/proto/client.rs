@@ -1,7 +1,9 @@
 //! The SNTP client state machine, free of I/O. The worker feeds it the
 //! monotonic time, local wall-clock timestamps, random nonces and received
-//! datagrams; it answers with requests to send, clock actions and status
-//! changes, which the worker drains with [`Client::poll_output`].
+//! datagrams; it answers with requests to send, samples for the clock's
+//! owner and status changes, which the worker drains with
+//! [`Client::poll_output`]. It measures its server itself (a [`Tracker`]);
+//! steering the clock is the clock owner's, which tells it its [`Role`].
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -12,7 +14,7 @@ use super::schedule::Schedule;
 use super::timestamp::NtpDuration;
 use super::timestamp::NtpTimestamp;
 use super::validate::{judge, Kiss, Reject, Sample, Verdict};
-use crate::discipline::{ClockAction, Correction, Decision, Discipline, SyncReport};
+use crate::discipline::{Correction, Role, Tracker};
 
 /// Consecutive requests without a valid reply after which sync is lost.
 pub const MAX_MISSES: u32 = 4;
@@ -25,7 +27,7 @@ pub struct Config {
     pub had_reply: Duration,
     /// Space the first requests 2 s apart for a fast first sync.
     pub burst: bool,
-    /// Whether the clock is steered (false: measure only).
+    /// Whether its samples go to the clock's owner (false: measure only).
     pub steering: bool,
 }
 
@@ -43,24 +45,34 @@ pub enum StopReason {
 pub enum Output {
     /// Send this request, then report the local send time with [`Client::on_sent`].
     Send([u8; HEADER_LEN]),
-    /// Apply this action to the clock, then report with [`Client::on_clock_result`].
-    Adjust(ClockAction, SyncReport),
+    /// Steering: hand this valid sample to the clock's owner, then report
+    /// what it did with [`Client::on_steered`].
+    Steer(Sample),
+    /// Steering: the server stopped answering ([`MAX_MISSES`] requests in a
+    /// row); tell the clock's owner.
+    Unreachable,
     /// The synchronised state changed.
     SyncChanged(bool),
     /// Querying stopped until the next [`Client::configure`].
     Stopped(StopReason),
-    /// A step this large was called for and refused (beyond the bounds).
-    StepRefused(NtpDuration),
 }
 
-/// Outcome of applying a clock action.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ClockResult {
-    Applied,
+/// What the clock's owner did with a sample.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Steered {
+    /// Corrected the clock.
+    Applied(Correction),
+    /// Nothing to correct (awaiting agreement, other sources, or not followed).
+    Held,
+    /// A step this large was called for and refused (beyond the bounds).
+    Refused(NtpDuration),
+    /// The clock call failed (not permission) with this errno; the sample
+    /// is not counted.
+    Failed(i32),
     /// Not permitted to adjust the clock: stop.
-    PermissionDenied,
-    /// Any other failure; the sample is not counted.
-    Failed,
+    ClockRefused,
+    /// The owner is not steering (another owner of the clock).
+    NotSteering,
 }
 
 /// Counters kept for statistics and tests.
@@ -100,11 +112,13 @@ pub struct Client {
     /// Whether the last request got a valid reply.
     answered: bool,
     misses: u32,
+    /// A valid sample came since the last [`MAX_MISSES`] misses in a row.
+    measured: bool,
     synced: bool,
     stopped: Option<StopReason>,
-    /// The correction awaiting its [`ClockResult`].
-    pending: Option<Correction>,
-    discipline: Discipline,
+    /// What the clock's owner says it is (measuring only until told).
+    role: Role,
+    tracker: Tracker,
     last_sample: Option<Sample>,
     counters: Counters,
     out: VecDeque<Output>,
@@ -124,23 +138,31 @@ impl Client {
             outstanding: None,
             answered: true,
             misses: 0,
+            measured: false,
             synced: false,
             stopped: None,
-            pending: None,
-            discipline: Discipline::new(0.0),
+            role: Role::Measuring,
+            tracker: Tracker::new(),
             last_sample: None,
             counters: Counters::default(),
             out: VecDeque::new(),
         }
     }
 
-    /// Starts the discipline from the frequency correction already in force.
-    pub fn set_initial_frequency(&mut self, freq_ppm: f64) {
-        self.discipline = Discipline::new(freq_ppm);
+    /// Its own estimate of the server's offset and the clock's drift.
+    pub fn tracker(&self) -> &Tracker {
+        &self.tracker
     }
 
-    pub fn discipline(&self) -> &Discipline {
-        &self.discipline
+    /// What the clock's owner says this client's server is to the clock:
+    /// `has_sync` follows (see [`Client::synced`]).
+    pub fn set_role(&mut self, role: Role) {
+        self.role = role;
+        self.update_sync();
+    }
+
+    pub fn role(&self) -> Role {
+        self.role
     }
 
     /// (Re)configures: the first request is due at once. Clears a stop.
@@ -151,7 +173,12 @@ impl Client {
         self.answered = true;
         self.misses = 0;
         self.stopped = None;
-        self.pending = None;
+        // Until the clock's owner says otherwise, a steering client is not followed.
+        match (config.steering, self.role) {
+            (false, _) => self.role = Role::Measuring,
+            (true, Role::Measuring) => self.role = Role::Candidate,
+            _ => {}
+        }
     }
 
     /// The monotonic time at which [`Client::handle_timeout`] must next run.
@@ -177,7 +204,11 @@ impl Client {
         if !self.answered {
             self.misses = self.misses.saturating_add(1);
             if self.misses >= MAX_MISSES {
-                self.set_synced(false);
+                if self.measured && self.config.is_some_and(|c| c.steering) {
+                    self.out.push_back(Output::Unreachable);
+                }
+                self.measured = false;
+                self.update_sync();
             }
         }
         // A zero nonce would match a zero origin; avoid it.
@@ -195,16 +226,8 @@ impl Client {
         }
     }
 
-    /// A datagram from `from` arrived at local wall time `t4`, monotonic time
-    /// `now`, while the clock backend still had `pending_slew` to slew.
-    pub fn handle_packet(
-        &mut self,
-        from: SocketAddr,
-        data: &[u8],
-        t4: NtpTimestamp,
-        now: Duration,
-        pending_slew: NtpDuration,
-    ) -> Verdict {
+    /// A datagram from `from` arrived at local wall time `t4`, monotonic time `now`.
+    pub fn handle_packet(&mut self, from: SocketAddr, data: &[u8], t4: NtpTimestamp, now: Duration) -> Verdict {
         let verdict = self.judge(from, data, t4);
         match verdict {
             Verdict::Rejected(r) => self.counters.rejected[r.index()] += 1,
@@ -230,22 +253,12 @@ impl Client {
                 if let Some(s) = self.schedule.as_mut() {
                     s.on_reply();
                 }
+                self.tracker.measure(now, &sample);
+                self.measured = true;
                 if self.config.is_some_and(|c| c.steering) {
-                    match self.discipline.decide(now, &sample, pending_slew) {
-                        Decision::Apply(action, report) => {
-                            self.pending = Some(action.correction);
-                            self.out.push_back(Output::Adjust(action, report));
-                        }
-                        Decision::Hold => {}
-                        Decision::Refuse(step) => {
-                            self.counters.steps_refused += 1;
-                            self.out.push_back(Output::StepRefused(step));
-                        }
-                    }
-                } else {
-                    self.discipline.measure(now, &sample);
-                    self.set_synced(true);
+                    self.out.push_back(Output::Steer(sample));
                 }
+                self.update_sync();
             }
         }
         verdict
@@ -264,19 +277,14 @@ impl Client {
         }
     }
 
-    /// Reports how the last [`Output::Adjust`] went.
-    pub fn on_clock_result(&mut self, result: ClockResult) {
-        let Some(correction) = self.pending.take() else { return };
+    /// Reports what the clock's owner did with the last [`Output::Steer`].
+    pub fn on_steered(&mut self, result: Steered) {
         match result {
-            ClockResult::Applied => {
-                match correction {
-                    Correction::Step => self.counters.steps += 1,
-                    Correction::Slew => self.counters.slews += 1,
-                }
-                self.set_synced(true)
-            }
-            ClockResult::PermissionDenied => self.stop(StopReason::ClockRefused),
-            ClockResult::Failed => {}
+            Steered::Applied(Correction::Step) => self.counters.steps += 1,
+            Steered::Applied(Correction::Slew) => self.counters.slews += 1,
+            Steered::Refused(_) => self.counters.steps_refused += 1,
+            Steered::ClockRefused if self.stopped.is_none() => self.stop(StopReason::ClockRefused),
+            _ => {}
         }
     }
 
@@ -311,6 +319,16 @@ impl Client {
             s.stop();
         }
         self.out.push_back(Output::Stopped(reason));
+    }
+
+    /// Synchronised: a valid sample since the last run of misses and, when
+    /// steering, the clock follows this client's server.
+    fn update_sync(&mut self) {
+        let follows = match self.role {
+            Role::Measuring | Role::StandingDown => true,
+            role => role.follows(),
+        };
+        self.set_synced(self.measured && follows);
     }
 
     fn set_synced(&mut self, synced: bool) {

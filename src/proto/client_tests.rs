@@ -6,7 +6,7 @@ use super::client::*;
 use super::packet::{Packet, MODE_SERVER, NTP_VERSION};
 use super::timestamp::{NtpDuration, NtpShort, NtpTimestamp};
 use super::validate::{Kiss, Reject, Verdict};
-use crate::discipline::{ClockAction, Correction};
+use crate::discipline::{Correction, Role};
 
 const SERVER: &str = "127.0.0.1:123";
 
@@ -59,9 +59,11 @@ impl Harness {
                     self.c.on_sent(wall(self.now));
                     self.sent.push((self.now, p));
                 }
-                Output::Adjust(..) => {
+                // The clock's owner slews and follows the only source.
+                Output::Steer(..) => {
                     self.outputs.push(o);
-                    self.c.on_clock_result(ClockResult::Applied);
+                    self.c.on_steered(Steered::Applied(Correction::Slew));
+                    self.c.set_role(Role::Selected);
                 }
                 _ => self.outputs.push(o),
             }
@@ -99,13 +101,7 @@ impl Harness {
 
     fn deliver_from(&mut self, from: &str, p: Packet) -> Verdict {
         self.now += ms(1);
-        let v = self.c.handle_packet(
-            from.parse::<SocketAddr>().unwrap(),
-            &p.encode(),
-            wall(self.now),
-            self.now,
-            NtpDuration::ZERO,
-        );
+        let v = self.c.handle_packet(from.parse::<SocketAddr>().unwrap(), &p.encode(), wall(self.now), self.now);
         self.drain();
         v
     }
@@ -134,13 +130,14 @@ fn measured_offset_and_sync_in_measure_only_mode() {
     let Verdict::Valid(s) = v else { panic!("{v:?}") };
     assert!((s.offset.as_seconds() - 0.25).abs() < 1e-6, "{}", s.offset.as_seconds());
     assert_eq!(h.sync_changes(), vec![true]);
-    assert!(h.outputs.iter().all(|o| !matches!(o, Output::Adjust(..))), "measure only");
+    assert!(h.outputs.iter().all(|o| !matches!(o, Output::Steer(..))), "measure only");
 }
 
 #[test]
-fn steering_syncs_only_after_the_clock_was_adjusted() {
+fn steering_syncs_only_once_the_clock_follows_its_server() {
     let mut c = Client::new();
     c.configure(cfg(true), Duration::ZERO);
+    c.set_role(Role::Candidate);
     c.handle_timeout(Duration::ZERO, 77);
     let Some(Output::Send(p)) = c.poll_output() else { panic!() };
     c.on_sent(wall(Duration::ZERO));
@@ -155,10 +152,18 @@ fn steering_syncs_only_after_the_clock_was_adjusted() {
         transmit_ts: t,
         ..Packet::default()
     };
-    c.handle_packet(SERVER.parse().unwrap(), &rep.encode(), wall(ms(4)), ms(4), NtpDuration::ZERO);
-    assert!(matches!(c.poll_output(), Some(Output::Adjust(ClockAction { correction: Correction::Slew, .. }, _))));
+    c.handle_packet(SERVER.parse().unwrap(), &rep.encode(), wall(ms(4)), ms(4));
+    assert!(matches!(c.poll_output(), Some(Output::Steer(_))));
     assert!(!c.synced());
-    c.on_clock_result(ClockResult::Applied);
+    c.on_steered(Steered::Applied(Correction::Slew));
+    assert_eq!(c.counters().slews, 1);
+    assert!(!c.synced(), "corrected, but not yet told it is followed");
+    c.set_role(Role::Selected);
+    assert_eq!(c.poll_output(), Some(Output::SyncChanged(true)));
+    // A falseticker's client is not synchronised; standing down, it measures.
+    c.set_role(Role::Falseticker);
+    assert_eq!(c.poll_output(), Some(Output::SyncChanged(false)));
+    c.set_role(Role::StandingDown);
     assert_eq!(c.poll_output(), Some(Output::SyncChanged(true)));
 }
 
@@ -166,9 +171,9 @@ fn steering_syncs_only_after_the_clock_was_adjusted() {
 fn refused_clock_stops_the_client() {
     let mut h = Harness::new(true);
     h.run_until(Duration::ZERO);
-    h.c.handle_packet(SERVER.parse().unwrap(), &h.reply(0.01).encode(), wall(ms(1)), ms(1), NtpDuration::ZERO);
-    assert!(matches!(h.c.poll_output(), Some(Output::Adjust(ClockAction { correction: Correction::Slew, .. }, _))));
-    h.c.on_clock_result(ClockResult::PermissionDenied);
+    h.c.handle_packet(SERVER.parse().unwrap(), &h.reply(0.01).encode(), wall(ms(1)), ms(1));
+    assert!(matches!(h.c.poll_output(), Some(Output::Steer(_))));
+    h.c.on_steered(Steered::ClockRefused);
     assert_eq!(h.c.poll_output(), Some(Output::Stopped(StopReason::ClockRefused)));
     assert_eq!(h.c.deadline(), None);
     assert!(!h.c.synced());

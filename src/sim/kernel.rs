@@ -10,6 +10,7 @@ use super::rng::Rng;
 use crate::clock::posix::Posix;
 use crate::clock::timex::Timex;
 use crate::clock::KERNEL_SLEW_RATE;
+use crate::discipline::foreign::{MAXERROR_CAP_US, MAXERROR_GROWTH_US};
 use crate::proto::timestamp::NtpDuration;
 use crate::sys::lock::lock;
 
@@ -63,6 +64,13 @@ impl Model {
         }
     }
 
+    /// Another daemon sets the frequency (and, as chronyd does, the error bounds).
+    pub fn foreign_frequency(&mut self, ppm: f64) {
+        self.freq = ppm * 1e-6;
+        self.maxerror = 100_000;
+        self.esterror = 1_000;
+    }
+
     /// Total frequency error of the local clock, s/s (slews excluded).
     pub fn freq_error(&self) -> f64 {
         self.osc + self.freq + (self.tick - NOMINAL_TICK) as f64 / NOMINAL_TICK as f64
@@ -88,6 +96,11 @@ impl Model {
             if end == boundary {
                 self.chunk = self.slew_left.clamp(-KERNEL_SLEW_RATE, KERNEL_SLEW_RATE);
                 self.slew_left -= self.chunk;
+                // As Linux does each second: maxerror grows, capped, UNSYNC at the cap.
+                self.maxerror = (self.maxerror + MAXERROR_GROWTH_US).min(MAXERROR_CAP_US);
+                if self.maxerror >= MAXERROR_CAP_US {
+                    self.status |= libc::STA_UNSYNC;
+                }
             }
         }
     }
@@ -97,7 +110,15 @@ impl Model {
 #[derive(Clone)]
 pub struct SimKernel(pub Arc<Mutex<Model>>);
 
+/// The model's CLOCK_MONOTONIC (true time) and REALTIME - MONOTONIC (the steps).
+fn clocks(m: &Model) -> (f64, f64) {
+    (m.now, m.stepped)
+}
+
 impl Timex for SimKernel {
+    fn clocks(&mut self) -> (f64, f64) {
+        clocks(&lock(&self.0))
+    }
     fn call(&mut self, tx: &mut libc::timex) -> Result<i32, i32> {
         let mut m = lock(&self.0);
         let modes = tx.modes;
@@ -140,6 +161,9 @@ impl Timex for SimKernel {
 }
 
 impl Posix for SimKernel {
+    fn clocks(&mut self) -> (f64, f64) {
+        clocks(&lock(&self.0))
+    }
     fn adjtime(&mut self, delta: Option<f64>) -> Result<f64, i32> {
         let mut m = lock(&self.0);
         let old = m.slew_left;

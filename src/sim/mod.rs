@@ -12,7 +12,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::clock::{self, ClockBackend};
-use crate::proto::client::{Client, ClockResult, Config, Output};
+use crate::owner::hostlock::Solo;
+use crate::owner::{Membership, Options, Owner, TraceFn};
+use crate::proto::client::{Client, Config, Output, Steered};
 use crate::proto::packet::{Packet, MODE_SERVER, NTP_VERSION};
 use crate::proto::timestamp::{NtpDuration, NtpShort, NtpTimestamp};
 use crate::sys::lock::lock;
@@ -25,6 +27,63 @@ pub enum Backend {
     Adjtimex,
     NtpAdjtime,
     Adjtime,
+}
+
+/// One server of a scenario, and the path to it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ServerModel {
+    /// The server's clock minus true time, seconds (a falseticker's error).
+    pub offset: f64,
+    /// From this true time on, the server is off by this much instead.
+    pub turns: Option<(f64, f64)>,
+    /// The server stops answering at this true time.
+    pub gone_at: Option<f64>,
+    /// One-way delay: a fixed part plus an exponential with this mean, each direction.
+    pub delay_base: f64,
+    pub delay_exp_mean: f64,
+    /// Extra uniform jitter in [0, x) each way.
+    pub jitter: f64,
+    /// The exponential part of the delay on the way back only (a one-sided
+    /// queue): offsets then vary with the delay, by -1/2 of its excess.
+    pub queue_on_return: bool,
+    /// Extra delay client-to-server only.
+    pub asymmetry: f64,
+    /// Probability a request or its reply is lost.
+    pub loss: f64,
+}
+
+impl ServerModel {
+    /// A true server on chrony's default path.
+    pub fn chrony() -> ServerModel {
+        ServerModel {
+            offset: 0.0,
+            turns: None,
+            gone_at: None,
+            delay_base: 100e-6,
+            delay_exp_mean: 100e-6,
+            jitter: 0.0,
+            queue_on_return: false,
+            asymmetry: 0.0,
+            loss: 0.0,
+        }
+    }
+
+    fn offset_at(&self, t: f64) -> f64 {
+        match self.turns {
+            Some((at, off)) if t >= at => off,
+            _ => self.offset,
+        }
+    }
+}
+
+/// Another time daemon in the simulated host: from `start` on, every
+/// `period` seconds it sets the kernel frequency (as chronyd does).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ForeignDaemon {
+    pub start: f64,
+    pub period: f64,
+    /// The frequency it sets, ppm (it cancels the oscillator's error).
+    pub freq_ppm: f64,
 }
 
 /// A simulated run. Defaults: chrony's default test scenario.
@@ -41,21 +100,23 @@ pub struct Scenario {
     pub initial_freq: f64,
     /// Frequency random walk per sqrt(second).
     pub freq_walk: f64,
-    /// One-way delay: a fixed part plus an exponential with this mean, each direction.
+    /// The path to the one server when `servers` is empty (see [`ServerModel`]).
     pub delay_base: f64,
     pub delay_exp_mean: f64,
-    /// Extra uniform jitter in [0, x) each way.
     pub jitter: f64,
-    /// The exponential part of the delay on the way back only (a one-sided
-    /// queue): offsets then vary with the delay, by -1/2 of its excess.
     pub queue_on_return: bool,
-    /// Extra delay client-to-server only.
     pub asymmetry: f64,
-    /// Probability a request or its reply is lost.
     pub loss: f64,
-    /// At this true time the server's clock jumps by this much (figures are
-    /// then taken against the server's clock).
+    /// At this true time the one server's clock jumps by this much (figures
+    /// are then taken against the server's clock).
     pub server_step: Option<(f64, f64)>,
+    /// Several servers, a steering client each, one clock owner: figures
+    /// are then taken against true time.
+    pub servers: Vec<ServerModel>,
+    /// Another daemon disciplining the clock.
+    pub foreign: Option<ForeignDaemon>,
+    /// Seconds another discipline must be quiet before the owner steers again.
+    pub foreign_quiet: f64,
     pub backend: Backend,
     /// False: measure only (the clock is never touched); the figures of
     /// interest are then the estimate's errors.
@@ -84,6 +145,9 @@ impl Default for Scenario {
             asymmetry: 0.0,
             loss: 0.0,
             server_step: None,
+            servers: vec![],
+            foreign: None,
+            foreign_quiet: crate::owner::FOREIGN_QUIET_SECS,
             backend: Backend::Adjtimex,
             steering: true,
             figures_from: 210.0,
@@ -109,6 +173,24 @@ impl Scenario {
             ..Scenario::default()
         }
     }
+
+    /// The servers: `servers`, or the one the scenario's own path fields describe.
+    fn server_models(&self) -> Vec<ServerModel> {
+        if !self.servers.is_empty() {
+            return self.servers.clone();
+        }
+        vec![ServerModel {
+            offset: 0.0,
+            turns: self.server_step,
+            gone_at: None,
+            delay_base: self.delay_base,
+            delay_exp_mean: self.delay_exp_mean,
+            jitter: self.jitter,
+            queue_on_return: self.queue_on_return,
+            asymmetry: self.asymmetry,
+            loss: self.loss,
+        }]
+    }
 }
 
 /// What a run measured.
@@ -128,11 +210,23 @@ pub struct Figures {
     /// Mean offset (the bias an asymmetric path causes), seconds.
     pub mean_offset: f64,
     pub steps: u32,
+    /// Clock corrections applied (steps and slews), all clients together.
+    pub corrections: u64,
     pub requests: u64,
     /// |the client's offset estimate - the true offset| at each valid reply
     /// from `figures_from` on, seconds: median and 95th percentile.
     pub estimate_median: f64,
     pub estimate_p95: f64,
+    /// Per server: each client's role and has_sync at the end, seconds it
+    /// had has_sync = 1 while its server was off by more than 1 ms, and
+    /// its role changes.
+    pub roles: Vec<crate::discipline::Role>,
+    pub synced: Vec<bool>,
+    pub synced_while_false: Vec<f64>,
+    pub role_changes: Vec<u64>,
+    /// The clock's largest |offset| from `figures_from` on toward (the sign
+    /// of) the first falseticker's error, seconds (0 without one).
+    pub toward_false: f64,
 }
 
 const UNIX_BASE: i64 = 1_800_000_000;
@@ -149,41 +243,83 @@ fn backend(kind: Backend, kernel: &SimKernel) -> Box<dyn ClockBackend> {
     }
 }
 
+fn trace_stderr(line: &str) {
+    eprintln!("{line}");
+}
+
+/// One simulated client and its server.
+struct Node {
+    server: ServerModel,
+    addr: SocketAddr,
+    client: Client,
+    membership: Option<Membership>,
+    /// Replies in flight: (true arrival time, datagram).
+    in_flight: Vec<(f64, [u8; 48])>,
+    role: crate::discipline::Role,
+    role_changes: u64,
+    synced_while_false: f64,
+}
+
 /// Runs `s` and measures it.
 pub fn run(s: &Scenario) -> Figures {
     let model = Arc::new(Mutex::new(Model::new(s.initial_phase, s.initial_freq, s.freq_walk, s.seed)));
     let kernel = SimKernel(model.clone());
-    let mut backend = backend(s.backend, &kernel);
     let mut rng = Rng::new(s.seed);
-    let server: SocketAddr = "192.0.2.123:123".parse().unwrap();
-    let mut client = Client::new();
-    client.set_initial_frequency(backend.frequency_ppm());
-    let config = Config {
-        server,
-        no_reply: Duration::from_secs_f64(s.no_reply),
-        had_reply: Duration::from_secs_f64(s.poll),
-        burst: s.burst,
-        steering: s.steering,
-    };
-    client.configure(config, Duration::ZERO);
-
-    let server_time = |t: f64| t + s.server_step.map_or(0.0, |(at, by)| if t >= at { by } else { 0.0 });
-    let one_way = |rng: &mut Rng, queued: bool| {
-        s.delay_base + if queued { rng.exponential(s.delay_exp_mean) } else { 0.0 } + s.jitter * rng.uniform()
-    };
-    // Replies in flight: (true arrival time, datagram).
-    let mut in_flight: Vec<(f64, [u8; 48])> = vec![];
+    let options = Options { override_foreign: false, quiet: s.foreign_quiet, pid: 1 };
+    let owner = Arc::new(Owner::new(Box::new(Solo::default()), options));
+    let trace: TraceFn = if s.trace { trace_stderr } else { |_| {} };
+    let mut nodes: Vec<Node> = s
+        .server_models()
+        .into_iter()
+        .enumerate()
+        .map(|(i, server)| {
+            let addr = SocketAddr::from(([192, 0, 2, 100 + i as u8], 123));
+            let mut client = Client::new();
+            let membership = s.steering.then(|| owner.join(backend(s.backend, &kernel), None, trace));
+            if let Some(v) = membership.as_ref().and_then(Membership::news) {
+                client.set_role(v.role);
+            }
+            let config = Config {
+                server: addr,
+                no_reply: Duration::from_secs_f64(s.no_reply),
+                had_reply: Duration::from_secs_f64(s.poll),
+                burst: s.burst,
+                steering: s.steering,
+            };
+            client.configure(config, Duration::ZERO);
+            Node {
+                server,
+                addr,
+                client,
+                membership,
+                in_flight: vec![],
+                role: crate::discipline::Role::Measuring,
+                role_changes: 0,
+                synced_while_false: 0.0,
+            }
+        })
+        .collect();
+    let single = s.servers.is_empty();
+    // The clock's error against what it follows: the one server's clock, or true time.
+    let truth = |t: f64| if single { nodes_offset_single(s, t) } else { 0.0 };
+    let first_false = s.servers.iter().map(|m| m.offset).find(|o| o.abs() > 1e-3);
     let mut offsets = vec![];
     let mut estimate_errors = vec![];
     let mut freqs = vec![];
+    let mut toward_false: f64 = 0.0;
     let mut next_sample = 0.0;
+    let mut next_foreign = s.foreign.map_or(f64::INFINITY, |f| f.start);
     // Phase less steps at the last sample, for the adjtime rate.
     let mut last_unstepped = None;
     loop {
-        let next_client = client.deadline().map_or(f64::INFINITY, |d| d.as_secs_f64());
-        let next_tick = backend.next_tick().map_or(f64::INFINITY, |d| d.as_secs_f64());
-        let next_arrival = in_flight.iter().map(|p| p.0).fold(f64::INFINITY, f64::min);
-        let t = next_client.min(next_tick).min(next_arrival).min(next_sample);
+        let next_client = nodes.iter().filter_map(|n| n.client.deadline()).map(|d| d.as_secs_f64()).fold(f64::INFINITY, f64::min);
+        let next_tick = nodes
+            .iter()
+            .filter_map(|n| n.membership.as_ref()?.next_tick())
+            .map(|d| d.as_secs_f64())
+            .fold(f64::INFINITY, f64::min);
+        let next_arrival = nodes.iter().flat_map(|n| n.in_flight.iter().map(|p| p.0)).fold(f64::INFINITY, f64::min);
+        let t = next_client.min(next_tick).min(next_arrival).min(next_sample).min(next_foreign);
         if t > s.duration {
             break;
         }
@@ -191,90 +327,150 @@ pub fn run(s: &Scenario) -> Figures {
         let now = Duration::from_secs_f64(t);
         if t == next_sample {
             let m = lock(&model);
-            // The error against the server's clock, which is what the client follows.
-            offsets.push(m.phase - (server_time(t) - t));
+            let err = m.phase - truth(t);
+            offsets.push(err);
+            if let Some(f) = first_false.filter(|_| t >= s.figures_from) {
+                toward_false = toward_false.max(err * f.signum());
+            }
             let unstepped = m.phase - m.stepped;
             freqs.push(match (s.backend, last_unstepped) {
                 (Backend::Adjtime, Some(last)) => unstepped - last,
                 _ => m.freq_error(),
             });
             last_unstepped = Some(unstepped);
+            drop(m);
+            for n in &mut nodes {
+                if n.client.synced() && n.server.offset_at(t).abs() > 1e-3 {
+                    n.synced_while_false += 1.0;
+                }
+            }
             next_sample += 1.0;
             continue;
         }
+        if t == next_foreign {
+            let f = s.foreign.expect("scheduled");
+            lock(&model).foreign_frequency(f.freq_ppm);
+            next_foreign += f.period;
+            continue;
+        }
         if t == next_tick {
-            backend.tick(now).expect("model answers");
-        }
-        if t == next_arrival {
-            let i = in_flight.iter().position(|p| p.0 == t).unwrap();
-            let (_, data) = in_flight.swap_remove(i);
-            let t4 = ntp(lock(&model).local());
-            let pending = backend.pending_slew();
-            let replies = client.counters().valid_replies;
-            client.handle_packet(server, &data, t4, now, pending);
-            if client.counters().valid_replies > replies && t >= s.figures_from {
-                let m = lock(&model);
-                estimate_errors.push((client.discipline().last_offset() + m.phase - (server_time(t) - t)).abs());
+            for n in &nodes {
+                if let Some(m) = n.membership.as_ref().filter(|m| m.next_tick().is_some_and(|d| d <= now)) {
+                    m.tick(now);
+                }
             }
         }
-        if t == next_client {
-            client.handle_timeout(now, rng.next_u64());
-        }
-        while let Some(out) = client.poll_output() {
-            match out {
-                Output::Send(request) => {
-                    client.on_sent(ntp(lock(&model).local()));
-                    if rng.uniform() < s.loss {
-                        continue;
-                    }
-                    let arrive_server = t + one_way(&mut rng, !s.queue_on_return) + s.asymmetry;
-                    let req = Packet::parse(&request).unwrap();
-                    let stamp = ntp(server_time(arrive_server));
-                    let reply = Packet {
-                        leap: 0,
-                        version: NTP_VERSION,
-                        mode: MODE_SERVER,
-                        stratum: 1,
-                        poll: 6,
-                        precision: -20,
-                        root_delay: NtpShort(0),
-                        root_dispersion: NtpShort(0x10),
-                        reference_id: *b"SIM\0",
-                        reference_ts: stamp,
-                        origin_ts: req.transmit_ts,
-                        receive_ts: stamp,
-                        transmit_ts: stamp,
-                    };
-                    if rng.uniform() >= s.loss {
-                        in_flight.push((arrive_server + one_way(&mut rng, true), reply.encode()));
-                    }
+        for k in 0..nodes.len() {
+            let n = &mut nodes[k];
+            if let Some(i) = n.in_flight.iter().position(|p| p.0 == t) {
+                let (_, data) = n.in_flight.swap_remove(i);
+                let t4 = ntp(lock(&model).local());
+                let replies = n.client.counters().valid_replies;
+                n.client.handle_packet(n.addr, &data, t4, now);
+                if n.client.counters().valid_replies > replies && t >= s.figures_from {
+                    let m = lock(&model);
+                    let target = if single { truth(t) } else { n.server.offset_at(t) };
+                    estimate_errors.push((n.client.tracker().last_offset() + m.phase - target).abs());
                 }
-                Output::Adjust(action, report) => {
-                    if s.trace {
-                        eprintln!(
-                            "t={t:8.1} phase={:+.6} {:?} {:+.6} s freq {:+.2} ppm",
-                            lock(&model).phase,
-                            action.correction,
-                            action.offset.as_seconds(),
-                            action.freq_ppm
-                        );
-                    }
-                    let r = backend.apply(action, &report, now);
-                    client.on_clock_result(if r.is_ok() { ClockResult::Applied } else { ClockResult::Failed });
-                }
-                _ => {}
             }
+            if n.client.deadline().is_some_and(|d| d.as_secs_f64() == t) {
+                n.client.handle_timeout(now, rng.next_u64());
+            }
+            drain(&mut nodes, k, t, now, &model, &mut rng);
         }
     }
     let steps = lock(&model).steps;
     let mut f = figures(&offsets, &freqs, s.figures_from as usize);
-    (f.steps, f.requests) = (steps, client.counters().requests);
+    f.steps = steps;
+    f.toward_false = toward_false;
+    for n in &nodes {
+        let c = n.client.counters();
+        f.requests += c.requests;
+        f.corrections += c.steps + c.slews;
+        f.roles.push(n.client.role());
+        f.synced.push(n.client.synced());
+        f.synced_while_false.push(n.synced_while_false);
+        f.role_changes.push(n.role_changes);
+    }
     estimate_errors.sort_by(|a, b| a.total_cmp(b));
     let n = estimate_errors.len();
     if n > 0 {
         (f.estimate_median, f.estimate_p95) = (estimate_errors[n / 2], estimate_errors[n * 95 / 100]);
     }
     f
+}
+
+/// The one server's clock minus true time (a server step).
+fn nodes_offset_single(s: &Scenario, t: f64) -> f64 {
+    s.server_step.map_or(0.0, |(at, by)| if t >= at { by } else { 0.0 })
+}
+
+/// Carries out node `k`'s outputs at true time `t`; role news goes to every node.
+fn drain(nodes: &mut [Node], k: usize, t: f64, now: Duration, model: &Arc<Mutex<Model>>, rng: &mut Rng) {
+    while let Some(out) = nodes[k].client.poll_output() {
+        let n = &mut nodes[k];
+        match out {
+            Output::Send(request) => {
+                n.client.on_sent(ntp(lock(model).local()));
+                let srv = &n.server;
+                if srv.gone_at.is_some_and(|g| t >= g) || rng.uniform() < srv.loss {
+                    continue;
+                }
+                let one_way = |rng: &mut Rng, queued: bool| {
+                    srv.delay_base + if queued { rng.exponential(srv.delay_exp_mean) } else { 0.0 } + srv.jitter * rng.uniform()
+                };
+                let arrive_server = t + one_way(rng, !srv.queue_on_return) + srv.asymmetry;
+                let req = Packet::parse(&request).unwrap();
+                let stamp = ntp(arrive_server + srv.offset_at(arrive_server));
+                let reply = Packet {
+                    leap: 0,
+                    version: NTP_VERSION,
+                    mode: MODE_SERVER,
+                    stratum: 1,
+                    poll: 6,
+                    precision: -20,
+                    root_delay: NtpShort(0),
+                    root_dispersion: NtpShort(0x10),
+                    reference_id: *b"SIM\0",
+                    reference_ts: stamp,
+                    origin_ts: req.transmit_ts,
+                    receive_ts: stamp,
+                    transmit_ts: stamp,
+                };
+                if rng.uniform() >= srv.loss {
+                    n.in_flight.push((arrive_server + one_way(rng, true), reply.encode()));
+                }
+            }
+            Output::Steer(sample) => {
+                let outcome = n.membership.as_ref().map_or(Steered::NotSteering, |m| m.sample(now, &sample));
+                n.client.on_steered(outcome);
+                for other in nodes.iter_mut() {
+                    other.take_news();
+                }
+            }
+            Output::Unreachable => {
+                if let Some(m) = &n.membership {
+                    m.unreachable();
+                }
+                for other in nodes.iter_mut() {
+                    other.take_news();
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+impl Node {
+    fn take_news(&mut self) {
+        if let Some(v) = self.membership.as_ref().and_then(Membership::news) {
+            if v.role != self.role {
+                self.role_changes += 1;
+                self.role = v.role;
+            }
+            self.client.set_role(v.role);
+        }
+    }
 }
 
 fn figures(offsets: &[f64], freqs: &[f64], from: usize) -> Figures {

@@ -1,5 +1,7 @@
 //! Thin platform calls, each `unsafe` block justified: pollable notifiers
-//! (eventfd or pipe), `poll()`, random nonces and the wall clock.
+//! (eventfd or pipe), `poll()`, random nonces, the wall clock and the
+//! host-wide clock-owner lock file.
+pub mod hostlock;
 pub mod lock;
 pub mod notify;
 pub mod poll;

@@ -27,3 +27,17 @@ pub fn unix_secs_now() -> i64 {
         Err(e) => -(e.duration().as_secs() as i64),
     }
 }
+
+/// CLOCK_MONOTONIC, and CLOCK_REALTIME minus CLOCK_MONOTONIC, in seconds,
+/// read back to back: the second moves only when the clock is stepped.
+pub fn clock_pair() -> (f64, f64) {
+    fn read(id: libc::clockid_t) -> f64 {
+        let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+        // SAFETY: `ts` is a valid, writable timespec for the duration of the call.
+        unsafe { libc::clock_gettime(id, &mut ts) };
+        ts.tv_sec as f64 + ts.tv_nsec as f64 * 1e-9
+    }
+    let mono = read(libc::CLOCK_MONOTONIC);
+    let real = read(libc::CLOCK_REALTIME);
+    (mono, real - mono)
+}

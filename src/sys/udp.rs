@@ -222,6 +222,13 @@ mod tests {
         let rx = UdpSocket::bind("127.0.0.1:0").unwrap();
         enable_rx_timestamps(rx.as_raw_fd()).unwrap();
         let tx = UdpSocket::bind("127.0.0.1:0").unwrap();
+        // The kernel turns receive timestamping on (a static key, flipped from
+        // a work queue) only once some socket asks for it: when this is the
+        // only one, the first datagram may come before that. Warm it up.
+        tx.send_to(b"warm-up", rx.local_addr().unwrap()).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        let mut warm = [0u8; 16];
+        let _ = recv_timestamped(rx.as_raw_fd(), &mut warm);
         let before = wall_now();
         tx.send_to(b"hello", rx.local_addr().unwrap()).unwrap();
         std::thread::sleep(std::time::Duration::from_millis(200));

@@ -1,6 +1,7 @@
 //! The per-client worker thread: owns the UDP socket, drives the sans-IO
 //! client from `poll()` on the socket and a wake descriptor with deadlines on
-//! the monotonic clock, applies clock actions and posts status messages.
+//! the monotonic clock, hands a steering client's samples to the clock's
+//! owner ([`crate::owner`]) and posts status messages.
 
 pub mod stats;
 pub mod status;
@@ -17,12 +18,13 @@ use std::sync::Mutex;
 use crate::sys::lock::lock;
 use socket2::{Domain, Protocol, Socket, Type};
 
-use crate::clock::{self, ClockBackend, ClockError};
-use crate::proto::client::{Client, ClockResult, Config, Output, StopReason};
-use crate::proto::timestamp::{NtpDuration, NtpTimestamp};
+use crate::clock;
+use crate::owner::{Membership, NotSteering, Owner};
+use crate::proto::client::{Client, Config, Output, Steered, StopReason};
+use crate::proto::timestamp::NtpTimestamp;
 use crate::proto::validate::Verdict;
 use crate::sys::{notify::Notifier, poll::poll_readable, random::random_u64, time::wall_now, udp};
-use stats::{LastError, State, Stats};
+use stats::{LastError, Measuring, State, Stats};
 use status::{Report, StatusBoard};
 
 /// Worker threads need little stack; keep 1,000 clients cheap.
@@ -40,8 +42,7 @@ pub struct ServerConfig {
     pub had_reply: Duration,
 }
 
-/// A sink for trace lines.
-pub type TraceFn = fn(&str);
+pub use crate::owner::TraceFn;
 
 #[derive(Default)]
 struct Commands {
@@ -53,7 +54,7 @@ struct Shared {
     status: StatusBoard,
     stats: Mutex<Stats>,
     commands: Mutex<Commands>,
-    wake: Notifier,
+    wake: Arc<Notifier>,
 }
 
 /// A running client: its worker thread and what it shares with callers.
@@ -82,19 +83,20 @@ pub enum ConfigureError {
 
 impl Worker {
     /// Starts the worker for `socket`; on its thread, `select` picks the clock
-    /// backend (an error ends the worker, traced).
-    pub fn spawn(socket: Socket, select: BackendSelect, trace: TraceFn) -> io::Result<Worker> {
+    /// backend (an error ends the worker, traced). A steering backend goes to
+    /// `owner`, which steers the clock for all its clients.
+    pub fn spawn(socket: Socket, select: BackendSelect, owner: Arc<Owner>, trace: TraceFn) -> io::Result<Worker> {
         let shared = Arc::new(Shared {
             status: StatusBoard::new()?,
             stats: Mutex::new(Stats::default()),
             commands: Mutex::new(Commands::default()),
-            wake: Notifier::new()?,
+            wake: Arc::new(Notifier::new()?),
         });
         let sh = Arc::clone(&shared);
         let thread = thread::Builder::new()
             .name("prossntp".into())
             .stack_size(STACK_SIZE)
-            .spawn(move || run(sh, socket.into(), select, trace))?;
+            .spawn(move || run(sh, socket.into(), select, owner, trace))?;
         Ok(Worker { shared, thread: Mutex::new(Some(thread)) })
     }
 
@@ -152,15 +154,16 @@ pub fn backend_from_env() -> BackendSelect {
     Box::new(move || choice.and_then(clock::select))
 }
 
-fn run(shared: Arc<Shared>, socket: UdpSocket, select: BackendSelect, trace: TraceFn) {
+fn run(shared: Arc<Shared>, socket: UdpSocket, select: BackendSelect, owner: Arc<Owner>, trace: TraceFn) {
     let status = &shared.status;
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        let mut backend = match select() {
+        let (backend, measuring) = match select() {
             Ok(sel) => {
+                let measuring = if sel.note.is_some() { Measuring::NoPermission } else { Measuring::ByChoice };
                 if let Some(note) = sel.note {
                     trace_once(trace, &note);
                 }
-                sel.backend
+                (sel.backend, measuring)
             }
             Err(why) => {
                 trace(&format!("prossntp: worker ends: {why}"));
@@ -168,17 +171,17 @@ fn run(shared: Arc<Shared>, socket: UdpSocket, select: BackendSelect, trace: Tra
                 return;
             }
         };
-        let mut client = Client::new();
-        if backend.steers() {
-            // Start from the frequency correction already in force.
-            client.set_initial_frequency(backend.frequency_ppm());
-        }
+        let epoch = owner.epoch();
+        let membership = backend.steers().then(|| {
+            owner.join(backend, Some(Arc::clone(&shared.wake)), trace)
+        });
         let mut l = Loop {
             shared: &shared,
             socket,
-            backend,
-            client,
-            epoch: Instant::now(),
+            membership,
+            measuring,
+            client: Client::new(),
+            epoch,
             generation: 0,
             server: None,
             trace,
@@ -206,7 +209,10 @@ fn trace_once(trace: TraceFn, line: &str) {
 struct Loop<'a> {
     shared: &'a Shared,
     socket: UdpSocket,
-    backend: Box<dyn ClockBackend>,
+    /// A steering client's seat at the clock's owner.
+    membership: Option<Membership>,
+    /// Why a client without one measures only.
+    measuring: Measuring,
     client: Client,
     epoch: Instant,
     generation: u64,
@@ -237,6 +243,7 @@ impl Loop<'_> {
             if let Flow::Exit = self.take_commands() {
                 return;
             }
+            self.owner_news();
             let now = self.now();
             if self.client.deadline().is_some_and(|d| d <= now) {
                 match random_u64() {
@@ -244,17 +251,16 @@ impl Loop<'_> {
                     Err(e) => self.error(errno(&e), format!("no random nonce ({e}); request skipped")),
                 }
             }
-            if self.backend.next_tick().is_some_and(|d| d <= now) {
-                if let Err(e) = self.backend.tick(now) {
-                    if let Flow::Exit = self.clock_failed(e) {
-                        return;
-                    }
-                }
+            let tick = self.membership.as_ref().and_then(Membership::next_tick);
+            if let (Some(m), Some(_)) = (&self.membership, tick.filter(|&d| d <= now)) {
+                m.tick(now);
+                self.owner_news();
             }
             if let Flow::Exit = self.drain() {
                 return;
             }
-            let deadline = match (self.client.deadline(), self.backend.next_tick()) {
+            let tick = self.membership.as_ref().and_then(Membership::next_tick);
+            let deadline = match (self.client.deadline(), tick) {
                 (Some(a), Some(b)) => Some(a.min(b)),
                 (a, b) => a.or(b),
             };
@@ -281,36 +287,58 @@ impl Loop<'_> {
         self.last_error = Some(LastError { errno, what, at: Instant::now() });
     }
 
-    /// The error of a backend refused permission to adjust the clock.
-    fn refused(&self) -> LastError {
-        let what = format!("{} was refused permission to set the clock", self.backend.name());
-        LastError { errno: libc::EPERM, what, at: Instant::now() }
+    /// What the clock's owner has to say: this client's role, or that the
+    /// clock call was refused (which ends the worker, as for one client).
+    fn owner_news(&mut self) {
+        let Some(view) = self.membership.as_ref().and_then(Membership::news) else { return };
+        if view.not_steering == NotSteering::Refused {
+            self.client.on_steered(Steered::ClockRefused);
+        }
+        self.client.set_role(view.role);
     }
 
     /// Refreshes the statistics callers read.
     fn publish(&self) {
         let c = &self.client;
-        let d = c.discipline();
+        let t = c.tracker();
         let state = match (self.server, c.stopped()) {
             (None, _) => State::Idle,
             (Some(_), None) => State::Running,
             (Some(_), Some(StopReason::Kissed(_))) => State::Stopped,
             (Some(_), Some(StopReason::ClockRefused)) => State::Ended,
         };
+        let view = self.membership.as_ref().map(Membership::view);
+        // While the process steers, the owner's estimate and frequency;
+        // otherwise the client's own measurement.
+        let (offset, jitter, frequency_ppm) = match &view {
+            Some(v) if v.steering => (v.offset, v.jitter, v.frequency_ppm),
+            _ => (t.last_offset(), t.jitter(), t.frequency_error_ppm()),
+        };
         *lock(&self.shared.stats) = Stats {
             state,
             has_sync: c.synced(),
-            steering: self.backend.steers(),
-            backend: self.backend.name(),
+            steering: view.as_ref().is_some_and(|v| v.steering),
+            backend: view.as_ref().map_or("none", |v| v.backend),
             server: self.server_text.clone(),
             last_sample: c.last_sample().copied(),
             last_reply_at: self.last_reply_at,
-            offset: d.last_offset(),
-            jitter: d.jitter(),
-            frequency_ppm: d.frequency_error_ppm(),
+            offset,
+            jitter,
+            frequency_ppm,
             poll_interval: c.poll_interval(),
             counters: *c.counters(),
             last_error: self.last_error.clone(),
+            role: c.role(),
+            clock: match &view {
+                Some(v) => stats::ClockRole::Member {
+                    not_steering: v.not_steering,
+                    detail: v.detail.clone(),
+                    owner_pid: v.owner_pid,
+                    sources: v.sources,
+                    truechimers: v.truechimers,
+                },
+                None => stats::ClockRole::Measuring(self.measuring),
+            },
         };
     }
 
@@ -348,13 +376,17 @@ impl Loop<'_> {
             self.error(errno(&e), format!("connect to {} failed: {e}", cfg.server));
         }
         self.server = Some(cfg.server);
-        self.server_text = Some(cfg.server.to_string().into());
+        let text: Arc<str> = cfg.server.to_string().into();
+        if let Some(m) = &self.membership {
+            m.reset(&text);
+        }
+        self.server_text = Some(text);
         let config = Config {
             server: cfg.server,
             no_reply: cfg.no_reply,
             had_reply: cfg.had_reply,
             burst: true,
-            steering: self.backend.steers(),
+            steering: self.membership.is_some(),
         };
         self.client.configure(config, self.now());
     }
@@ -373,34 +405,22 @@ impl Loop<'_> {
                         self.take_tx_timestamp();
                     }
                 }
-                Output::Adjust(action, report) => {
-                    let result = match self.backend.apply(action, &report, self.now()) {
-                        Ok(()) => {
-                            (self.trace)(&format!(
-                                "prossntp: {} {:?} {:+.6} s, frequency {:+.3} ppm",
-                                self.backend.name(),
-                                action.correction,
-                                action.offset.as_seconds(),
-                                action.freq_ppm
-                            ));
-                            ClockResult::Applied
-                        }
-                        Err(ClockError::Os(e)) => {
-                            let what = format!("{} failed: {}", self.backend.name(), io::Error::from_raw_os_error(e));
-                            self.error(e, what);
-                            ClockResult::Failed
-                        }
-                        Err(ClockError::PermissionDenied) => {
-                            self.last_error = Some(self.refused());
-                            ClockResult::PermissionDenied
-                        }
-                    };
-                    self.client.on_clock_result(result);
+                Output::Steer(sample) => {
+                    let Some(m) = &self.membership else { continue };
+                    let outcome = m.sample(self.now(), &sample);
+                    if let Steered::Failed(e) = outcome {
+                        let what = format!("{} failed: {}", m.view().backend, io::Error::from_raw_os_error(e));
+                        self.last_error = Some(LastError { errno: e, what, at: Instant::now() });
+                    }
+                    self.client.on_steered(outcome);
+                    self.owner_news();
                 }
-                Output::StepRefused(step) => (self.trace)(&format!(
-                    "prossntp: refused to step the clock by {:+.3} s (beyond the bounds); clock left alone",
-                    step.as_seconds()
-                )),
+                Output::Unreachable => {
+                    if let Some(m) = &self.membership {
+                        m.unreachable();
+                    }
+                    self.owner_news();
+                }
                 // Stats first: a caller woken by the event reads them at once.
                 Output::SyncChanged(synced) => {
                     self.publish();
@@ -414,34 +434,15 @@ impl Loop<'_> {
                     self.shared.status.pause(self.generation);
                 }
                 Output::Stopped(StopReason::ClockRefused) => {
-                    (self.trace)(&format!(
-                        "prossntp: worker ends: {} was refused permission to set the clock (EPERM)",
-                        self.backend.name()
-                    ));
+                    let backend = self.membership.as_ref().map_or("none", |m| m.view().backend);
+                    let what = format!("{backend} was refused permission to set the clock");
+                    (self.trace)(&format!("prossntp: worker ends: {what} (EPERM)"));
+                    self.last_error = Some(LastError { errno: libc::EPERM, what, at: Instant::now() });
                     return Flow::Exit;
                 }
             }
         }
         Flow::Continue
-    }
-
-    /// A backend tick failed: refused permission ends the worker.
-    fn clock_failed(&mut self, e: ClockError) -> Flow {
-        match e {
-            ClockError::PermissionDenied => {
-                self.last_error = Some(self.refused());
-                (self.trace)(&format!(
-                    "prossntp: worker ends: {} was refused permission to set the clock (EPERM)",
-                    self.backend.name()
-                ));
-                Flow::Exit
-            }
-            ClockError::Os(e) => {
-                let what = format!("{} failed: {}", self.backend.name(), io::Error::from_raw_os_error(e));
-                self.error(e, what);
-                Flow::Continue
-            }
-        }
     }
 
     /// The kernel's transmit time of the request just sent, when it has
@@ -470,8 +471,7 @@ impl Loop<'_> {
                     let Some(from) = rx.from else { continue };
                     // The kernel's receive time, else as close as we can get.
                     let t4 = rx.timestamp.unwrap_or_else(wall_now);
-                    let pending = if self.backend.steers() { self.backend.pending_slew() } else { NtpDuration::ZERO };
-                    match self.client.handle_packet(from, &buf[..rx.len], t4, self.now(), pending) {
+                    match self.client.handle_packet(from, &buf[..rx.len], t4, self.now()) {
                         Verdict::Valid(s) => {
                             self.last_reply_at = Some(Instant::now());
                             (self.trace)(&format!(

@@ -4,6 +4,8 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::discipline::Role;
+use crate::owner::NotSteering;
 use crate::proto::client::Counters;
 use crate::proto::validate::Sample;
 
@@ -30,6 +32,31 @@ pub struct LastError {
     pub at: Instant,
 }
 
+/// Why a client without a steering backend measures only.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Measuring {
+    /// `PROSSNTP_CLOCK=none` (or a backend that never steers).
+    #[default]
+    ByChoice,
+    /// `auto`, and the process may not set the clock.
+    NoPermission,
+}
+
+/// How a client stands with the clock.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ClockRole {
+    /// It measures only, never steering.
+    Measuring(Measuring),
+    /// It feeds the clock's owner, which says whether the process steers.
+    Member { not_steering: NotSteering, detail: String, owner_pid: Option<u32>, sources: u32, truechimers: u32 },
+}
+
+impl Default for ClockRole {
+    fn default() -> Self {
+        ClockRole::Measuring(Measuring::ByChoice)
+    }
+}
+
 /// A worker's statistics.
 #[derive(Clone, Debug, Default)]
 pub struct Stats {
@@ -52,4 +79,7 @@ pub struct Stats {
     pub poll_interval: Option<Duration>,
     pub counters: Counters,
     pub last_error: Option<LastError>,
+    /// What its server is to the clock.
+    pub role: Role,
+    pub clock: ClockRole,
 }

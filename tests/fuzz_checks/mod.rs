@@ -8,7 +8,7 @@
 //!
 //! - [`reply`]: `Packet::parse`/`encode` and `validate::judge`;
 //! - [`client`]: an op sequence driving one `Client`;
-//! - [`discipline`]: a sample sequence into `Discipline::decide`.
+//! - [`discipline`]: a sample sequence from up to four sources into `Steering::sample`.
 //!
 //! This is a directory module so that Cargo does not build it as a test target
 //! of its own.
@@ -17,10 +17,10 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV6};
 use std::time::Duration;
 
 use prossntp::discipline::{
-    ClockAction, Correction, Decision, Discipline, SyncReport, FIRST_BACKWARD_LIMIT_SECS,
+    ClockAction, Correction, Decision, Role, SourceId, Steering, SyncReport, FIRST_BACKWARD_LIMIT_SECS,
     FIRST_SYNC_STEP_THRESHOLD_SECS, MAX_FREQ_PPM, PANIC_BOUND_SECS, STEP_AGREEMENT, STEP_THRESHOLD_SECS,
 };
-use prossntp::proto::client::{Client, ClockResult, Config, Output};
+use prossntp::proto::client::{Client, Config, Output, Steered};
 use prossntp::proto::packet::{Packet, HEADER_LEN, MODE_CLIENT, MODE_SERVER, NTP_VERSION};
 use prossntp::proto::timestamp::{NtpDuration, NtpShort, NtpTimestamp};
 use prossntp::proto::validate::{build_time, judge, plausible, Kiss, Reject, Sample, Verdict, MAX_ROOT_DISTANCE_SECS};
@@ -232,7 +232,7 @@ struct Model {
     stopped: bool,
     synced: bool,
     last: Option<Request>,
-    /// An `Output::Adjust` not yet answered with `on_clock_result`.
+    /// An `Output::Steer` not yet answered with `on_steered`.
     adjusting: bool,
 }
 
@@ -270,11 +270,14 @@ impl Model {
                     assert!(!p.transmit_ts.is_zero(), "a zero nonce");
                     self.last = Some(Request { nonce: p.transmit_ts, t1: None, consumed: false });
                 }
-                Output::Adjust(action, report) => {
-                    assert!(self.config.is_some_and(|c| c.steering), "a clock adjustment while measuring only");
-                    assert!(!self.adjusting, "a second adjustment before the first was answered");
-                    check_action(&action, &report);
+                Output::Steer(sample) => {
+                    assert!(self.config.is_some_and(|c| c.steering), "a sample for the clock while measuring only");
+                    assert!(!self.adjusting, "a second sample before the first was answered");
+                    assert!(sample.delay.0 >= 0 && sample.root_distance().as_seconds() < MAX_ROOT_DISTANCE_SECS);
                     self.adjusting = true;
+                }
+                Output::Unreachable => {
+                    assert!(self.config.is_some_and(|c| c.steering), "unreachable reported while measuring only");
                 }
                 Output::SyncChanged(s) => {
                     assert_ne!(s, self.synced, "SyncChanged without a change");
@@ -284,10 +287,6 @@ impl Model {
                     assert!(!self.stopped, "stopped twice");
                     self.stopped = true;
                 }
-                Output::StepRefused(step) => {
-                    let s = step.as_seconds();
-                    assert!(s.abs() > PANIC_BOUND_SECS - EPS, "refused a step of {s} s, within the bounds");
-                }
             }
         }
         assert_eq!(self.client.synced(), self.synced);
@@ -296,11 +295,11 @@ impl Model {
             (None, _) | (_, true) => assert_eq!(self.client.deadline(), None, "a deadline while idle or stopped"),
             (Some(_), false) => assert!(self.client.deadline().is_some(), "a running client with no deadline"),
         }
-        let d = self.client.discipline();
+        let d = self.client.tracker();
         assert!(
-            d.freq_ppm().is_finite() && d.jitter().is_finite(),
-            "discipline state {} ppm {} s",
-            d.freq_ppm(),
+            d.frequency_error_ppm().is_finite() && d.jitter().is_finite() && d.last_offset().is_finite(),
+            "tracker state {} ppm {} s",
+            d.frequency_error_ppm(),
             d.jitter()
         );
     }
@@ -357,11 +356,13 @@ impl Model {
             server
         };
         self.advance(b);
-        let pending = match b.u8() % 4 {
-            0 | 1 => NtpDuration::ZERO,
-            2 => NtpDuration(b.u32() as i32 as i64),
-            _ => NtpDuration(b.u64() as i64),
-        };
+        // (A pending slew once travelled with the datagram; its bytes are
+        // still read so that the corpus keeps its meaning.)
+        match b.u8() % 4 {
+            0 | 1 => {}
+            2 => drop(b.u32()),
+            _ => drop(b.u64()),
+        }
         let flags = b.u16();
         let len_sel = b.u8();
         let mut d: [u8; HEADER_LEN] = b.array();
@@ -418,7 +419,7 @@ impl Model {
         }
 
         let was_stopped = self.stopped;
-        let verdict = self.client.handle_packet(from, &datagram, t4, self.now, pending);
+        let verdict = self.client.handle_packet(from, &datagram, t4, self.now);
         let ours = self.sent_by_server(from);
         if matches!(verdict, Verdict::Valid(_) | Verdict::Kiss(_)) {
             assert!(ours, "{verdict:?} for a datagram from {from}, not the server {:?}", self.config.map(|c| c.server));
@@ -437,16 +438,36 @@ impl Model {
         }
     }
 
-    fn clock_result(&mut self, b: &mut Bytes) {
-        let r = [ClockResult::Applied, ClockResult::PermissionDenied, ClockResult::Failed][(b.u8() % 3) as usize];
-        self.client.on_clock_result(r);
-        self.adjusting = false;
+    /// What the clock's owner answers: an outcome for the last sample (if
+    /// one is waiting), then a role.
+    fn owner(&mut self, b: &mut Bytes) {
+        let sel = b.u8();
+        if self.adjusting {
+            self.client.on_steered(steered(sel));
+            self.adjusting = false;
+        }
+        self.client.set_role(ROLES[(sel >> 4) as usize % ROLES.len()]);
+    }
+}
+
+const ROLES: [Role; 6] =
+    [Role::Candidate, Role::Selected, Role::Combined, Role::Falseticker, Role::Measuring, Role::StandingDown];
+
+fn steered(sel: u8) -> Steered {
+    match sel % 7 {
+        0 => Steered::Applied(Correction::Slew),
+        1 => Steered::Applied(Correction::Step),
+        2 => Steered::Held,
+        3 => Steered::Refused(NtpDuration::from_seconds(2000.0)),
+        4 => Steered::Failed(22), // EINVAL
+        5 => Steered::ClockRefused,
+        _ => Steered::NotSteering,
     }
 }
 
 /// Input: a u32 that places the local wall clock after the build date, then
-/// ops, each one byte (`% 5`: configure, timeout, on_sent, datagram, clock
-/// result) followed by its operands.
+/// ops, each one byte (`% 5`: configure, timeout, on_sent, datagram, the
+/// clock owner's answer) followed by its operands.
 pub fn client(data: &[u8]) {
     let mut b = Bytes(data);
     let wall0 = build_time().plus(NtpDuration::from_seconds(86_400.0)).plus(NtpDuration((b.u32() as i64) << 32));
@@ -464,11 +485,9 @@ pub fn client(data: &[u8]) {
     while !b.is_empty() {
         let op = b.u8() % 5;
         if m.adjusting && op != 4 {
-            // The worker applies an adjustment as soon as it is asked for and
-            // reports before anything else happens: answer it as applied.
-            // (Out of this order, a DENY/RSTR kiss followed by a late
-            // PermissionDenied makes the client report Stopped twice.)
-            m.client.on_clock_result(ClockResult::Applied);
+            // The worker hands a sample to the owner as soon as it is asked
+            // to and reports before anything else happens: answer it as applied.
+            m.client.on_steered(Steered::Applied(Correction::Slew));
             m.adjusting = false;
             m.drain(false);
         }
@@ -477,14 +496,14 @@ pub fn client(data: &[u8]) {
             1 => m.timeout(&mut b),
             2 => m.sent(&mut b),
             3 => m.datagram(&mut b),
-            _ => m.clock_result(&mut b),
+            _ => m.owner(&mut b),
         }
         m.drain(op == 1);
     }
 }
 
 // ---------------------------------------------------------------------------
-// discipline: sample sequences into Discipline::decide
+// discipline: sample sequences into Steering::sample
 // ---------------------------------------------------------------------------
 
 /// A clock action and its report are finite and in range.
@@ -497,14 +516,18 @@ fn check_action(a: &ClockAction, r: &SyncReport) {
 }
 
 /// Input: an initial frequency (i16, scaled to +-5000 ppm), then samples, each
-/// a kind byte followed by its operands: time step, offset, delay, pending slew.
+/// a kind byte followed by its operands: time step, offset, delay, pending
+/// slew. Bits 14-15 of the kind name the source (0-3; sources are added as
+/// they first appear). With one source the single-server rules are checked
+/// sample by sample; with several, what holds for any selection.
 pub fn discipline(data: &[u8]) {
     let mut b = Bytes(data);
     let freq0 = b.u16() as i16 as f64 / 32768.0 * MAX_FREQ_PPM;
-    let mut d = Discipline::new(freq0);
+    let mut d = Steering::new(freq0);
+    let mut ids = vec![d.add_source()];
     let mut now = Duration::from_secs(b.u16() as u64);
     let mut prev_offset = NtpDuration::ZERO;
-    // What the discipline's step rule depends on.
+    // What the single-source step rule depends on.
     let mut synced = false;
     let mut above_in_a_row = 0usize;
     while !b.is_empty() {
@@ -545,6 +568,11 @@ pub fn discipline(data: &[u8]) {
             root_dispersion: NtpShort(b.u16() as u32).to_duration(),
             t4: NtpTimestamp(1),
         };
+        let which = (kind >> 14) as usize;
+        while ids.len() <= which {
+            ids.push(d.add_source());
+        }
+        let single = ids.len() == 1;
 
         // The discipline's own reading of the sample (the same expression).
         let residual = offset.as_seconds() - pending.as_seconds();
@@ -552,19 +580,28 @@ pub fn discipline(data: &[u8]) {
         let above = residual.abs() > threshold;
         above_in_a_row = if above { above_in_a_row + 1 } else { 0 };
 
-        let decision = d.decide(now, &sample, pending);
-        assert!(d.freq_ppm().is_finite() && d.jitter().is_finite(), "state {} ppm {} s", d.freq_ppm(), d.jitter());
+        let decision = d.sample(ids[which], now, &sample, pending);
+        assert!(d.freq_ppm().is_finite(), "frequency {} ppm", d.freq_ppm());
         assert!(d.freq_ppm().abs() <= MAX_FREQ_PPM * (1.0 + 1e-12), "frequency {} ppm", d.freq_ppm());
+        check_roles(&d, &ids);
         match decision {
             Decision::Apply(action, report) => {
                 check_action(&action, &report);
-                assert_eq!(report.leap, sample.leap);
+                d.confirm();
+                let s = action.offset.as_seconds();
                 match action.correction {
-                    Correction::Slew => assert!(!above, "slewed {residual} s, above the {threshold} s threshold"),
+                    Correction::Slew if single => {
+                        assert!(!above, "slewed {residual} s, above the {threshold} s threshold");
+                        assert_eq!(report.leap, sample.leap);
+                    }
+                    Correction::Slew => {}
                     Correction::Step => {
-                        assert!(above, "stepped for {residual} s, within the {threshold} s threshold");
-                        assert!(above_in_a_row >= STEP_AGREEMENT, "stepped after {above_in_a_row} samples above");
-                        let s = action.offset.as_seconds();
+                        if single {
+                            assert!(above, "stepped for {residual} s, within the {threshold} s threshold");
+                            assert!(above_in_a_row >= STEP_AGREEMENT, "stepped after {above_in_a_row} samples above");
+                            assert_eq!(report.leap, sample.leap);
+                        }
+                        assert!(s.abs() > threshold - EPS, "stepped {s} s, within the {threshold} s threshold");
                         if synced {
                             assert!(s.abs() <= PANIC_BOUND_SECS + EPS, "stepped {s} s after sync");
                         } else {
@@ -575,9 +612,15 @@ pub fn discipline(data: &[u8]) {
                 }
                 synced = true;
             }
-            Decision::Hold => assert!(above, "held a sample of {residual} s, within the threshold"),
+            Decision::Hold => {
+                if single {
+                    assert!(above, "held a sample of {residual} s, within the threshold");
+                }
+            }
             Decision::Refuse(step) => {
-                assert!(above && above_in_a_row >= STEP_AGREEMENT, "refused after {above_in_a_row} samples above");
+                if single {
+                    assert!(above && above_in_a_row >= STEP_AGREEMENT, "refused after {above_in_a_row} samples above");
+                }
                 let s = step.as_seconds();
                 if synced {
                     assert!(s.abs() > PANIC_BOUND_SECS - EPS, "refused a step of {s} s after sync");
@@ -587,5 +630,19 @@ pub fn discipline(data: &[u8]) {
                 above_in_a_row = 0;
             }
         }
+    }
+}
+
+/// At most one source is selected, a majority is never all falsetickers,
+/// and every view is finite.
+fn check_roles(d: &Steering, ids: &[SourceId]) {
+    let views: Vec<_> = ids.iter().map(|&id| d.view(id).expect("a live source")).collect();
+    let selected = views.iter().filter(|v| v.role == Role::Selected).count();
+    let false_ones = views.iter().filter(|v| v.role == Role::Falseticker).count();
+    assert!(selected <= 1, "{selected} sources selected");
+    assert!(2 * false_ones < views.len().max(1), "{false_ones} of {} sources are falsetickers", views.len());
+    for v in &views {
+        assert!(v.offset.is_finite() && v.jitter.is_finite(), "{v:?}");
+        assert!(!matches!(v.role, Role::Measuring | Role::StandingDown), "{v:?}");
     }
 }

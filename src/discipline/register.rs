@@ -1,0 +1,91 @@
+//! A source's sample register: its newest points, and the weighting its next
+//! fit uses (whether the delay's variation sits on one leg of the path).
+
+use std::collections::VecDeque;
+
+use super::fit::{asymmetry, Point, Weighting};
+
+/// An asymmetry estimate at least this large (in size)...
+const ASYMMETRY_CLEAR: f64 = 0.45;
+/// ...in this many fits in a row, with one sign, is corrected for: all the
+/// delay's variation is on one leg (a one-sided queue, a slow path to or
+/// from the server's timestamps). Shared variation averages out anyway.
+pub(super) const ASYMMETRY_STREAK: u32 = 10;
+/// Once corrected for, an asymmetry of the same sign stays corrected for
+/// while its estimate stays at least this large (a slope near the bar must
+/// not switch the correction on and off from fit to fit).
+const ASYMMETRY_HOLD: f64 = 0.25;
+
+#[derive(Clone, Debug)]
+pub(super) struct Register {
+    points: VecDeque<Point>,
+    capacity: usize,
+    /// Consecutive fits whose asymmetry estimate cleared the bar (its sign
+    /// the streak's), and the correction in force (0 until the streak is long).
+    asymmetry_streak: i32,
+    asymmetry: f64,
+}
+
+impl Register {
+    pub(super) fn new(capacity: usize) -> Register {
+        Register { points: VecDeque::with_capacity(capacity), capacity, asymmetry_streak: 0, asymmetry: 0.0 }
+    }
+
+    /// Adds `p`, dropping the oldest point when full.
+    pub(super) fn push(&mut self, p: Point) {
+        while self.points.len() >= self.capacity {
+            self.points.pop_front();
+        }
+        self.points.push_back(p);
+    }
+
+    pub(super) fn clear(&mut self) {
+        self.points.clear();
+    }
+
+    pub(super) fn is_empty(&self) -> bool {
+        self.points.is_empty()
+    }
+
+    /// Starts afresh from `points` (a step's votes).
+    pub(super) fn replace(&mut self, points: impl IntoIterator<Item = Point>) {
+        self.points.clear();
+        points.into_iter().for_each(|p| self.push(p));
+    }
+
+    pub(super) fn points(&mut self) -> &mut [Point] {
+        self.points.make_contiguous()
+    }
+
+    /// Moves every point's offset by `shift(point time)`: re-bases the
+    /// register after corrections of the clock.
+    pub(super) fn shift(&mut self, shift: impl Fn(f64) -> f64) {
+        for p in self.points.iter_mut() {
+            p.offset += shift(p.t);
+        }
+    }
+
+    /// The weighting for the register's next fit: updates the asymmetry
+    /// streak from the register as it is now.
+    pub(super) fn weighting(&mut self, min_delay_share: f64) -> Weighting {
+        let plain = Weighting { min_delay_share, asymmetry: 0.0 };
+        let estimate = asymmetry(self.points.make_contiguous(), plain).unwrap_or(0.0);
+        let held = self.asymmetry != 0.0 && estimate.signum() == self.asymmetry.signum();
+        let bar = if held { ASYMMETRY_HOLD } else { ASYMMETRY_CLEAR };
+        let sign = if estimate.abs() < bar { 0 } else { estimate.signum() as i32 };
+        self.asymmetry_streak = if sign != 0 && sign == self.asymmetry_streak.signum() {
+            self.asymmetry_streak.saturating_add(sign)
+        } else {
+            sign
+        };
+        self.asymmetry =
+            if self.asymmetry_streak.unsigned_abs() >= ASYMMETRY_STREAK { estimate.clamp(-0.5, 0.5) } else { 0.0 };
+        Weighting { asymmetry: self.asymmetry, ..plain }
+    }
+
+    /// The asymmetry correction in force: offset per second of delay above
+    /// the register's minimum (0 when none is).
+    pub(super) fn asymmetry(&self) -> f64 {
+        self.asymmetry
+    }
+}

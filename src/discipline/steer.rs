@@ -1,0 +1,674 @@
+//! Steering one clock from several sources, free of I/O. Each source's
+//! samples go into a register of its own; selection ([`super::select`])
+//! picks the sources that agree; their estimates are combined into one
+//! correction of the clock's phase (a step or a slew) and frequency.
+//!
+//! Every register describes the clock as it is corrected now: each
+//! correction is kept in a running frame (the sums of frequency changes,
+//! their times, and phases), and a source's points are brought into the
+//! current frame when the source is next used, so a correction costs the
+//! same with one source or a thousand. Between its samples a source's
+//! estimate is carried forward flat, less the phase corrected since.
+//!
+//! With one source this is exactly the single-server discipline: each
+//! sample refits the register, corrects the frequency as far as the fit is
+//! sure of it, and slews the offset; a step needs three agreeing samples.
+
+use std::time::Duration;
+
+use super::fit::{fit_line, Fit, Point, Weighting, MIN_DELAY_SHARE};
+use super::register::Register;
+use super::select::{select, Agreement, Interval, Selection, PHI};
+use super::{
+    ClockAction, Correction, Decision, SyncReport, FIRST_BACKWARD_LIMIT_SECS, FIRST_SYNC_STEP_THRESHOLD_SECS,
+    MAX_FREQ_PPM, MAX_POINTS, PANIC_BOUND_SECS, SLEW_RATE, STEP_AGREEMENT, STEP_THRESHOLD_SECS,
+};
+use crate::proto::timestamp::NtpDuration;
+use crate::proto::validate::Sample;
+
+/// While a slew of ours runs, a sample's offset is uncertain by one second's
+/// slew: Linux takes each second's 500 us off the pending amount at once.
+const SLEW_CHUNK_ERROR: f64 = SLEW_RATE * 1.0;
+/// What we assume of an unknown oscillator's frequency error (1 sigma), s/s:
+/// crystals are within about 100 ppm.
+const INITIAL_FREQ_SD: f64 = 100e-6;
+/// How fast a frequency estimate ages (random walk), (s/s)^2 per second: lets
+/// the estimate follow temperature and the like.
+const FREQ_WANDER: f64 = 1e-16;
+
+/// A source of the steering discipline (one steering client).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SourceId(pub u32);
+
+/// What a source is to the clock.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Role {
+    /// Steering, but not followed now ([`Why`] says why).
+    Candidate,
+    /// The preferred source: followed, its leap indicator and error bounds
+    /// go to the kernel.
+    Selected,
+    /// Followed, combined with the selected one.
+    Combined,
+    /// Outside the majority's agreement: not followed.
+    Falseticker,
+    /// Measuring only (`PROSSNTP_CLOCK=none`, or no right to set the clock).
+    #[default]
+    Measuring,
+    /// Measuring only: the clock has another owner ([`Why`] says which).
+    StandingDown,
+}
+
+impl Role {
+    /// Whether the clock follows this source.
+    pub fn follows(self) -> bool {
+        matches!(self, Role::Selected | Role::Combined)
+    }
+}
+
+/// Why a source has its role.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Why {
+    /// Nothing to add (selected, combined, measuring by choice).
+    Nothing,
+    /// No valid sample yet.
+    NoSample,
+    /// Its offset calls for a step: this many agreeing samples of the three needed.
+    AwaitingAgreement(usize),
+    /// Other sources have not answered yet and could still make the majority.
+    WaitingForOthers,
+    /// No majority of the sources agrees.
+    NoMajority,
+    /// Its server stopped answering.
+    Unreachable,
+    /// A truechimer, but its root distance is beyond the combine limit.
+    Distant,
+    /// One of two sources that disagree, and not the one with the smaller
+    /// root distance: `by` seconds from the one followed.
+    Disagrees { by: f64 },
+    /// A falseticker: `by` seconds from the offset the majority agrees on.
+    OutsideMajority { by: f64 },
+    /// Followed, but no correction with it has been applied yet.
+    NotApplied,
+}
+
+/// A source's state as published to its client.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SourceView {
+    pub role: Role,
+    pub why: Why,
+    /// Its offset estimate at its last sample (what it said the clock was
+    /// off by), seconds, and its jitter.
+    pub offset: f64,
+    pub jitter: f64,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+struct Frame {
+    /// Sum of frequency changes (s/s), of each change times its time, and
+    /// of the phases corrected (s).
+    f: f64,
+    g: f64,
+    p: f64,
+}
+
+impl Frame {
+    fn apply(&mut self, t: f64, dfreq: f64, phase: f64) {
+        self.f += dfreq;
+        self.g += dfreq * t;
+        self.p += phase;
+    }
+
+    /// How much the offset of a point taken at `t`, stored in frame `old`,
+    /// moves to describe the clock as this frame has it: as if every later
+    /// frequency had always been in force and every later phase corrected.
+    fn shift_since(&self, old: &Frame, t: f64) -> f64 {
+        (self.g - old.g) - (self.f - old.f) * t - (self.p - old.p)
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Estimate {
+    /// The offset at `t` (carried forward flat, less phases corrected since
+    /// the frame's `p` was `p`).
+    offset: f64,
+    p: f64,
+    /// The fit it came from, evaluated at the sample's time.
+    fit: Fit,
+    /// From step votes (offset above the step threshold).
+    step: bool,
+    /// Taken while our slew ran (biased: no frequency update).
+    slewing: bool,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Last {
+    sample: Sample,
+    t: f64,
+    root_distance: f64,
+}
+
+#[derive(Clone, Debug)]
+struct Source {
+    register: Register,
+    /// Samples above the step threshold, consecutive and agreeing.
+    votes: Vec<Point>,
+    /// The frame `register` and `votes` are in.
+    frame: Frame,
+    reachable: bool,
+    estimate: Option<Estimate>,
+    last: Option<Last>,
+    jitter: f64,
+    /// Its offset estimate at its last sample, for its client's statistics.
+    offset: f64,
+    role: Role,
+    why: Why,
+    /// In the combined set of the last correction, and whether that
+    /// correction was applied (the clock follows it).
+    combined: bool,
+    applied: bool,
+}
+
+impl Source {
+    fn new() -> Source {
+        Source {
+            register: Register::new(MAX_POINTS),
+            votes: vec![],
+            frame: Frame::default(),
+            reachable: true,
+            estimate: None,
+            last: None,
+            jitter: 0.0,
+            offset: 0.0,
+            role: Role::Candidate,
+            why: Why::NoSample,
+            combined: false,
+            applied: false,
+        }
+    }
+
+    /// Brings the register and votes into `frame`.
+    fn sync(&mut self, frame: &Frame) {
+        if self.frame != *frame {
+            let old = self.frame;
+            self.register.shift(|t| frame.shift_since(&old, t));
+            for v in &mut self.votes {
+                v.offset += frame.shift_since(&old, v.t);
+            }
+            self.frame = *frame;
+        }
+    }
+
+    /// Its estimate now, if it has a usable one.
+    fn interval(&self, frame: &Frame, t: f64) -> Option<Interval> {
+        let (e, last) = (self.estimate.as_ref()?, self.last.as_ref()?);
+        (self.reachable).then(|| Interval {
+            offset: e.offset - (frame.p - e.p),
+            distance: last.root_distance + PHI * (t - last.t).max(0.0),
+            jitter: self.jitter,
+        })
+    }
+}
+
+/// The steering discipline of one clock.
+#[derive(Clone, Debug)]
+pub struct Steering {
+    sources: Vec<Option<Source>>,
+    free: Vec<u32>,
+    frame: Frame,
+    /// Frequency correction in force, s/s (positive: the clock runs faster).
+    freq: f64,
+    /// Variance of the frequency estimate, (s/s)^2, and when it was last updated.
+    freq_var: f64,
+    freq_var_at: f64,
+    stepped_or_synced: bool,
+    /// Until when (monotonic s) a slew we asked for is still running.
+    slewing_until: f64,
+    /// The combined offset of the last correction, seconds.
+    last_offset: f64,
+    selected: Option<SourceId>,
+    /// The combined set may differ from the last correction's (a source
+    /// left, became unreachable or was reset).
+    set_changed: bool,
+    truechimers: usize,
+}
+
+impl Default for Steering {
+    fn default() -> Self {
+        Steering::new(0.0)
+    }
+}
+
+impl Steering {
+    /// A discipline starting from the frequency correction already in force.
+    pub fn new(freq_ppm: f64) -> Steering {
+        Steering {
+            sources: vec![],
+            free: vec![],
+            frame: Frame::default(),
+            freq: freq_ppm * 1e-6,
+            freq_var: INITIAL_FREQ_SD * INITIAL_FREQ_SD,
+            freq_var_at: 0.0,
+            stepped_or_synced: false,
+            slewing_until: f64::NEG_INFINITY,
+            last_offset: 0.0,
+            selected: None,
+            set_changed: false,
+            truechimers: 0,
+        }
+    }
+
+    /// Forgets everything learnt (samples, frequency estimate, sync), keeping
+    /// the sources: for a clock this discipline has not been steering.
+    pub fn restart(&mut self, freq_ppm: f64) {
+        let sources = std::mem::take(&mut self.sources);
+        let free = std::mem::take(&mut self.free);
+        *self = Steering::new(freq_ppm);
+        self.sources = sources.into_iter().map(|s| s.map(|_| Source::new())).collect();
+        self.free = free;
+    }
+
+    pub fn add_source(&mut self) -> SourceId {
+        match self.free.pop() {
+            Some(i) => {
+                self.sources[i as usize] = Some(Source::new());
+                SourceId(i)
+            }
+            None => {
+                self.sources.push(Some(Source::new()));
+                SourceId(self.sources.len() as u32 - 1)
+            }
+        }
+    }
+
+    pub fn remove_source(&mut self, id: SourceId) {
+        if let Some(slot) = self.sources.get_mut(id.0 as usize) {
+            if slot.take().is_some_and(|s| s.combined) {
+                self.set_changed = true;
+            }
+            self.free.push(id.0);
+        }
+        if self.selected == Some(id) {
+            self.selected = None;
+        }
+    }
+
+    /// Forgets a source's samples (its client was configured again).
+    pub fn reset_source(&mut self, id: SourceId) {
+        if let Some(s) = self.source_mut(id) {
+            let was = s.combined;
+            *s = Source::new();
+            self.set_changed |= was;
+        }
+    }
+
+    /// Its server stopped answering: out of selection until its next sample.
+    pub fn set_unreachable(&mut self, id: SourceId) {
+        if let Some(s) = self.source_mut(id) {
+            s.reachable = false;
+            let was = s.combined;
+            (s.role, s.why, s.combined, s.applied) = (Role::Candidate, Why::Unreachable, false, false);
+            self.set_changed |= was;
+        }
+    }
+
+    fn source_mut(&mut self, id: SourceId) -> Option<&mut Source> {
+        self.sources.get_mut(id.0 as usize).and_then(Option::as_mut)
+    }
+
+    fn source(&self, id: SourceId) -> Option<&Source> {
+        self.sources.get(id.0 as usize).and_then(Option::as_ref)
+    }
+
+    /// A source's role and estimate; `None` for an unknown id.
+    pub fn view(&self, id: SourceId) -> Option<SourceView> {
+        let s = self.source(id)?;
+        let (role, why) = if s.role.follows() && !s.applied { (Role::Candidate, Why::NotApplied) } else { (s.role, s.why) };
+        Some(SourceView { role, why, offset: s.offset, jitter: s.jitter })
+    }
+
+    /// The frequency correction in force, ppm.
+    pub fn freq_ppm(&self) -> f64 {
+        self.freq * 1e6
+    }
+
+    /// The combined offset of the last correction, seconds.
+    pub fn last_offset(&self) -> f64 {
+        self.last_offset
+    }
+
+    /// Sources (reachable or not) and, at the last selection, truechimers.
+    pub fn counts(&self) -> (usize, usize) {
+        (self.sources.iter().flatten().count(), self.truechimers)
+    }
+
+    /// The last correction was applied: the clock now follows the sources it
+    /// combined.
+    pub fn confirm(&mut self) {
+        for s in self.sources.iter_mut().flatten() {
+            s.applied = s.combined;
+        }
+    }
+
+    /// Decides about `sample` from source `id`, taken at monotonic time
+    /// `now`, while `pending_slew` of an earlier correction has not been
+    /// slewed yet.
+    pub fn sample(&mut self, id: SourceId, now: Duration, sample: &Sample, pending_slew: NtpDuration) -> Decision {
+        let t = now.as_secs_f64();
+        let frame = self.frame;
+        let threshold = if self.stepped_or_synced { STEP_THRESHOLD_SECS } else { FIRST_SYNC_STEP_THRESHOLD_SECS };
+        let slewing = t < self.slewing_until;
+        let Some(src) = self.source_mut(id) else { return Decision::Hold };
+        src.sync(&frame);
+        // The offset that will remain once the slew in progress completes.
+        let offset = sample.offset.as_seconds() - pending_slew.as_seconds();
+        let extra = if slewing { SLEW_CHUNK_ERROR } else { 0.0 };
+        let point = Point { t, offset, delay: sample.delay.as_seconds().max(0.0), extra };
+        src.last = Some(Last { sample: *sample, t, root_distance: sample.root_distance().as_seconds().max(0.0) });
+        src.reachable = true;
+        src.estimate = if offset.abs() > threshold {
+            // Keep only the votes this one agrees with.
+            src.votes.retain(|v| agree(v, &point));
+            src.votes.push(point);
+            (src.votes.len() >= STEP_AGREEMENT).then(|| {
+                let plain = Weighting { min_delay_share: MIN_DELAY_SHARE, asymmetry: 0.0 };
+                estimate(fit_line(&src.votes, t, plain), frame.p, true, false)
+            })
+        } else {
+            src.votes.clear();
+            src.register.push(point);
+            let how = src.register.weighting(MIN_DELAY_SHARE);
+            let fit = fit_line(src.register.points(), t, how);
+            src.jitter = fit.rms;
+            Some(estimate(fit, frame.p, false, slewing))
+        };
+        if let Some(e) = src.estimate {
+            src.offset = e.fit.offset;
+        }
+        self.decide(id, t, pending_slew.as_seconds(), threshold)
+    }
+
+    /// Selection, then the correction, after a sample from `id`.
+    fn decide(&mut self, id: SourceId, t: f64, pending: f64, threshold: f64) -> Decision {
+        let (ids, intervals): (Vec<SourceId>, Vec<Interval>) = self
+            .sources
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| Some((SourceId(i as u32), s.as_ref()?.interval(&self.frame, t)?)))
+            .unzip();
+        let possible = self.sources.iter().flatten().filter(|s| s.reachable).count();
+        // Per slot: its index among the intervals, and whether it is combined.
+        let mut index = Index { at: vec![usize::MAX; self.sources.len()], combined: vec![false; self.sources.len()] };
+        for (k, sid) in ids.iter().enumerate() {
+            index.at[sid.0 as usize] = k;
+        }
+        let current = self.selected.map(|c| index.at[c.0 as usize]).filter(|&k| k != usize::MAX);
+        let sel = select(&intervals, possible, current);
+        if sel.agreement != Agreement::Waiting {
+            self.selected = sel.selected.map(|i| ids[i]);
+        }
+        // (While waiting, assign_roles keeps the followed ones' selection.)
+        self.truechimers = sel.truechimer.iter().filter(|&&x| x).count();
+        let combined: Vec<(SourceId, f64)> = sel.combined.iter().map(|&(i, w)| (ids[i], w)).collect();
+        for &(sid, _) in &combined {
+            index.combined[sid.0 as usize] = true;
+        }
+        self.assign_roles(&ids, &intervals, &sel, &combined, &index);
+
+        let same_set = !self.set_changed
+            && self.sources.iter().enumerate().all(|(i, s)| s.as_ref().is_none_or(|s| s.combined == index.combined[i]));
+        let sampled_in = index.combined[id.0 as usize];
+        if combined.is_empty() || (!sampled_in && same_set) {
+            return Decision::Hold;
+        }
+        for (i, slot) in self.sources.iter_mut().enumerate() {
+            if let Some(s) = slot {
+                s.combined = index.combined[i];
+            }
+        }
+        self.set_changed = false;
+
+        // A step only when a combined source voted for one and the combined
+        // offset is above the threshold; otherwise every correction is a slew.
+        let voted = combined.iter().any(|c| self.estimate(c.0).is_some_and(|e| e.step));
+        let (c0, _, _) = self.combine(&combined, id, 0.0);
+        if voted && c0.abs() > threshold {
+            let (_, _, jitter) = self.combine(&combined, id, 0.0);
+            return self.step(id, t, c0, jitter, &combined, &index);
+        }
+        // The sampled source's fit corrects the frequency as far as it is sure of it.
+        let freq = match self.estimate(id) {
+            Some(e) if sampled_in && !e.step && !e.slewing => self.update_frequency(t, e.fit.slope, e.fit.slope_var),
+            _ => self.freq,
+        };
+        let dfreq = freq - self.freq;
+        let (c, c_raw, jitter) = self.combine(&combined, id, dfreq);
+        if let Some(s) = self.source_mut(id) {
+            if let Some(e) = s.estimate.as_mut().filter(|e| sampled_in && !e.step) {
+                e.offset = e.fit.offset_with_slope(dfreq);
+                s.offset = e.offset;
+            }
+        }
+        self.frame.apply(t, dfreq, c);
+        self.freq = freq;
+        self.last_offset = c;
+        self.stepped_or_synced = true;
+        // A new slew replaces the old one: it must include what is pending.
+        let slew = c + pending;
+        self.slewing_until = t + slew.abs() / SLEW_RATE + 1.0;
+        let action =
+            ClockAction { correction: Correction::Slew, offset: NtpDuration::from_seconds(slew), freq_ppm: self.freq_ppm() };
+        Decision::Apply(action, self.report(&combined, t, c_raw, jitter))
+    }
+
+    fn estimate(&self, id: SourceId) -> Option<Estimate> {
+        self.source(id)?.estimate
+    }
+
+    /// The combined offset now, the same of the raw fits (the offset before
+    /// any correction), and the combined jitter (each source's, plus its
+    /// spread about the combination), with the frequency about to change by
+    /// `dfreq`: the sampled source `id` is read off its fit pivoted to the
+    /// new frequency, the others carried forward.
+    fn combine(&self, combined: &[(SourceId, f64)], id: SourceId, dfreq: f64) -> (f64, f64, f64) {
+        let frame = self.frame;
+        let offsets = |sid: SourceId| -> (f64, f64) {
+            let e = self.estimate(sid).expect("combined sources have estimates");
+            match (sid == id, e.step) {
+                (true, false) => (e.fit.offset_with_slope(dfreq), e.fit.offset),
+                (true, true) => (e.fit.offset, e.fit.offset),
+                _ => {
+                    let now = e.offset - (frame.p - e.p);
+                    (now, now)
+                }
+            }
+        };
+        let (mut sw, mut so, mut sr) = (0.0, 0.0, 0.0);
+        for &(sid, w) in combined {
+            let (o, raw) = offsets(sid);
+            (sw, so, sr) = (sw + w, so + w * o, sr + w * raw);
+        }
+        let c = so / sw;
+        let spread: f64 = combined
+            .iter()
+            .map(|&(sid, w)| w * (self.source(sid).map_or(0.0, |s| s.jitter).powi(2) + (offsets(sid).0 - c).powi(2)))
+            .sum();
+        (c, sr / sw, (spread / sw).sqrt())
+    }
+
+    /// Steps by the combined offset `step`, unless beyond the bounds.
+    fn step(
+        &mut self,
+        id: SourceId,
+        t: f64,
+        step: f64,
+        jitter: f64,
+        combined: &[(SourceId, f64)],
+        index: &Index,
+    ) -> Decision {
+        let refused =
+            if self.stepped_or_synced { step.abs() > PANIC_BOUND_SECS } else { step < -FIRST_BACKWARD_LIMIT_SECS };
+        if refused {
+            for &(sid, _) in combined {
+                if let Some(s) = self.source_mut(sid) {
+                    s.votes.clear();
+                    s.estimate = s.estimate.filter(|e| !e.step);
+                }
+            }
+            return Decision::Refuse(NtpDuration::from_seconds(step));
+        }
+        // The votes' slopes, combined by their variances, tell the frequency.
+        let (mut inv, mut weighted) = (0.0, 0.0);
+        for &(sid, _) in combined {
+            if let Some(f) = self.estimate(sid).filter(|e| e.step && e.fit.slope_var.is_finite()).map(|e| e.fit) {
+                inv += 1.0 / f.slope_var;
+                weighted += f.slope / f.slope_var;
+            }
+        }
+        let freq = if inv > 0.0 { self.update_frequency(t, weighted / inv, 1.0 / inv) } else { self.freq };
+        let dfreq = freq - self.freq;
+        // Every register into the current frame; then the step and the new
+        // frequency as if they had always been in force, and a fresh frame
+        // (a step can be large: keep the running sums small).
+        let frame = self.frame;
+        let report = self.report(combined, t, 0.0, jitter);
+        for (i, s) in self.sources.iter_mut().enumerate() {
+            let Some(s) = s else { continue };
+            s.sync(&frame);
+            if index.combined[i] && s.estimate.is_some_and(|e| e.step) {
+                // Samples before the step describe another clock (or another
+                // server time): start afresh from the votes.
+                s.register.replace(std::mem::take(&mut s.votes));
+            }
+            let shift = |pt: f64| dfreq * (t - pt) - step;
+            s.register.shift(shift);
+            for v in &mut s.votes {
+                v.offset += shift(v.t);
+            }
+            if let Some(e) = s.estimate.as_mut() {
+                e.offset = e.offset - (frame.p - e.p) - step;
+                e.p = 0.0;
+                e.step = false;
+            }
+            s.frame = Frame::default();
+        }
+        self.frame = Frame::default();
+        self.freq = freq;
+        self.last_offset = step;
+        self.slewing_until = f64::NEG_INFINITY;
+        self.stepped_or_synced = true;
+        let action =
+            ClockAction { correction: Correction::Step, offset: NtpDuration::from_seconds(step), freq_ppm: self.freq_ppm() };
+        if let Some(s) = self.source_mut(id) {
+            s.offset = step;
+        }
+        Decision::Apply(action, report)
+    }
+
+    /// Roles after a selection over the sources `ids` (with `intervals`).
+    fn assign_roles(
+        &mut self,
+        ids: &[SourceId],
+        intervals: &[Interval],
+        sel: &Selection,
+        combined: &[(SourceId, f64)],
+        index: &Index,
+    ) {
+        let position = |sid: SourceId| Some(index.at[sid.0 as usize]).filter(|&k| k != usize::MAX);
+        let agreed = {
+            let (sw, so) = combined.iter().fold((0.0, 0.0), |(sw, so), &(sid, w)| {
+                let i = position(sid).expect("listed");
+                (sw + w, so + w * intervals[i].offset)
+            });
+            (sw > 0.0).then(|| so / sw)
+        };
+        // While waiting, the clock still follows the last correction's
+        // sources that have estimates (the nearest of them selected).
+        let (followed, selected): (Vec<bool>, Option<SourceId>) = if sel.agreement == Agreement::Waiting {
+            let kept: Vec<bool> = self.sources.iter().map(|s| s.as_ref().is_some_and(|s| s.combined)).collect();
+            let is_kept = |sid: &SourceId| kept[sid.0 as usize] && position(*sid).is_some();
+            let nearest = ids.iter().copied().filter(is_kept).min_by(|&a, &b| {
+                intervals[position(a).expect("listed")].distance.total_cmp(&intervals[position(b).expect("listed")].distance)
+            });
+            let selected = self.selected.filter(is_kept).or(nearest);
+            self.selected = selected;
+            (kept, selected)
+        } else {
+            (index.combined.clone(), self.selected)
+        };
+        for (i, slot) in self.sources.iter_mut().enumerate() {
+            let Some(s) = slot else { continue };
+            let sid = SourceId(i as u32);
+            let (role, why) = match position(sid) {
+                None if !s.reachable => (Role::Candidate, Why::Unreachable),
+                None if s.last.is_none() => (Role::Candidate, Why::NoSample),
+                None => (Role::Candidate, Why::AwaitingAgreement(s.votes.len())),
+                Some(_) if selected == Some(sid) => (Role::Selected, Why::Nothing),
+                Some(_) if followed[i] => (Role::Combined, Why::Nothing),
+                Some(k) => match sel.agreement {
+                    Agreement::Waiting => (Role::Candidate, Why::WaitingForOthers),
+                    Agreement::NoMajority => (Role::Candidate, Why::NoMajority),
+                    Agreement::TwoDisagree => {
+                        (Role::Candidate, Why::Disagrees { by: intervals[k].offset - agreed.unwrap_or(0.0) })
+                    }
+                    _ if sel.truechimer[k] => (Role::Candidate, Why::Distant),
+                    _ => (Role::Falseticker, Why::OutsideMajority { by: intervals[k].offset - agreed.unwrap_or(0.0) }),
+                },
+            };
+            if !role.follows() {
+                s.applied = false;
+            }
+            (s.role, s.why) = (role, why);
+        }
+    }
+
+    /// The new frequency after a fit measured `slope` with variance
+    /// `slope_var`: a Kalman-style update, so a slope from a few noisy or
+    /// close-together samples moves the frequency only as far as it is sure.
+    fn update_frequency(&mut self, t: f64, slope: f64, slope_var: f64) -> f64 {
+        self.freq_var += FREQ_WANDER * (t - self.freq_var_at).max(0.0);
+        self.freq_var_at = t;
+        if !slope_var.is_finite() {
+            return self.freq;
+        }
+        let gain = self.freq_var / (self.freq_var + slope_var);
+        self.freq_var *= 1.0 - gain;
+        (self.freq + gain * slope).clamp(-MAX_FREQ_PPM * 1e-6, MAX_FREQ_PPM * 1e-6)
+    }
+
+    /// The kernel's error bounds and leap indicator after a correction with
+    /// `combined` that left `residual` (the offset before it) and `jitter`.
+    fn report(&self, combined: &[(SourceId, f64)], t: f64, residual: f64, jitter: f64) -> SyncReport {
+        let sel = self.selected.filter(|s| combined.iter().any(|c| c.0 == *s)).or(combined.first().map(|c| c.0));
+        let last = sel.and_then(|s| self.source(s)?.last);
+        let root_distance = last.map_or(0.0, |l| l.root_distance + PHI * (t - l.t).max(0.0));
+        let delay = last.map_or(0.0, |l| l.sample.delay.as_seconds());
+        let est = (jitter.powi(2) + residual.powi(2)).sqrt() + delay / 2.0;
+        // The leap indicator most of the combined sources announce.
+        let votes = |leap: u8| combined.iter().filter(|c| self.source(c.0).and_then(|s| s.last).is_some_and(|l| l.sample.leap == leap)).count();
+        let leap = [1u8, 2].into_iter().find(|&l| 2 * votes(l) > combined.len()).unwrap_or(0);
+        SyncReport {
+            max_error_us: ((root_distance + residual.abs() + jitter) * 1e6).ceil() as i64,
+            est_error_us: (est * 1e6).round() as i64,
+            leap,
+        }
+    }
+}
+
+/// Where each source slot stands in one decision.
+struct Index {
+    /// Its index among the selection's intervals (`usize::MAX`: none).
+    at: Vec<usize>,
+    /// Whether it is combined.
+    combined: Vec<bool>,
+}
+
+fn estimate(fit: Fit, p: f64, step: bool, slewing: bool) -> Estimate {
+    Estimate { offset: fit.offset, p, fit, step, slewing }
+}
+
+/// Whether two step votes describe the same clock: within their delays plus
+/// what a 500 ppm frequency error could add between them, plus 1 ms.
+fn agree(a: &Point, b: &Point) -> bool {
+    (a.offset - b.offset).abs() <= (a.delay + b.delay) / 2.0 + 500e-6 * (b.t - a.t).abs() + 1e-3
+}
