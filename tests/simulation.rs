@@ -3,7 +3,8 @@
 //! simulate` prints the real figures.
 #![cfg(target_os = "linux")]
 
-use prossntp::sim::{median_and_worst, run, Backend, Figures, Scenario};
+use prossntp::discipline::Role;
+use prossntp::sim::{median_and_worst, run, Backend, Figures, ForeignDaemon, Scenario};
 
 fn runs(base: &Scenario, seeds: u64) -> Vec<Figures> {
     (1..=seeds).map(|seed| run(&Scenario { seed, ..base.clone() })).collect()
@@ -102,4 +103,63 @@ fn a_one_sided_queue_does_not_bias_the_clock() {
     eprintln!("one-sided queue: mean offset {:.1} us, RMS {:.1} us", bias * 1e6, median(&r, |f| f.rms_offset) * 1e6);
     assert!(bias < 10e-6, "{bias}");
     assert!(median(&r, |f| f.rms_offset) < 20e-6);
+}
+
+/// The several-server scenarios of the table, by name.
+fn several(name: &str) -> Scenario {
+    Scenario::several_servers().into_iter().find(|(n, _)| *n == name).expect("a scenario of the table").1
+}
+
+#[test]
+fn three_equal_servers_beat_one() {
+    let one = runs(&Scenario::default(), 5);
+    let three = runs(&several("3 equal servers"), 5);
+    let ratio = median(&three, |f| f.rms_offset) / median(&one, |f| f.rms_offset);
+    eprintln!("3 equal servers against 1: RMS ratio {ratio:.2}");
+    assert!(ratio < 0.85, "{ratio}");
+    assert!(three.iter().all(|f| f.steps == 1 && f.synced.iter().all(|&s| s)));
+}
+
+#[test]
+fn falsetickers_are_never_followed() {
+    for name in ["1 of 3 false by 200 ms", "1 of 3 false by 5 ms", "2 of 5 false, by 200 ms and 5 ms", "2 of 5 false by 5 ms, agreeing"] {
+        for f in runs(&several(name), 3) {
+            assert_eq!(f.steps, 1, "{name}: one step at the start");
+            assert!(f.toward_false < 1e-3, "{name}: {} s toward the falsetickers", f.toward_false);
+            assert_eq!(f.synced_while_false.iter().sum::<f64>(), 0.0, "{name}: a falseticker's client had has_sync");
+            let false_ones = f.roles.iter().filter(|r| **r == Role::Falseticker).count();
+            assert_eq!(false_ones, if name.starts_with("1 of 3") { 1 } else { 2 }, "{name}: {:?}", f.roles);
+            assert!(f.rms_offset < 30e-6, "{name}: {}", f.rms_offset);
+        }
+    }
+}
+
+#[test]
+fn a_server_turning_false_or_going_away_neither_steps_nor_drags_the_clock() {
+    for f in runs(&several("1 of 3 turns false (+5 ms) after 1 h"), 3) {
+        assert_eq!(f.steps, 1);
+        assert!(f.toward_false < 200e-6, "{}", f.toward_false);
+        assert_eq!(f.roles[1], Role::Falseticker);
+        // Followed at most until its first sample after turning (a poll).
+        assert!(f.synced_while_false[1] <= 64.0, "{:?}", f.synced_while_false);
+    }
+    for f in runs(&several("3 paths, the best server goes away at 5000 s"), 3) {
+        assert_eq!(f.steps, 1);
+        assert!(f.max_offset < 300e-6, "{}", f.max_offset);
+        assert!(!f.synced[0] && f.synced[1] && f.synced[2], "{:?}", f.synced);
+        assert!(f.role_changes.iter().all(|&n| n <= 10), "{:?}", f.role_changes);
+    }
+}
+
+#[test]
+fn a_foreign_daemon_is_left_to_steer() {
+    // From 3000 s another daemon sets the frequency every 64 s (as chronyd
+    // does): the library stands down at its next sample and corrects nothing more.
+    let daemon = ForeignDaemon { start: 3000.0, period: 64.0, freq_ppm: -100.0 };
+    let base = Scenario { duration: 6000.0, foreign: Some(daemon), ..Scenario::default() };
+    let before = run(&Scenario { duration: 3000.0, ..base.clone() });
+    let after = run(&base);
+    assert_eq!(after.corrections, before.corrections, "no correction after the daemon started");
+    assert_eq!(after.roles, vec![Role::StandingDown]);
+    assert!(after.synced[0], "standing down, the client measures");
 }

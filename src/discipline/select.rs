@@ -5,7 +5,10 @@
 //!
 //! Rules:
 //! - a source's correctness interval is its offset +- its root distance
-//!   (aged by [`PHI`] per second since its sample) plus its jitter;
+//!   plus its jitter; the root distance is the server's root delay / 2 and
+//!   root dispersion plus half the lowest delay of the samples the estimate
+//!   rests on, grown since the sample by the frequency's uncertainty (three
+//!   standard deviations, at least [`MIN_AGING`]);
 //! - the largest set of intervals sharing a point, if it is a strict
 //!   majority of the sources that could answer (reachable ones, whether or
 //!   not they have spoken yet), are the truechimers; the rest falsetickers;
@@ -17,16 +20,21 @@
 //!   kernel gets) is the truechimer with the smallest root distance; the
 //!   current one stays unless another is smaller by [`RESELECT_DISTANCE`];
 //! - truechimers within [`COMBINE_LIMIT`] times the selected one's root
-//!   distance are combined, each weighted by the inverse of its interval's
-//!   half-width (chrony weighs by the inverse root distance), so equal
-//!   sources count equally and a noisy or distant one counts less.
+//!   distance ([`COMBINE_HOLD`] times for one combined last time) are combined, each weighted by the inverse square of its
+//!   interval's half-width (as an inverse variance; chrony weighs by the
+//!   inverse root distance), so equal sources count equally and a noisy or
+//!   distant one counts less.
 
-/// How fast a sample's root distance grows with its age, s/s (RFC 5905's
-/// frequency tolerance).
-pub const PHI: f64 = 15e-6;
+/// The least a sample's root distance grows with its age, s/s (chrony's
+/// `maxclockerror`; RFC 5905's fixed 15 ppm would make a 64 s old estimate
+/// look 1 ms worse than a fresh one of the same quality).
+pub const MIN_AGING: f64 = 1e-6;
 /// Truechimers further than this many times the selected one's root distance
-/// are not combined (chrony's `combinelimit`).
+/// are not combined (chrony's `combinelimit`)...
 pub const COMBINE_LIMIT: f64 = 3.0;
+/// ...and one combined last time stays combined up to this many times (a
+/// distance near the limit must not switch it in and out at every sample).
+pub const COMBINE_HOLD: f64 = 3.75;
 /// Another truechimer replaces the selected one only when its root distance
 /// is smaller by this much, seconds (chrony's `reselectdist`).
 pub const RESELECT_DISTANCE: f64 = 100e-6;
@@ -40,6 +48,8 @@ pub struct Interval {
     pub distance: f64,
     /// The estimate's jitter (RMS residual), seconds.
     pub jitter: f64,
+    /// It was combined in the last correction.
+    pub was_combined: bool,
 }
 
 impl Interval {
@@ -107,10 +117,10 @@ pub fn select(intervals: &[Interval], possible: usize, current: Option<usize>) -
     let selected = prefer(intervals, &truechimer, current);
     let combined = match (agreement, selected) {
         (Agreement::Majority, Some(s)) => {
-            let limit = COMBINE_LIMIT * intervals[s].distance;
+            let limit = |i: usize| if intervals[i].was_combined { COMBINE_HOLD } else { COMBINE_LIMIT } * intervals[s].distance;
             (0..m)
-                .filter(|&i| truechimer[i] && (i == s || intervals[i].distance <= limit))
-                .map(|i| (i, 1.0 / intervals[i].half_width().max(1e-9)))
+                .filter(|&i| truechimer[i] && (i == s || intervals[i].distance <= limit(i)))
+                .map(|i| (i, 1.0 / intervals[i].half_width().max(1e-9).powi(2)))
                 .collect()
         }
         (Agreement::TwoDisagree, Some(s)) => vec![(s, 1.0)],
@@ -161,7 +171,7 @@ mod tests {
     use super::*;
 
     fn iv(offset: f64, distance: f64) -> Interval {
-        Interval { offset, distance, jitter: 0.0 }
+        Interval { offset, distance, jitter: 0.0, was_combined: false }
     }
 
     #[test]
@@ -232,6 +242,11 @@ mod tests {
         assert_eq!(s.truechimer, vec![true, true, true]);
         let ids: Vec<_> = s.combined.iter().map(|c| c.0).collect();
         assert_eq!(ids, vec![0, 2]);
+        // Near the limit, the one combined last time stays in; a newcomer does not.
+        let near = [iv(0.0, 1e-3), iv(0.0, 3.2e-3)];
+        assert_eq!(select(&near, 2, Some(0)).combined.len(), 1);
+        let held = [iv(0.0, 1e-3), Interval { was_combined: true, ..iv(0.0, 3.2e-3) }];
+        assert_eq!(select(&held, 2, Some(0)).combined.len(), 2);
     }
 
     #[test]

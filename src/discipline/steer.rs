@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use super::fit::{fit_line, Fit, Point, Weighting, MIN_DELAY_SHARE};
 use super::register::Register;
-use super::select::{select, Agreement, Interval, Selection, PHI};
+use super::select::{select, Agreement, Interval, Selection, MIN_AGING};
 use super::{
     ClockAction, Correction, Decision, SyncReport, FIRST_BACKWARD_LIMIT_SECS, FIRST_SYNC_STEP_THRESHOLD_SECS,
     MAX_FREQ_PPM, MAX_POINTS, PANIC_BOUND_SECS, SLEW_RATE, STEP_AGREEMENT, STEP_THRESHOLD_SECS,
@@ -26,9 +26,14 @@ use super::{
 use crate::proto::timestamp::NtpDuration;
 use crate::proto::validate::Sample;
 
-/// While a slew of ours runs, a sample's offset is uncertain by one second's
-/// slew: Linux takes each second's 500 us off the pending amount at once.
+/// While a slew of ours runs, a sample's offset is uncertain by what the
+/// kernel slews in a second, at most this much: Linux takes each second's
+/// chunk (up to 500 us, or the whole of a smaller slew) off the pending
+/// amount at once.
 const SLEW_CHUNK_ERROR: f64 = SLEW_RATE * 1.0;
+/// Samples whose slew uncertainty exceeds this do not move the frequency
+/// (their offsets read biased, not just noisy).
+const SLEW_BIAS_LIMIT: f64 = 50e-6;
 /// What we assume of an unknown oscillator's frequency error (1 sigma), s/s:
 /// crystals are within about 100 ppm.
 const INITIAL_FREQ_SD: f64 = 100e-6;
@@ -73,6 +78,9 @@ pub enum Why {
     Nothing,
     /// No valid sample yet.
     NoSample,
+    /// Its newest sample disagrees with its own estimate (the server's time
+    /// or its path changed): left out until its estimate has caught up.
+    Inconsistent,
     /// Its offset calls for a step: this many agreeing samples of the three needed.
     AwaitingAgreement(usize),
     /// Other sources have not answered yet and could still make the majority.
@@ -145,7 +153,12 @@ struct Estimate {
 struct Last {
     sample: Sample,
     t: f64,
+    /// The sample's root distance (its own delay / 2 included), seconds.
     root_distance: f64,
+    /// The same for the estimate: the server's part, plus half the lowest
+    /// delay of the samples it rests on (the fit weighs those most). Steady
+    /// where a single sample's delay is not, so preference does not flap.
+    distance: f64,
 }
 
 #[derive(Clone, Debug)]
@@ -156,6 +169,8 @@ struct Source {
     /// The frame `register` and `votes` are in.
     frame: Frame,
     reachable: bool,
+    /// Its newest sample agrees with its estimate before it.
+    consistent: bool,
     estimate: Option<Estimate>,
     last: Option<Last>,
     jitter: f64,
@@ -176,6 +191,7 @@ impl Source {
             votes: vec![],
             frame: Frame::default(),
             reachable: true,
+            consistent: true,
             estimate: None,
             last: None,
             jitter: 0.0,
@@ -199,13 +215,15 @@ impl Source {
         }
     }
 
-    /// Its estimate now, if it has a usable one.
-    fn interval(&self, frame: &Frame, t: f64) -> Option<Interval> {
+    /// Its estimate now, if it has a usable one, its distance grown by
+    /// `aging` (s/s) since the sample.
+    fn interval(&self, frame: &Frame, t: f64, aging: f64) -> Option<Interval> {
         let (e, last) = (self.estimate.as_ref()?, self.last.as_ref()?);
         (self.reachable).then(|| Interval {
             offset: e.offset - (frame.p - e.p),
-            distance: last.root_distance + PHI * (t - last.t).max(0.0),
+            distance: last.distance + aging * (t - last.t).max(0.0),
             jitter: self.jitter,
+            was_combined: self.combined,
         })
     }
 }
@@ -222,8 +240,10 @@ pub struct Steering {
     freq_var: f64,
     freq_var_at: f64,
     stepped_or_synced: bool,
-    /// Until when (monotonic s) a slew we asked for is still running.
+    /// Until when (monotonic s) a slew we asked for is still running, and
+    /// the most a sample can read off meanwhile (the largest chunk).
     slewing_until: f64,
+    slewing_error: f64,
     /// The combined offset of the last correction, seconds.
     last_offset: f64,
     selected: Option<SourceId>,
@@ -251,6 +271,7 @@ impl Steering {
             freq_var_at: 0.0,
             stepped_or_synced: false,
             slewing_until: f64::NEG_INFINITY,
+            slewing_error: 0.0,
             last_offset: 0.0,
             selected: None,
             set_changed: false,
@@ -357,14 +378,22 @@ impl Steering {
         let t = now.as_secs_f64();
         let frame = self.frame;
         let threshold = if self.stepped_or_synced { STEP_THRESHOLD_SECS } else { FIRST_SYNC_STEP_THRESHOLD_SECS };
-        let slewing = t < self.slewing_until;
+        let extra = if t < self.slewing_until { self.slewing_error } else { 0.0 };
+        let slewing = extra > SLEW_BIAS_LIMIT;
+        let aging = self.aging();
         let Some(src) = self.source_mut(id) else { return Decision::Hold };
         src.sync(&frame);
         // The offset that will remain once the slew in progress completes.
         let offset = sample.offset.as_seconds() - pending_slew.as_seconds();
-        let extra = if slewing { SLEW_CHUNK_ERROR } else { 0.0 };
         let point = Point { t, offset, delay: sample.delay.as_seconds().max(0.0), extra };
-        src.last = Some(Last { sample: *sample, t, root_distance: sample.root_distance().as_seconds().max(0.0) });
+        let root_distance = sample.root_distance().as_seconds().max(0.0);
+        let server_part = (root_distance - point.delay / 2.0).max(0.0);
+        // Both the sample's interval and the estimate's before it contain the
+        // true offset of a server that keeps its time: they must overlap.
+        if let Some(before) = src.interval(&frame, t, aging).filter(|_| offset.abs() <= threshold) {
+            src.consistent = (offset - before.offset).abs() <= root_distance + before.half_width();
+        }
+        src.last = Some(Last { sample: *sample, t, root_distance, distance: root_distance });
         src.reachable = true;
         src.estimate = if offset.abs() > threshold {
             // Keep only the votes this one agrees with.
@@ -384,6 +413,11 @@ impl Steering {
         };
         if let Some(e) = src.estimate {
             src.offset = e.fit.offset;
+            let lowest = if e.step { &src.votes[..] } else { src.register.points() };
+            let min_delay = lowest.iter().map(|p| p.delay).fold(point.delay, f64::min);
+            if let Some(l) = src.last.as_mut() {
+                l.distance = server_part + min_delay / 2.0;
+            }
         }
         self.decide(id, t, pending_slew.as_seconds(), threshold)
     }
@@ -394,9 +428,15 @@ impl Steering {
             .sources
             .iter()
             .enumerate()
-            .filter_map(|(i, s)| Some((SourceId(i as u32), s.as_ref()?.interval(&self.frame, t)?)))
+            .filter_map(|(i, s)| Some((SourceId(i as u32), s.as_ref()?.interval(&self.frame, t, self.aging())?)))
             .unzip();
         let possible = self.sources.iter().flatten().filter(|s| s.reachable).count();
+        // A source disagreeing with itself counts only when it is alone.
+        let (ids, intervals): (Vec<SourceId>, Vec<Interval>) = ids
+            .into_iter()
+            .zip(intervals)
+            .filter(|(sid, _)| possible == 1 || self.source(*sid).is_some_and(|s| s.consistent))
+            .unzip();
         // Per slot: its index among the intervals, and whether it is combined.
         let mut index = Index { at: vec![usize::MAX; self.sources.len()], combined: vec![false; self.sources.len()] };
         for (k, sid) in ids.iter().enumerate() {
@@ -455,7 +495,9 @@ impl Steering {
         self.stepped_or_synced = true;
         // A new slew replaces the old one: it must include what is pending.
         let slew = c + pending;
+        let earlier = if t < self.slewing_until { self.slewing_error } else { 0.0 };
         self.slewing_until = t + slew.abs() / SLEW_RATE + 1.0;
+        self.slewing_error = earlier.max(slew.abs().min(SLEW_CHUNK_ERROR));
         let action =
             ClockAction { correction: Correction::Slew, offset: NtpDuration::from_seconds(slew), freq_ppm: self.freq_ppm() };
         Decision::Apply(action, self.report(&combined, t, c_raw, jitter))
@@ -602,6 +644,7 @@ impl Steering {
             let (role, why) = match position(sid) {
                 None if !s.reachable => (Role::Candidate, Why::Unreachable),
                 None if s.last.is_none() => (Role::Candidate, Why::NoSample),
+                None if !s.consistent && s.estimate.is_some() => (Role::Candidate, Why::Inconsistent),
                 None => (Role::Candidate, Why::AwaitingAgreement(s.votes.len())),
                 Some(_) if selected == Some(sid) => (Role::Selected, Why::Nothing),
                 Some(_) if followed[i] => (Role::Combined, Why::Nothing),
@@ -620,6 +663,13 @@ impl Steering {
             }
             (s.role, s.why) = (role, why);
         }
+    }
+
+    /// How fast an estimate's uncertainty grows with its age, s/s: three
+    /// standard deviations of the frequency (a bound, as a root distance is),
+    /// at least [`MIN_AGING`].
+    fn aging(&self) -> f64 {
+        (3.0 * self.freq_var.sqrt()).max(MIN_AGING)
     }
 
     /// The new frequency after a fit measured `slope` with variance
@@ -641,7 +691,7 @@ impl Steering {
     fn report(&self, combined: &[(SourceId, f64)], t: f64, residual: f64, jitter: f64) -> SyncReport {
         let sel = self.selected.filter(|s| combined.iter().any(|c| c.0 == *s)).or(combined.first().map(|c| c.0));
         let last = sel.and_then(|s| self.source(s)?.last);
-        let root_distance = last.map_or(0.0, |l| l.root_distance + PHI * (t - l.t).max(0.0));
+        let root_distance = last.map_or(0.0, |l| l.root_distance + self.aging() * (t - l.t).max(0.0));
         let delay = last.map_or(0.0, |l| l.sample.delay.as_seconds());
         let est = (jitter.powi(2) + residual.powi(2)).sqrt() + delay / 2.0;
         // The leap indicator most of the combined sources announce.

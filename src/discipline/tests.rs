@@ -253,3 +253,150 @@ fn an_asymmetry_correction_holds_near_the_bar_and_lets_go_below_it() {
     feed(&mut d, 64, 0.0);
     assert_eq!(d.asymmetry(), 0.0);
 }
+
+#[test]
+fn the_first_sample_after_a_step_updates_the_frequency() {
+    // A clock 50 ppm slow, 0.5 s behind: three votes, a step, then samples
+    // 16 s apart that show the drift.
+    let mut d = One::new(0.0);
+    let (mut phase, drift) = (-0.5f64, -50e-6);
+    let mut t = 0.0;
+    let mut freqs = vec![];
+    for _ in 0..5 {
+        if let Decision::Apply(a, _) = decide(&mut d, t, -phase) {
+            phase += a.offset.as_seconds();
+            freqs.push(a.freq_ppm);
+        }
+        t += 16.0;
+        phase += (drift + d.freq_ppm() * 1e-6) * 16.0;
+    }
+    assert_eq!(freqs.len(), 3, "step, then two slews: {freqs:?}");
+    assert!(freqs[1] != freqs[0], "the sample after the step moved the frequency: {freqs:?}");
+    assert!((freqs[2] - 50.0).abs() < (freqs[0] - 50.0).abs(), "toward the truth: {freqs:?}");
+}
+
+/// Several sources, one clock: a modelled local clock (phase only; each
+/// correction takes effect at once) and servers at fixed offsets from true time.
+struct Many {
+    d: Steering,
+    ids: Vec<SourceId>,
+    /// Local clock minus true time, seconds.
+    phase: f64,
+    steps: usize,
+    slews: usize,
+}
+
+impl Many {
+    fn new(n: usize) -> Many {
+        let mut d = Steering::new(0.0);
+        let ids = (0..n).map(|_| d.add_source()).collect();
+        Many { d, ids, phase: 0.0, steps: 0, slews: 0 }
+    }
+
+    /// Source `k`'s server, `ahead` s ahead of true time, answers at `t`.
+    fn sample(&mut self, k: usize, t: f64, ahead: f64, delay: f64) -> Decision {
+        let s = sample(ahead - self.phase, delay);
+        let r = self.d.sample(self.ids[k], secs(t), &s, NtpDuration::ZERO);
+        if let Decision::Apply(a, _) = r {
+            self.phase += a.offset.as_seconds();
+            self.d.confirm();
+            match a.correction {
+                Correction::Step => self.steps += 1,
+                Correction::Slew => self.slews += 1,
+            }
+        }
+        r
+    }
+
+    /// A round of every source at `t` (a ms apart), servers `aheads`.
+    fn round(&mut self, t: f64, aheads: &[f64]) {
+        for (k, &ahead) in aheads.iter().enumerate() {
+            self.sample(k, t + k as f64 * 1e-3, ahead, 0.0002);
+        }
+    }
+
+    fn role(&self, k: usize) -> Role {
+        self.d.view(self.ids[k]).unwrap().role
+    }
+}
+
+#[test]
+fn three_agreeing_servers_step_the_clock_once() {
+    let mut m = Many::new(3);
+    for round in 0..6 {
+        m.round(2.0 * round as f64, &[0.1, 0.1, 0.1]);
+    }
+    assert_eq!(m.steps, 1, "one step for all three");
+    assert!(m.phase > 0.099 && m.phase < 0.101, "no overshoot: {}", m.phase);
+    assert!((0..3).all(|k| m.role(k).follows()));
+}
+
+#[test]
+fn a_falseticker_never_pulls_the_clock() {
+    let mut m = Many::new(3);
+    for round in 0..20 {
+        m.round(2.0 * round as f64, &[0.1, 0.3, 0.1]);
+        assert!(m.phase < 0.1 + 1e-3, "round {round}: the clock went toward the falseticker: {}", m.phase);
+    }
+    assert_eq!(m.steps, 1);
+    assert!((m.phase - 0.1).abs() < 1e-4, "{}", m.phase);
+    assert_eq!(m.role(1), Role::Falseticker);
+    let Why::OutsideMajority { by } = m.d.view(m.ids[1]).unwrap().why else { panic!() };
+    assert!((by - 0.2).abs() < 1e-3, "{by}");
+    assert!(m.role(0).follows() && m.role(2).follows());
+}
+
+#[test]
+fn of_two_that_disagree_the_nearer_is_followed_alone() {
+    let mut m = Many::new(2);
+    for round in 0..8 {
+        let t = 2.0 * round as f64;
+        m.sample(0, t, 0.0, 0.004); // a longer path: larger root distance
+        m.sample(1, t + 1e-3, 0.02, 0.0002);
+    }
+    assert_eq!((m.role(0), m.role(1)), (Role::Candidate, Role::Selected));
+    assert!(matches!(m.d.view(m.ids[0]).unwrap().why, Why::Disagrees { .. }));
+    assert!((m.phase - 0.02).abs() < 2e-4, "followed the nearer, not the average: {}", m.phase);
+}
+
+#[test]
+fn the_first_to_answer_waits_for_the_others() {
+    let mut m = Many::new(3);
+    assert_eq!(m.sample(0, 0.0, 0.01, 0.0002), Decision::Hold);
+    assert_eq!(m.d.view(m.ids[0]).unwrap().why, Why::WaitingForOthers);
+    assert!(matches!(m.sample(1, 0.001, 0.01, 0.0002), Decision::Apply(..)), "two of three agree: a majority");
+}
+
+#[test]
+fn joining_leaving_and_going_silent_neither_step_nor_jump_the_frequency() {
+    let mut m = Many::new(2);
+    for round in 0..30 {
+        m.round(16.0 * round as f64, &[0.0, 0.0]);
+    }
+    let freq = m.d.freq_ppm();
+    let slews = m.slews;
+    // A third joins; it speaks a round later.
+    let newcomer = m.d.add_source();
+    m.ids.push(newcomer);
+    m.round(480.0, &[0.0, 0.0]);
+    m.round(496.0, &[0.0, 0.0, 0.0]);
+    // The selected one goes silent, then leaves.
+    let selected = (0..3).find(|&k| m.role(k) == Role::Selected).unwrap();
+    m.d.set_unreachable(m.ids[selected]);
+    assert_eq!(m.d.view(m.ids[selected]).unwrap().why, Why::Unreachable);
+    let others: Vec<usize> = (0..3).filter(|&k| k != selected).collect();
+    for round in 0..4 {
+        for &k in &others {
+            m.sample(k, 512.0 + 16.0 * round as f64 + k as f64 * 1e-3, 0.0, 0.0002);
+        }
+    }
+    m.d.remove_source(m.ids[selected]);
+    for &k in &others {
+        m.sample(k, 600.0 + k as f64 * 1e-3, 0.0, 0.0002);
+    }
+    assert_eq!(m.steps, 0, "no step");
+    assert!(m.slews > slews);
+    assert!((m.d.freq_ppm() - freq).abs() < 1.0, "no frequency jump: {freq} -> {}", m.d.freq_ppm());
+    assert!(m.phase.abs() < 1e-4, "{}", m.phase);
+    assert!(others.iter().any(|&k| m.role(k) == Role::Selected));
+}

@@ -543,6 +543,7 @@ pub fn why_text(why: &Why) -> String {
     match *why {
         Why::Nothing => String::new(),
         Why::NoSample => "no valid sample yet".into(),
+        Why::Inconsistent => "its newest sample disagrees with its own estimate (its server's time changed?)".into(),
         Why::AwaitingAgreement(n) => format!("its offset calls for a step: {n} of 3 agreeing samples"),
         Why::WaitingForOthers => "waiting for the other servers to answer".into(),
         Why::NoMajority => "no majority of the servers agrees".into(),
@@ -688,3 +689,6 @@ mod fork {
         }
     }
 }
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests;

@@ -174,6 +174,32 @@ impl Scenario {
         }
     }
 
+    /// The several-server scenarios of the simulation table (chrony's default
+    /// otherwise: each server on its own path, a client each, one clock).
+    pub fn several_servers() -> Vec<(&'static str, Scenario)> {
+        let c = ServerModel::chrony();
+        let off = |offset: f64| ServerModel { offset, ..c.clone() };
+        let paths = vec![
+            c.clone(),
+            ServerModel { delay_base: 300e-6, delay_exp_mean: 300e-6, ..c.clone() },
+            ServerModel { delay_base: 1e-3, delay_exp_mean: 1e-3, jitter: 0.5e-3, ..c.clone() },
+        ];
+        let with = |servers: Vec<ServerModel>| Scenario { servers, ..Scenario::default() };
+        let mut gone = paths.clone();
+        gone[0].gone_at = Some(5000.0);
+        vec![
+            ("1 server (the single-server row)", Scenario::default()),
+            ("3 equal servers", with(vec![c.clone(), c.clone(), c.clone()])),
+            ("3 servers, paths of 0.1, 0.3 and 1 ms + 0.5 ms jitter", with(paths.clone())),
+            ("1 of 3 false by 200 ms", with(vec![c.clone(), off(0.2), c.clone()])),
+            ("1 of 3 false by 5 ms", with(vec![c.clone(), off(0.005), c.clone()])),
+            ("2 of 5 false, by 200 ms and 5 ms", with(vec![c.clone(), off(0.2), c.clone(), off(0.005), c.clone()])),
+            ("2 of 5 false by 5 ms, agreeing", with(vec![c.clone(), off(0.005), c.clone(), off(0.005), c.clone()])),
+            ("1 of 3 turns false (+5 ms) after 1 h", with(vec![c.clone(), ServerModel { turns: Some((3600.0, 0.005)), ..c.clone() }, c.clone()])),
+            ("3 paths, the best server goes away at 5000 s", with(gone)),
+        ]
+    }
+
     /// The servers: `servers`, or the one the scenario's own path fields describe.
     fn server_models(&self) -> Vec<ServerModel> {
         if !self.servers.is_empty() {
@@ -276,6 +302,9 @@ pub fn run(s: &Scenario) -> Figures {
             let addr = SocketAddr::from(([192, 0, 2, 100 + i as u8], 123));
             let mut client = Client::new();
             let membership = s.steering.then(|| owner.join(backend(s.backend, &kernel), None, trace));
+            if let Some(m) = &membership {
+                m.reset(&format!("server {i}"));
+            }
             if let Some(v) = membership.as_ref().and_then(Membership::news) {
                 client.set_role(v.role);
             }
@@ -302,7 +331,7 @@ pub fn run(s: &Scenario) -> Figures {
     let single = s.servers.is_empty();
     // The clock's error against what it follows: the one server's clock, or true time.
     let truth = |t: f64| if single { nodes_offset_single(s, t) } else { 0.0 };
-    let first_false = s.servers.iter().map(|m| m.offset).find(|o| o.abs() > 1e-3);
+    let first_false = s.servers.iter().map(|m| m.turns.map_or(m.offset, |t| t.1)).find(|o| o.abs() > 1e-3);
     let mut offsets = vec![];
     let mut estimate_errors = vec![];
     let mut freqs = vec![];
