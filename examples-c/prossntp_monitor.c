@@ -49,6 +49,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -173,6 +174,20 @@ static int get_stats(tSMSNTPId sntp, struct prossntp_stats *st)
     return rc;
 }
 
+/* What the client's server is to the clock, as a word. */
+static const char *role_name(int role)
+{
+    switch (role) {
+    case PROSSNTP_ROLE_CANDIDATE: return "candidate";
+    case PROSSNTP_ROLE_SELECTED: return "selected";
+    case PROSSNTP_ROLE_COMBINED: return "combined";
+    case PROSSNTP_ROLE_FALSETICKER: return "falseticker";
+    case PROSSNTP_ROLE_MEASURING: return "measuring";
+    case PROSSNTP_ROLE_STANDING_DOWN: return "standing-down";
+    default: return "unknown";
+    }
+}
+
 /* The reference id: ASCII for stratum 1 (a source name), else a dotted quad. */
 static void format_refid(const struct prossntp_stats *st, char *out, size_t cap)
 {
@@ -202,6 +217,9 @@ static int print_sample(const struct prossntp_stats *st)
         (int)st->steering);
     add(&l, " rejected=%llu kod=%llu steps=%llu slews=%llu", (unsigned long long)st->rejected_total,
         (unsigned long long)st->kod_received, (unsigned long long)st->steps, (unsigned long long)st->slews);
+    /* The role fields came with 1.1.0: an older library leaves them out. */
+    if (st->size >= offsetof(struct prossntp_stats, role_detail) + sizeof st->role_detail)
+        add(&l, " role=%s not_steering=%d", role_name(st->role), (int)st->not_steering);
     return emit(&l);
 }
 

@@ -196,7 +196,7 @@ if kind == "monitor":
     SIGNED = re.compile(r"[+-]\d+\.\d{9}$")
     UNSIGNED = re.compile(r"\d+\.\d{9}$")
     SAMPLE_KEYS = ("n offset sample_offset delay jitter freq_ppm stratum refid leap poll server backend "
-                   "steering rejected kod steps slews").split()
+                   "steering rejected kod steps slews role not_steering").split()
     records = []
     for i, line in enumerate(lines, 1):
         m = re.match(rf"({STAMP}) (start |sample |summary )?(.*)$", line)
@@ -255,6 +255,7 @@ if kind == "monitor":
         if "server" in opts:
             need(f["server"] == opts["server"], f"server={f['server']}, want {opts['server']}")
         need(f["backend"] == "none" and f["steering"] == "0", "backend=none steering=0")
+        need(f["role"] == "measuring" and f["not_steering"] == "1", "role=measuring not_steering=1 (PROSSNTP_CLOCK=none)")
         need(f["leap"] == "0", f"leap={f['leap']}")
         need(float(f["delay"]) < 0.05, f"delay {f['delay']} on loopback")
         near(float(f["offset"]), WANT, TOL, "offset")

@@ -10,8 +10,11 @@
 # Environment:
 #   BACKENDS     PROSSNTP_CLOCK values to test, one VM each ("adjtimex ntp_adjtime adjtime")
 #   SCENARIOS    "step slew freq status"
+#   ONE_CLOCK_BACKENDS   backends that also run the one-clock scenarios, in a VM
+#                of their own each ("adjtimex"; "" for none)
+#   ONE_CLOCK_SCENARIOS  "multi falseticker twoproc foreign"
 #   V6_SCENARIOS scenarios whose client talks IPv6 ("slew")
-#   VM_JOBS      VMs run at once (3)
+#   VM_JOBS      VMs run at once (4)
 #   VM_TIMEOUT   seconds one VM may run (420)
 #   VM_APPEND    extra kernel command line words, e.g. "vmtest.freq_secs=60 vmtest.trace=0"
 #   VERBOSE=1    stream every console line, not only the VMTEST/VMDATA ones
@@ -24,18 +27,29 @@ ROOT=$PWD
 VM=$ROOT/build/vm
 BACKENDS=${BACKENDS:-adjtimex ntp_adjtime adjtime}
 SCENARIOS=${SCENARIOS:-step slew freq status}
+ONE_CLOCK_BACKENDS=${ONE_CLOCK_BACKENDS-adjtimex}
+ONE_CLOCK_SCENARIOS=${ONE_CLOCK_SCENARIOS:-multi falseticker twoproc foreign}
 V6_SCENARIOS=${V6_SCENARIOS:-slew}
-VM_JOBS=${VM_JOBS:-3}
+VM_JOBS=${VM_JOBS:-4}
 VM_TIMEOUT=${VM_TIMEOUT:-420}
 VM_APPEND=${VM_APPEND:-}
 VERBOSE=${VERBOSE:-0}
 PORT_TRUE=11123 PORT_STEP=11124 PORT_SLEW=11125
+# Three servers that agree (+0.1 s) and a falseticker (+0.3 s), for the one-clock scenarios.
+PORT_AHEAD1=11126 PORT_AHEAD2=11127 PORT_AHEAD3=11128 PORT_FALSE=11129
+SERVER_PORTS="$PORT_TRUE $PORT_STEP $PORT_SLEW $PORT_AHEAD1 $PORT_AHEAD2 $PORT_AHEAD3 $PORT_FALSE"
 RUN=$VM/run
 LOGS=$VM/logs
 
 say() { echo "vm-test: $*"; }
 die() { echo "vm-test: $*" >&2; exit 1; }
 csv() { echo "$*" | tr -s ' ' ',' | sed 's/^,//; s/,$//'; }
+# The VMs to run: "NAME BACKEND SCENARIO,..." a line each.
+jobs() {
+    local b
+    for b in $BACKENDS; do echo "$b $b $(csv "$SCENARIOS")"; done
+    for b in $ONE_CLOCK_BACKENDS; do echo "$b-oneclock $b $(csv "$ONE_CLOCK_SCENARIOS")"; done
+}
 
 # ------------------------------------------------------------------------
 # Inside the namespace: chronyd servers on loopback, then the VMs.
@@ -68,9 +82,9 @@ namespace_stage() {
     }
     trap cleanup EXIT
 
-    # The true-time server and two servers following it with an offset.
+    # The true-time server and servers following it with an offset.
     local port
-    for port in $PORT_TRUE $PORT_STEP $PORT_SLEW; do
+    for port in $SERVER_PORTS; do
         {
             echo "port $port"
             echo "bindaddress 127.0.0.1"
@@ -79,6 +93,8 @@ namespace_stage() {
                 "$PORT_TRUE") echo "local stratum 8" ;;
                 "$PORT_STEP") echo "server 127.0.0.1 port $PORT_TRUE iburst minpoll -4 maxpoll -4 offset 0.5" ;;
                 "$PORT_SLEW") echo "server 127.0.0.1 port $PORT_TRUE iburst minpoll -4 maxpoll -4 offset 0.02" ;;
+                "$PORT_FALSE") echo "server 127.0.0.1 port $PORT_TRUE iburst minpoll -4 maxpoll -4 offset 0.3" ;;
+                *) echo "server 127.0.0.1 port $PORT_TRUE iburst minpoll -4 maxpoll -4 offset 0.1" ;;
             esac
             echo "allow 127.0.0.1"
             echo "allow ::1"
@@ -91,10 +107,10 @@ namespace_stage() {
     done
 
     # Wait (bounded) until each serves, over IPv4 and IPv6, with its offset.
-    if ! timeout 30 python3 - "$PORT_TRUE" "$PORT_STEP" "$PORT_SLEW" <<'PY'
+    if ! timeout 30 python3 - $SERVER_PORTS <<'PY'
 import socket, sys, time
-true_port, step_port, slew_port = map(int, sys.argv[1:4])
-want = {true_port: 0.0, step_port: 0.5, slew_port: 0.02}
+true_port, step_port, slew_port, a1, a2, a3, false_port = map(int, sys.argv[1:8])
+want = {true_port: 0.0, step_port: 0.5, slew_port: 0.02, a1: 0.1, a2: 0.1, a3: 0.1, false_port: 0.3}
 EPOCH = 2208988800
 
 def query(family, addr, port):
@@ -136,14 +152,14 @@ PY
         return 1
     fi
 
-    # One VM per backend, VM_JOBS at a time.
+    # One VM per job, VM_JOBS at a time.
     local qemu=$VM/root/usr/bin/qemu-system-x86_64
     local libs=$VM/root/usr/lib/x86_64-linux-gnu:$VM/root/lib/x86_64-linux-gnu
     local kernel filter=. b
     kernel=$(ls "$VM"/root/boot/vmlinuz-* | head -n 1)
     [ "$VERBOSE" = 1 ] || filter='^(VMTEST |VMDATA |VMINFO reset|VMINIT|VMTEST-DONE|Kernel panic)'
-    local vm_pids=() running p
-    for b in $BACKENDS; do
+    local vm_pids=() running p name scenarios
+    while read -r name b scenarios; do
         # At most VM_JOBS VMs at once (wait only for VM jobs, never for chronyd).
         while :; do
             running=0
@@ -151,29 +167,31 @@ PY
             [ "$running" -ge "$VM_JOBS" ] || break
             wait -n "${vm_pids[@]}" 2>/dev/null || true
         done
-        local append="console=ttyS0 panic=-1 quiet vmtest.backends=$b vmtest.scenarios=$(csv "$SCENARIOS")"
+        local append="console=ttyS0 panic=-1 quiet vmtest.backends=$b vmtest.scenarios=$scenarios"
         append+=" vmtest.v6=$(csv "$V6_SCENARIOS") vmtest.server4=198.51.100.1 vmtest.server6=2001:db8:51::1"
         append+=" vmtest.port_true=$PORT_TRUE vmtest.port_step=$PORT_STEP vmtest.port_slew=$PORT_SLEW"
+        append+=" vmtest.port_ahead1=$PORT_AHEAD1 vmtest.port_ahead2=$PORT_AHEAD2 vmtest.port_ahead3=$PORT_AHEAD3"
+        append+=" vmtest.port_false=$PORT_FALSE"
         [ -z "$VM_APPEND" ] || append+=" $VM_APPEND"
-        qemu_pidfiles+=("$RUN/qemu-$b.pid")
-        say "[$b] booting the VM"
+        qemu_pidfiles+=("$RUN/qemu-$name.pid")
+        say "[$name] booting the VM"
         (
             start=$SECONDS
             set +e
             LD_LIBRARY_PATH=$libs timeout -k 5 "$VM_TIMEOUT" "$qemu" \
                 -L "$VM/root/usr/share/qemu" -L "$VM/root/usr/share/seabios" \
                 -machine q35,accel=tcg -m 256 -smp 1 -nographic -no-reboot -nodefaults \
-                -serial stdio -pidfile "$RUN/qemu-$b.pid" \
+                -serial stdio -pidfile "$RUN/qemu-$name.pid" \
                 -kernel "$kernel" -initrd "$VM/initrd.gz" -append "$append" \
                 -netdev user,id=n0,net=198.51.100.0/24,host=198.51.100.1,ipv6-net=2001:db8:51::/64,ipv6-host=2001:db8:51::1 \
                 -device virtio-net-pci,netdev=n0,romfile= \
                 < /dev/null 2>&1 \
-                | sed -u -e 's/\r$//' | tee "$LOGS/console-$b.log" \
-                | { grep --line-buffered -E "$filter" || true; } | sed -u "s/^/[$b] /"
-            say "[$b] VM finished after $((SECONDS - start)) s"
+                | sed -u -e 's/\r$//' | tee "$LOGS/console-$name.log" \
+                | { grep --line-buffered -E "$filter" || true; } | sed -u "s/^/[$name] /"
+            say "[$name] VM finished after $((SECONDS - start)) s"
         ) &
         vm_pids+=($!)
-    done
+    done < <(jobs)
     wait "${vm_pids[@]}" 2>/dev/null || true
     return 0
 }
@@ -278,14 +296,27 @@ for m in drivers/virtio/virtio_ring drivers/virtio/virtio drivers/virtio/virtio_
         die "module $m not found in $MODS"
     fi
 done
+# chronyd, as another time daemon in the guest (the one-clock "foreign"
+# scenario): the host's binary and the shared libraries it loads.
+if [ -n "$ONE_CLOCK_BACKENDS" ]; then
+    mkdir -p "$IRD/usr/sbin" "$IRD/etc"
+    cp "$(command -v chronyd)" "$IRD/usr/sbin/chronyd"
+    for lib in $(ldd "$(command -v chronyd)" | awk '/=> \// {print $3} /^[[:space:]]*\/[^ ]*ld-linux/ {print $1}'); do
+        mkdir -p "$IRD$(dirname "$lib")"
+        cp -L "$lib" "$IRD$lib"
+    done
+    echo "root:x:0:0:root:/root:/bin/sh" > "$IRD/etc/passwd"
+    echo "root:x:0:" > "$IRD/etc/group"
+fi
 (cd "$IRD" && find . | "$VM/root/bin/busybox" cpio -o -H newc 2> /dev/null) | gzip -1 > "$VM/initrd.gz"
 
 # (d) servers and VMs, inside a private network namespace, CAP_SYS_TIME dropped.
 build_secs=$((SECONDS - started))
-say "built in ${build_secs} s; running backends: $BACKENDS (scenarios: $SCENARIOS; up to $VM_JOBS VMs at once)"
+say "built in ${build_secs} s; running backends: $BACKENDS (scenarios: $SCENARIOS), one-clock on: ${ONE_CLOCK_BACKENDS:-none} ($ONE_CLOCK_SCENARIOS); up to $VM_JOBS VMs at once"
 rm -f "$LOGS"/console-*.log
 ns_rc=0
 VMTEST_STAGE=ns HOST_NETNS=$(readlink /proc/self/ns/net) BACKENDS="$BACKENDS" SCENARIOS="$SCENARIOS" \
+    ONE_CLOCK_BACKENDS="$ONE_CLOCK_BACKENDS" ONE_CLOCK_SCENARIOS="$ONE_CLOCK_SCENARIOS" \
     V6_SCENARIOS="$V6_SCENARIOS" VM_JOBS="$VM_JOBS" VM_TIMEOUT="$VM_TIMEOUT" VM_APPEND="$VM_APPEND" \
     VERBOSE="$VERBOSE" \
     setpriv --bounding-set=-sys_time --inh-caps=-sys_time unshare -n bash "$ROOT/scripts/vm-test.sh" ||
@@ -297,13 +328,13 @@ results=$VM/results.txt
 pass=0 fail=0
 {
     echo "VM clock lab results, $(date -u '+%Y-%m-%d %H:%M:%S UTC'), kernel $KVER, library $(git rev-parse --short HEAD 2> /dev/null || echo '?')$(git diff --quiet HEAD -- src 2> /dev/null || echo ' (src modified)')"
-    printf '%-12s %-7s %-6s %s\n' backend scenario result details
+    printf '%-12s %-11s %-6s %s\n' backend scenario result details
 } > "$results"
-for b in $BACKENDS; do
-    log=$LOGS/console-$b.log
+while read -r name b scenarios; do
+    log=$LOGS/console-$name.log
     done_ok=0
     [ -f "$log" ] && grep -q '^VMTEST-DONE' "$log" && done_ok=1
-    for s in $SCENARIOS; do
+    for s in ${scenarios//,/ }; do
         line=
         [ -f "$log" ] && line=$(grep -E "^VMTEST $s $b (PASS|FAIL) " "$log" | tail -n 1 || true)
         if [ -n "$line" ]; then
@@ -312,29 +343,29 @@ for b in $BACKENDS; do
         else
             result=FAIL
             if [ "$done_ok" = 1 ]; then details="no result line from the guest"
-            elif [ -f "$log" ]; then details="the guest did not finish (timeout ${VM_TIMEOUT} s or crash; see build/vm/logs/console-$b.log)"
+            elif [ -f "$log" ]; then details="the guest did not finish (timeout ${VM_TIMEOUT} s or crash; see build/vm/logs/console-$name.log)"
             else details="the VM did not run"
             fi
         fi
         if [ "$result" = PASS ]; then pass=$((pass + 1)); else fail=$((fail + 1)); fi
-        printf '%-12s %-7s %-6s %s\n' "$b" "$s" "$result" "$details" >> "$results"
+        printf '%-12s %-11s %-6s %s\n' "$b" "$s" "$result" "$details" >> "$results"
     done
-done
+done < <(jobs)
 {
     echo
     echo "Offsets measured in the guests (server - guest clock, s; t from the client's start):"
-    for b in $BACKENDS; do
-        log=$LOGS/console-$b.log
+    while read -r name b scenarios; do
+        log=$LOGS/console-$name.log
         [ -f "$log" ] || continue
-        for s in $SCENARIOS; do
+        for s in ${scenarios//,/ }; do
             series=$(grep -E "^VMDATA $s $b " "$log" |
                 sed -n 's/.* t=\([0-9.]*\) offset=\([-+0-9.a-z]*\).*/\1:\2/p' |
                 awk -F: '{printf "%s%.0fs %s", (NR > 1 ? ", " : ""), $1, $2}' || true)
             [ -z "$series" ] || echo "  $b $s: $series"
         done
-    done
+    done < <(jobs)
     echo
-    echo "Console logs: build/vm/logs/console-<backend>.log; run took $((SECONDS - started)) s (build ${build_secs} s)."
+    echo "Console logs: build/vm/logs/console-<backend>[-oneclock].log; run took $((SECONDS - started)) s (build ${build_secs} s)."
 } >> "$results"
 echo
 cat "$results"

@@ -183,3 +183,21 @@ fn version_and_error_texts() {
     assert!(cstr(prossntp_reject_text(PROSSNTP_REJECT_COUNT)).is_none());
     assert!(cstr(prossntp_reject_text(-1)).is_none());
 }
+
+#[test]
+fn a_measuring_client_says_why_it_does_not_steer_and_an_old_caller_gets_the_old_struct() {
+    let server = TestServer::start(&["--offset", "0"]);
+    let c = Client::create(false);
+    assert_eq!(c.config(server.addrs[0], 300, 600), 0);
+    assert!(c.wait_sync(1, Duration::from_secs(5)).is_some());
+    let s = stats_of(c.0).unwrap();
+    assert_eq!((s.role, s.not_steering, s.steering), (PROSSNTP_ROLE_MEASURING, PROSSNTP_STEER_NOT_CHOSEN, 0));
+    assert_eq!((s.clock_owner_pid, s.sources, s.truechimers, s.reserved2), (0, 0, 0, 0));
+    assert_eq!(text(&s.role_detail), "");
+    // A program built against 1.0's 504-byte struct gets exactly those bytes.
+    let mut old = vec![0x5au8; size_of::<prossntp_stats>()];
+    old[..4].copy_from_slice(&(PROSSNTP_STATS_MIN_SIZE as u32).to_ne_bytes());
+    assert_eq!(unsafe { prossntp_get_stats(c.0, old.as_mut_ptr().cast()) }, ERR_SM_OK);
+    assert_eq!(u32::from_ne_bytes(old[..4].try_into().unwrap()) as usize, PROSSNTP_STATS_MIN_SIZE);
+    assert!(old[PROSSNTP_STATS_MIN_SIZE..].iter().all(|&b| b == 0x5a), "nothing past the old struct");
+}

@@ -8,15 +8,18 @@
  *
  * With no arguments the vmtest.* words of /proc/cmdline are used. Keys:
  *   backends   comma list of PROSSNTP_CLOCK values (adjtimex,ntp_adjtime,adjtime)
- *   scenarios  comma list of step,slew,freq,status (all four)
+ *   scenarios  comma list of step,slew,freq,status (all four) and the
+ *              one-clock scenarios multi,falseticker,twoproc,foreign
  *   server4    IPv4 address of the servers (198.51.100.1)
  *   server6    IPv6 address of the servers (2001:db8:51::1)
  *   port_true  chronyd serving true time (11123)
  *   port_step  chronyd serving true time + 0.5 s (11124)
  *   port_slew  chronyd serving true time + 0.02 s (11125)
+ *   port_ahead1..3  chronyds serving true time + 0.1 s (11126-11128)
+ *   port_false chronyd serving true time + 0.3 s (11129)
  *   v6         comma list of scenarios whose client and measurements use IPv6 (slew)
  *   trace      1: the library's trace (TiNGtrace) printed as "TRACE <raw s> ..." (1)
- *   step_secs, slew_secs, freq_secs, freq_settle: scenario lengths (10, 90, 100, 40)
+ *   step_secs, slew_secs, freq_secs, freq_settle, multi_secs: scenario lengths (10, 90, 100, 40, 40)
  *
  * Output, on stdout (the guest's serial console):
  *   VMTEST <scenario> <backend> PASS|FAIL <details>    one per scenario and backend
@@ -31,6 +34,9 @@
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
 #include <math.h>
 #include <poll.h>
 #include <pthread.h>
@@ -44,7 +50,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "prossntp.h"
+#include "prossntp_ext.h"
 
 /* ------------------------------------------------------------------ params */
 
@@ -54,18 +60,20 @@ static struct {
     char server4[64];
     char server6[64];
     int port_true, port_step, port_slew;
+    int port_ahead1, port_ahead2, port_ahead3, port_false;
     char v6[128];
     int trace;
-    double step_secs, slew_secs, freq_secs, freq_settle;
+    double step_secs, slew_secs, freq_secs, freq_settle, multi_secs;
 } P = {
     "adjtimex,ntp_adjtime,adjtime",
     "step,slew,freq,status",
     "198.51.100.1",
     "2001:db8:51::1",
     11123, 11124, 11125,
+    11126, 11127, 11128, 11129,
     "slew",
     1,
-    10, 90, 100, 40,
+    10, 90, 100, 40, 40,
 };
 
 static void set_param(const char *word)
@@ -91,7 +99,8 @@ static void set_param(const char *word)
 #define DBL(name) if (strcmp(key, #name) == 0) { P.name = atof(eq); return; }
     STR(backends) STR(scenarios) STR(server4) STR(server6) STR(v6)
     NUM(port_true) NUM(port_step) NUM(port_slew) NUM(trace)
-    DBL(step_secs) DBL(slew_secs) DBL(freq_secs) DBL(freq_settle)
+    NUM(port_ahead1) NUM(port_ahead2) NUM(port_ahead3) NUM(port_false)
+    DBL(step_secs) DBL(slew_secs) DBL(freq_secs) DBL(freq_settle) DBL(multi_secs)
     printf("VMINFO unknown parameter %s\n", word);
 }
 
@@ -424,6 +433,8 @@ static int reset_to_true_time(const char *scenario, const char *backend)
     int attempt;
     if (kernel_defaults() != 0)
         printf("VMINFO reset %s %s: adjtimex defaults failed: %s\n", scenario, backend, strerror(errno));
+    /* As after a reboot: no record of an earlier owner of the clock. */
+    unlink("/run/prossntp.lock");
     /* The kernel applies a one-shot slew in 1 s chunks: let the current one end. */
     sleep_s(1.1);
     for (attempt = 0; attempt < 3; attempt++) {
@@ -457,6 +468,8 @@ static int reset_to_true_time(const char *scenario, const char *backend)
 
 /* The library's last "worker ends: WHY" trace line, for the verdicts. */
 static char g_worker_end[512];
+/* Clock actions the library traced (steps and slews it applied). */
+static volatile int g_clock_actions;
 
 static int show_trace(const char *fmt, va_list ap)
 {
@@ -464,6 +477,9 @@ static int show_trace(const char *fmt, va_list ap)
     const char *why;
     vsnprintf(line, sizeof line, fmt, ap);
     line[strcspn(line, "\n")] = 0;
+    /* The owner traces every clock action it applies: "prossntp: <backend> Step|Slew ...". */
+    if (strstr(line, " Step ") || strstr(line, " Slew "))
+        g_clock_actions++;
     if ((why = strstr(line, "worker ends: ")) != NULL)
         snprintf(g_worker_end, sizeof g_worker_end, "%s", why + 13);
     /* Every sm_sntp_status call is traced; the samples are what matter. */
@@ -546,45 +562,64 @@ static int client_start(struct client *c, const char *scenario, const char *back
     return 0;
 }
 
-/* Waits on the event (the sntp_poll.c pattern) for up to SECS, reading status changes. */
-static void client_wait(struct client *c, double secs)
+/* Reads C's pending status messages. */
+static void client_drain(struct client *c)
+{
+    for (;;) {
+        SM_SNTP_STATUS_PARMS st;
+        memset(&st, 0, sizeof st);
+        st.sntp = c->sntp;
+        if (sm_sntp_status(&st) != 0 || st.status == kSMSNTPStatusRunning)
+            break;
+        if (st.status == kSMSNTPStatusSync) {
+            c->has_sync = st.u.sync.has_sync;
+            if (c->has_sync && !c->ever_sync) {
+                c->ever_sync = 1;
+                c->t_sync = mono_raw() - c->t0;
+            }
+            printf("VMINFO %s %s t=%.3f sync has_sync=%d\n", c->scenario, c->backend, mono_raw() - c->t0,
+                   c->has_sync);
+        } else {
+            c->stopped = 1;
+            printf("VMINFO %s %s t=%.3f stopped\n", c->scenario, c->backend, mono_raw() - c->t0);
+            break;
+        }
+    }
+}
+
+/* Waits on the events of N clients (the sntp_poll.c pattern) for up to SECS, reading status changes. */
+static void clients_wait(struct client *cs, int n, double secs)
 {
     double end = mono_raw() + secs;
     for (;;) {
         double left = end - mono_raw();
-        struct pollfd pfd;
+        struct pollfd pfd[8];
+        int i, k = 0, idx[8];
         if (left <= 0)
             return;
-        if (c->stopped) {
-            /* The event stays readable once stopped: just sleep. */
+        for (i = 0; i < n && k < 8; i++) {
+            /* The event stays readable once stopped: leave such a client out. */
+            if (cs[i].sntp && !cs[i].stopped) {
+                pfd[k].fd = cs[i].fd;
+                pfd[k].events = (short)cs[i].mode;
+                idx[k++] = i;
+            }
+        }
+        if (k == 0) {
             sleep_s(left);
             return;
         }
-        pfd.fd = c->fd;
-        pfd.events = (short)c->mode;
-        if (poll(&pfd, 1, (int)(left * 1000) + 1) <= 0)
+        if (poll(pfd, (nfds_t)k, (int)(left * 1000) + 1) <= 0)
             continue;
-        for (;;) {
-            SM_SNTP_STATUS_PARMS st;
-            memset(&st, 0, sizeof st);
-            st.sntp = c->sntp;
-            if (sm_sntp_status(&st) != 0 || st.status == kSMSNTPStatusRunning)
-                break;
-            if (st.status == kSMSNTPStatusSync) {
-                c->has_sync = st.u.sync.has_sync;
-                if (c->has_sync && !c->ever_sync) {
-                    c->ever_sync = 1;
-                    c->t_sync = mono_raw() - c->t0;
-                }
-                printf("VMINFO %s %s t=%.3f sync has_sync=%d\n", c->scenario, c->backend, mono_raw() - c->t0,
-                       c->has_sync);
-            } else {
-                c->stopped = 1;
-                printf("VMINFO %s %s t=%.3f stopped\n", c->scenario, c->backend, mono_raw() - c->t0);
-                break;
-            }
-        }
+        for (i = 0; i < k; i++)
+            if (pfd[i].revents)
+                client_drain(&cs[idx[i]]);
     }
+}
+
+static void client_wait(struct client *c, double secs)
+{
+    clients_wait(c, 1, secs);
 }
 
 /* Waits until has_sync=1 (or Stopped) for at most SECS; returns has_sync. */
@@ -970,6 +1005,336 @@ static void scenario_status(const char *backend)
             tx->freq / 65536.0);
 }
 
+
+/* ------------------------------------------------- one clock, many clients */
+
+static int stats_of(struct client *c, struct prossntp_stats *st)
+{
+    memset(st, 0, sizeof *st);
+    st->size = sizeof *st;
+    return c->sntp ? prossntp_get_stats(c->sntp, st) : -1;
+}
+
+static const char *role_name(int role)
+{
+    static const char *names[] = {"candidate", "selected", "combined", "falseticker", "measuring", "standing-down"};
+    return role >= 0 && role < 6 ? names[role] : "?";
+}
+
+static void print_stats(const char *scenario, const char *who, struct client *c)
+{
+    struct prossntp_stats st;
+    if (stats_of(c, &st) != 0)
+        return;
+    printf("VMINFO %s %s: has_sync=%d steering=%d role=%s not_steering=%d owner_pid=%d sources=%d truechimers=%d "
+           "steps=%llu slews=%llu offset=%+.6f detail=\"%s\"\n",
+           scenario, who, st.has_sync, st.steering, role_name(st.role), st.not_steering, st.clock_owner_pid,
+           st.sources, st.truechimers, (unsigned long long)st.steps, (unsigned long long)st.slews, st.offset,
+           st.role_detail);
+}
+
+/*
+ * multi: one process, three clients, three servers that agree (+0.1 s).
+ * falseticker: the same, the third server +0.3 s (200 ms from the others).
+ * The guest starts at true time; offsets are measured to the first +0.1 s
+ * server (so "toward the falseticker" is a negative offset).
+ */
+static void scenario_multi(const char *backend, int with_false)
+{
+    const char *S = with_false ? "falseticker" : "multi";
+    struct server srv[3];
+    struct client cs[3];
+    double t, off, first, last = NAN, worst_after10 = 0, lowest = INFINITY;
+    unsigned long long steps = 0, corrections = 0;
+    struct prossntp_stats st[3];
+    int i, ok = 1, synced = 0;
+
+    srv[0] = server_of(0, P.port_ahead1);
+    srv[1] = server_of(0, P.port_ahead2);
+    srv[2] = server_of(0, with_false ? P.port_false : P.port_ahead3);
+    if (reset_to_true_time(S, backend) != 0) {
+        verdict(S, backend, 0, "could not reset the guest clock to true time");
+        return;
+    }
+    first = measure(&srv[0], NULL);
+    printf("VMDATA %s %s t=%.3f offset=%+.6f\n", S, backend, 0.0, first);
+    memset(cs, 0, sizeof cs);
+    g_clock_actions = 0;
+    for (i = 0; i < 3; i++) {
+        if (start_checked(&cs[i], S, backend, &srv[i]) != 0) {
+            verdict(S, backend, 0, "%s", g_rejected);
+            while (i-- > 0)
+                client_stop(&cs[i]);
+            return;
+        }
+    }
+    for (t = 2; t <= P.multi_secs + 0.01; t += 2) {
+        clients_wait(cs, 3, cs[0].t0 + t - mono_raw());
+        off = measure(&srv[0], NULL);
+        printf("VMDATA %s %s t=%.3f offset=%+.6f has_sync=%d,%d,%d\n", S, backend, mono_raw() - cs[0].t0, off,
+               cs[0].has_sync, cs[1].has_sync, cs[2].has_sync);
+        if (isnan(off)) {
+            ok = 0;
+            continue;
+        }
+        last = off;
+        if (off < lowest)
+            lowest = off;
+        if (t > 10 && fabs(off) > worst_after10)
+            worst_after10 = fabs(off);
+    }
+    for (i = 0; i < 3; i++) {
+        print_stats(S, i == 2 && with_false ? "falseticker's client" : "client", &cs[i]);
+        stats_of(&cs[i], &st[i]);
+        steps += st[i].steps;
+        corrections += st[i].steps + st[i].slews;
+        synced += st[i].has_sync;
+    }
+    snapshot(&cs[0]);
+    for (i = 0; i < 3; i++)
+        client_stop(&cs[i]);
+    if (!with_false) {
+        verdict(S, backend,
+                ok && steps == 1 && worst_after10 < 0.005 && !isnan(last) && fabs(last) < 0.001 && synced == 3,
+                "3 clients, 3 servers +0.1 s: offset %+.6f s -> %+.6f s; steps %llu (want 1), corrections %llu "
+                "(traced %d); worst |offset| after 10 s %.6f s (limit 0.005), at the end %+.6f s (limit 0.001); "
+                "has_sync %d of 3",
+                first, last, steps, corrections, g_clock_actions, worst_after10, last, synced);
+    } else {
+        int false_ok = st[2].has_sync == 0 && st[2].role == PROSSNTP_ROLE_FALSETICKER &&
+                       st[2].steps + st[2].slews == 0;
+        verdict(S, backend,
+                ok && !isnan(last) && fabs(last) < 0.001 && lowest > -0.005 && false_ok && st[0].has_sync &&
+                    st[1].has_sync,
+                "2 servers +0.1 s, 1 +0.3 s: offset %+.6f s -> %+.6f s (limit 0.001); most toward the falseticker "
+                "%+.6f s (limit -0.005); steps %llu; falseticker's client has_sync=%d role=%s corrections=%llu; "
+                "the others has_sync=%d,%d",
+                first, last, lowest, steps, st[2].has_sync, role_name(st[2].role),
+                (unsigned long long)(st[2].steps + st[2].slews), st[0].has_sync, st[1].has_sync);
+    }
+}
+
+/* Reads the child's latest "steering corrections role" line, if one came. */
+static int read_child(int fd, int *steering, int *corrections)
+{
+    char buf[512];
+    ssize_t n;
+    int got = 0;
+    while ((n = read(fd, buf, sizeof buf - 1)) > 0) {
+        char *line, *save = NULL;
+        buf[n] = 0;
+        for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
+            if (sscanf(line, "%d %d", steering, corrections) == 2)
+                got = 1;
+    }
+    return got;
+}
+
+/*
+ * twoproc: two processes on the guest, one client each, both steering
+ * backends: exactly one steers (the host lock); kill -9 it and the other
+ * steers within one poll (had_reply 4 s).
+ */
+static void scenario_twoproc(const char *backend)
+{
+    const char *S = "twoproc";
+    struct server srv = server_of(0, P.port_true);
+    struct client c;
+    struct prossntp_stats st;
+    int pfd[2], child_steering = -1, child_corr = 0, parent_steering, parent_corr, owner_pid;
+    double t_kill, takeover = INFINITY, end;
+    pid_t pid;
+
+    if (reset_to_true_time(S, backend) != 0) {
+        verdict(S, backend, 0, "could not reset the guest clock to true time");
+        return;
+    }
+    if (pipe(pfd) != 0) {
+        verdict(S, backend, 0, "pipe: %s", strerror(errno));
+        return;
+    }
+    pid = fork();
+    if (pid == 0) {
+        struct client cc;
+        close(pfd[0]);
+        P.trace = 0;
+        if (client_start(&cc, "twoproc-child", backend, &srv) != 0)
+            _exit(1);
+        for (;;) {
+            char line[64];
+            int n;
+            client_wait(&cc, 0.25);
+            stats_of(&cc, &st);
+            n = snprintf(line, sizeof line, "%d %d %d\n", st.steering, (int)(st.steps + st.slews), st.role);
+            if (write(pfd[1], line, (size_t)n) < 0)
+                _exit(0);
+        }
+    }
+    close(pfd[1]);
+    fcntl(pfd[0], F_SETFL, O_NONBLOCK);
+    /* The child asks first, so it owns the clock. */
+    end = mono_raw() + 15;
+    while (mono_raw() < end && child_steering != 1) {
+        sleep_s(0.2);
+        read_child(pfd[0], &child_steering, &child_corr);
+    }
+    if (start_checked(&c, S, backend, &srv) != 0) {
+        kill(pid, SIGKILL);
+        waitpid(pid, NULL, 0);
+        close(pfd[0]);
+        verdict(S, backend, 0, "%s", g_rejected);
+        return;
+    }
+    g_clock_actions = 0;
+    client_wait(&c, 10);
+    read_child(pfd[0], &child_steering, &child_corr);
+    stats_of(&c, &st);
+    print_stats(S, "second process", &c);
+    parent_steering = st.steering;
+    parent_corr = (int)(st.steps + st.slews) + g_clock_actions;
+    owner_pid = st.clock_owner_pid;
+    printf("VMINFO %s %s: first process (pid %d) steering=%d corrections=%d; second steering=%d, names pid %d\n", S,
+           backend, (int)pid, child_steering, child_corr, parent_steering, owner_pid);
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    close(pfd[0]);
+    t_kill = mono_raw();
+    end = t_kill + 20;
+    while (mono_raw() < end) {
+        client_wait(&c, 0.1);
+        if (stats_of(&c, &st) == 0 && st.steering) {
+            takeover = mono_raw() - t_kill;
+            break;
+        }
+    }
+    client_wait(&c, 6);
+    stats_of(&c, &st);
+    print_stats(S, "second process after the kill", &c);
+    snapshot(&c);
+    client_stop(&c);
+    verdict(S, backend,
+            child_steering == 1 && child_corr > 0 && parent_steering == 0 && parent_corr == 0 && owner_pid == (int)pid &&
+                takeover <= 4.5 && st.steps + st.slews > 0,
+            "first process steering=%d (%d corrections); second steering=%d (%d corrections), names the owner pid %d "
+            "(first is %d); after kill -9 the second steers in %.2f s (limit 4.5: one poll) and made %llu corrections",
+            child_steering, child_corr, parent_steering, parent_corr, owner_pid, (int)pid, takeover,
+            (unsigned long long)(st.steps + st.slews));
+}
+
+/* A daemon that drives the kernel PLL as systemd-timesyncd does, every 2 s. */
+static void pll_daemon(void)
+{
+    struct server truth = server_of(0, P.port_true);
+    for (;;) {
+        struct timex tx;
+        double off = measure(&truth, NULL);
+        memset(&tx, 0, sizeof tx);
+        tx.modes = ADJ_STATUS | ADJ_NANO | ADJ_OFFSET | ADJ_TIMECONST | ADJ_MAXERROR | ADJ_ESTERROR;
+        tx.status = STA_PLL;
+        tx.offset = isnan(off) ? 0 : (long)(off * 1e9);
+        tx.constant = 2;
+        tx.maxerror = 10000;
+        tx.esterror = 100;
+        adjtimex(&tx);
+        sleep_s(2);
+    }
+}
+
+/* Starts chronyd in the guest, steering the clock from the true-time server. */
+static pid_t start_guest_chronyd(void)
+{
+    FILE *f = fopen("/tmp/guest-chrony.conf", "w");
+    pid_t pid;
+    if (!f)
+        return -1;
+    fprintf(f, "server %s port %d iburst minpoll 1 maxpoll 1\ncmdport 0\nbindcmdaddress /\npidfile /tmp/chronyd.pid\n",
+            P.server4, P.port_true);
+    fclose(f);
+    pid = fork();
+    if (pid == 0) {
+        int null = open("/dev/null", O_WRONLY);
+        if (null >= 0) {
+            dup2(null, 1);
+            dup2(null, 2);
+        }
+        execl("/usr/sbin/chronyd", "chronyd", "-d", "-u", "root", "-f", "/tmp/guest-chrony.conf", (char *)NULL);
+        _exit(127);
+    }
+    return pid;
+}
+
+/*
+ * foreign: another discipline in the guest, (a) chronyd with a server,
+ * (b) a program driving the kernel PLL as timesyncd does. The library's
+ * client (to the +20 ms server: any steering of ours would show) must
+ * stand down within two polls and change neither frequency nor phase.
+ */
+static void scenario_foreign(const char *backend)
+{
+    const char *S = "foreign";
+    const char *kind[2] = {"chronyd", "kernel-PLL daemon"};
+    struct server slew = server_of(0, P.port_slew), truth = server_of(0, P.port_true);
+    char details[2][400];
+    int pass[2] = {0, 0}, k;
+
+    for (k = 0; k < 2; k++) {
+        struct client c;
+        struct prossntp_stats st;
+        struct timex tx;
+        double t_down = INFINITY, end, off;
+        pid_t pid;
+
+        if (reset_to_true_time(S, backend) != 0) {
+            snprintf(details[k], sizeof details[k], "%s: could not reset the guest clock", kind[k]);
+            continue;
+        }
+        pid = k == 0 ? start_guest_chronyd() : fork();
+        if (pid == 0)
+            pll_daemon(); /* k == 1: the child */
+        if (pid < 0) {
+            snprintf(details[k], sizeof details[k], "%s: could not start it", kind[k]);
+            continue;
+        }
+        /* Let it take the clock: chronyd's first updates, the PLL's first offsets. */
+        end = mono_raw() + 20;
+        do {
+            sleep_s(0.5);
+            kernel_read(&tx);
+        } while (mono_raw() < end && tx.maxerror >= 16000000);
+        sleep_s(4);
+        print_kernel("kernel", S, kind[k]);
+        g_clock_actions = 0;
+        if (start_checked(&c, S, backend, &slew) != 0) {
+            snprintf(details[k], sizeof details[k], "%s: %s", kind[k], g_rejected);
+            kill(pid, SIGKILL);
+            waitpid(pid, NULL, 0);
+            continue;
+        }
+        end = c.t0 + 12;
+        while (mono_raw() < end) {
+            client_wait(&c, 0.2);
+            if (stats_of(&c, &st) == 0 && st.role == PROSSNTP_ROLE_STANDING_DOWN && !isfinite(t_down))
+                t_down = mono_raw() - c.t0;
+        }
+        stats_of(&c, &st);
+        print_stats(S, kind[k], &c);
+        off = measure(&truth, NULL);
+        client_stop(&c);
+        kill(pid, k == 0 ? SIGTERM : SIGKILL);
+        waitpid(pid, NULL, 0);
+        /* Two polls: the first request at once, the second 4 s later. */
+        pass[k] = t_down <= 8.0 && st.not_steering == PROSSNTP_STEER_FOREIGN && st.steps + st.slews == 0 &&
+                  g_clock_actions == 0 && st.has_sync && !isnan(off) && fabs(off) < 0.005;
+        snprintf(details[k], sizeof details[k],
+                 "%s: standing down after %.2f s (limit 8: two polls), not_steering=%d (%s), corrections %llu, "
+                 "traced clock actions %d, has_sync=%d, guest vs true time %+.6f s (the +20 ms server not followed)",
+                 kind[k], t_down, st.not_steering, st.role_detail, (unsigned long long)(st.steps + st.slews),
+                 g_clock_actions, st.has_sync, off);
+    }
+    kernel_defaults();
+    verdict(S, backend, pass[0] && pass[1], "%s; %s", details[0], details[1]);
+}
+
 /* ------------------------------------------------------------------- main */
 
 int main(int argc, char **argv)
@@ -1007,7 +1372,7 @@ int main(int argc, char **argv)
 
     snprintf(list, sizeof list, "%s", P.backends);
     for (backend = strtok_r(list, ",", &save); backend; backend = strtok_r(NULL, ",", &save)) {
-        static const char *order[] = {"step", "slew", "freq", "status"};
+        static const char *order[] = {"step", "slew", "freq", "multi", "falseticker", "twoproc", "foreign", "status"};
         size_t k;
         printf("VMINFO ===== backend %s =====\n", backend);
         g_snapshot.have = 0;
@@ -1026,6 +1391,14 @@ int main(int argc, char **argv)
                 scenario_slew(backend);
             else if (strcmp(order[k], "freq") == 0)
                 scenario_freq(backend);
+            else if (strcmp(order[k], "multi") == 0)
+                scenario_multi(backend, 0);
+            else if (strcmp(order[k], "falseticker") == 0)
+                scenario_multi(backend, 1);
+            else if (strcmp(order[k], "twoproc") == 0)
+                scenario_twoproc(backend);
+            else if (strcmp(order[k], "foreign") == 0)
+                scenario_foreign(backend);
             else
                 scenario_status(backend);
         }

@@ -5,13 +5,15 @@
 # side's loopback servers are at 198.51.100.1 / 2001:db8:51::1), runs
 # /bin/clocktest with the vmtest.* parameters of the kernel command line,
 # prints VMTEST-DONE and powers off. Whatever happens, the guest powers off.
-/bin/busybox mkdir -p /proc /sys /dev /tmp /sbin /usr/bin /usr/sbin
+/bin/busybox mkdir -p /proc /sys /dev /tmp /run /sbin /usr/bin /usr/sbin
 /bin/busybox --install -s
 export PATH=/bin:/sbin:/usr/bin:/usr/sbin
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev 2>/dev/null || true
 mount -t tmpfs tmpfs /tmp
+# The clock-owner lock file lives in /run (as on any Linux host).
+mount -t tmpfs tmpfs /run
 
 echo "VMINIT kernel $(uname -r), cmdline: $(cat /proc/cmdline)"
 

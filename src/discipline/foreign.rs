@@ -66,8 +66,8 @@ pub struct KernelState {
 pub enum Finding {
     /// The kernel's own PLL/FLL (or PPS) loop is on: systemd-timesyncd, ntpd.
     KernelLoop { status: i32 },
-    /// At first look: maxerror was written at most `ago` seconds ago, not by us.
-    RecentSync { ago: f64 },
+    /// At first look: maxerror, written (by someone else) at most `ago` seconds ago.
+    RecentSync { maxerror: i64, ago: f64 },
     Frequency { from: i64, to: i64 },
     Tick { from: i64, to: i64 },
     /// Status bits changed that only a writer changes.
@@ -87,9 +87,11 @@ impl fmt::Display for Finding {
             Finding::KernelLoop { status } => {
                 write!(f, "the kernel's PLL/FLL is on (status {status:#x}): a daemon such as systemd-timesyncd or ntpd")
             }
-            Finding::RecentSync { ago } => {
-                write!(f, "another program set the kernel's error bound at most {ago:.0} s ago (a time daemon)")
-            }
+            Finding::RecentSync { maxerror, ago } => write!(
+                f,
+                "another program keeps the kernel's error bound (maxerror {maxerror} us, written within the last \
+                 {ago:.0} s): a time daemon"
+            ),
             Finding::Frequency { from, to } => write!(
                 f,
                 "the kernel frequency changed from {:+.3} to {:+.3} ppm, not by us",
@@ -138,7 +140,7 @@ impl ForeignWatch {
         }
         match now.maxerror {
             Some(m) if m < MAXERROR_CAP_US - RECENT_SYNC_MARGIN_US => {
-                Some(Finding::RecentSync { ago: (MAXERROR_CAP_US - m) as f64 / MAXERROR_GROWTH_US as f64 })
+                Some(Finding::RecentSync { maxerror: m, ago: (MAXERROR_CAP_US - m) as f64 / MAXERROR_GROWTH_US as f64 })
             }
             _ => None,
         }
@@ -426,7 +428,7 @@ mod tests {
         let pll = KernelState { status: Some(sta::PLL), ..fresh };
         assert!(matches!(ForeignWatch::first_look(&pll, None, false), Some(Finding::KernelLoop { .. })));
         let chronyd = KernelState { maxerror: Some(200_000), status: Some(sta::UNSYNC), ..ours() };
-        let Some(Finding::RecentSync { ago }) = ForeignWatch::first_look(&chronyd, None, false) else { panic!() };
+        let Some(Finding::RecentSync { ago, .. }) = ForeignWatch::first_look(&chronyd, None, false) else { panic!() };
         assert!((ago - 31_600.0).abs() < 1.0, "{ago}");
         // What a previous owner of this library recorded explains it.
         let rec = KernelState { at: 990.0, maxerror: Some(200_000 - 5000), ..chronyd };

@@ -274,6 +274,7 @@ impl Owner {
     /// afresh, leaving the parent's lock to the parent.
     fn after_fork_child(&self) {
         let mut inner = self.inner();
+        inner.options.pid = std::process::id();
         inner.host.forget_inherited();
         // Nothing of the parent's clock state is dropped here (its links
         // belong to clients the child never runs).
