@@ -339,8 +339,10 @@ def crit_ns(id):
 
 for id, label, lim in [
     ("proto/encode + parse + judge", "packet: encode request + parse + judge reply", 1000),
-    ("discipline/decide (slew, full register)", "Discipline::decide (16 samples)", 10000),
-    ("discipline/measure (full register)", "Discipline::measure (64 samples, runs test)", 10000),
+    ("discipline/decide (slew, full register)", "Steering::sample, one source (16 samples)", 10000),
+    ("discipline/decide among 3 sources (selection, combining, slew)", "Steering::sample, 3 sources: selection, combining, slew", 20000),
+    ("discipline/decide among 1000 sources (selection, combining, slew)", "Steering::sample, 1000 sources (one sample's selection and correction)", 500000),
+    ("discipline/measure (full register)", "Tracker::measure (64 samples, runs test)", 10000),
     ("client/request + valid reply (steering)", "Client: request + handle_packet, steering", 10000),
     ("client/request + valid reply (measure only)", "Client: request + handle_packet, measure only", 10000),
 ]:

@@ -128,3 +128,38 @@ fn a_second_process_measures_until_the_first_goes() {
     assert!(applied_b.load(Ordering::SeqCst) > before, "and steers");
     wb.shutdown();
 }
+
+#[test]
+fn clients_coming_and_going_while_others_steer_leave_the_clock_clean() {
+    let server = TestServer::start(&["--offset", "0"]);
+    let applied = Arc::new(AtomicUsize::new(0));
+    let lock = Shared::new(1);
+    let mut probe = lock.contender(2);
+    let owner = owner(lock, 1);
+    let steady: Vec<Worker> = (0..2).map(|_| client(&owner, &applied, server.addrs[0])).collect();
+    // Four threads create and destroy steering clients while the steady ones
+    // sample: every destroy races the selection of some sample.
+    std::thread::scope(|scope| {
+        for k in 0..4u64 {
+            let (owner, applied, addr) = (&owner, &applied, server.addrs[0]);
+            scope.spawn(move || {
+                for i in 0..15u64 {
+                    let w = client(owner, applied, addr);
+                    std::thread::sleep(Duration::from_millis((k * 7 + i * 13) % 60));
+                    w.shutdown();
+                }
+            });
+        }
+    });
+    // (A client's statistics are refreshed when its worker wakes: at its next sample.)
+    let stats = until(&[&steady[0], &steady[1]], |s| {
+        s.iter().all(|x| x.has_sync && x.role.follows() && matches!(x.clock, ClockRole::Member { sources: 2, .. }))
+    });
+    assert!(stats.iter().all(|s| s.has_sync && s.steering), "{:?}", stats.iter().map(|s| &s.clock).collect::<Vec<_>>());
+    assert_eq!(member(&stats[0]).2, 2, "the two steady clients are the sources left");
+    assert!(applied.load(Ordering::SeqCst) > 0);
+    for w in &steady {
+        w.shutdown();
+    }
+    assert_eq!(probe.try_acquire(), prossntp::owner::hostlock::Acquire::Held, "the last client gone, so is the lock");
+}
