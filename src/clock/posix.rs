@@ -50,23 +50,39 @@ impl Posix for SysPosix {
     }
 
     fn step(&mut self, offset: NtpDuration) -> Result<(), i32> {
-        let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
-        // SAFETY: `ts` is a valid, writable timespec for the duration of the call.
-        if unsafe { libc::clock_gettime(libc::CLOCK_REALTIME, &mut ts) } < 0 {
-            return Err(crate::sys::last_errno());
-        }
-        let ns = ts.tv_sec as i128 * 1_000_000_000 + ts.tv_nsec as i128 + offset.as_nanos() as i128;
-        let new = libc::timespec {
-            tv_sec: ns.div_euclid(1_000_000_000) as libc::time_t,
-            tv_nsec: ns.rem_euclid(1_000_000_000) as _,
-        };
-        // SAFETY: `new` is a valid timespec for the duration of the call.
-        if unsafe { libc::clock_settime(libc::CLOCK_REALTIME, &new) } < 0 {
-            return Err(crate::sys::last_errno());
+        // clock_settime sets the time read a moment before: a preemption in
+        // between is lost from the step. CLOCK_REALTIME - CLOCK_MONOTONIC
+        // tells what a step achieved; what it missed is stepped again.
+        let mut left = offset.as_nanos() as i128;
+        for _ in 0..STEP_TRIES {
+            let before = crate::sys::time::real_minus_mono_ns();
+            let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+            // SAFETY: `ts` is a valid, writable timespec for the duration of the call.
+            if unsafe { libc::clock_gettime(libc::CLOCK_REALTIME, &mut ts) } < 0 {
+                return Err(crate::sys::last_errno());
+            }
+            let ns = ts.tv_sec as i128 * 1_000_000_000 + ts.tv_nsec as i128 + left;
+            let new = libc::timespec {
+                tv_sec: ns.div_euclid(1_000_000_000) as libc::time_t,
+                tv_nsec: ns.rem_euclid(1_000_000_000) as _,
+            };
+            // SAFETY: `new` is a valid timespec for the duration of the call.
+            if unsafe { libc::clock_settime(libc::CLOCK_REALTIME, &new) } < 0 {
+                return Err(crate::sys::last_errno());
+            }
+            left -= crate::sys::time::real_minus_mono_ns() - before;
+            if left.abs() <= STEP_PRECISION_NS {
+                break;
+            }
         }
         Ok(())
     }
 }
+
+/// A step is retried until within this of what was asked, nanoseconds...
+const STEP_PRECISION_NS: i128 = 2_000;
+/// ...at most this many times.
+const STEP_TRIES: usize = 3;
 
 /// Whether this process may set the clock, asked without changing anything.
 pub fn may_set_clock() -> Result<(), ClockError> {

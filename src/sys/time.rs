@@ -28,16 +28,34 @@ pub fn unix_secs_now() -> i64 {
     }
 }
 
-/// CLOCK_MONOTONIC, and CLOCK_REALTIME minus CLOCK_MONOTONIC, in seconds,
-/// read back to back: the second moves only when the clock is stepped.
-pub fn clock_pair() -> (f64, f64) {
-    fn read(id: libc::clockid_t) -> f64 {
-        let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
-        // SAFETY: `ts` is a valid, writable timespec for the duration of the call.
-        unsafe { libc::clock_gettime(id, &mut ts) };
-        ts.tv_sec as f64 + ts.tv_nsec as f64 * 1e-9
+fn read_ns(id: libc::clockid_t) -> i128 {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: `ts` is a valid, writable timespec for the duration of the call.
+    unsafe { libc::clock_gettime(id, &mut ts) };
+    ts.tv_sec as i128 * 1_000_000_000 + ts.tv_nsec as i128
+}
+
+/// CLOCK_REALTIME minus CLOCK_MONOTONIC, nanoseconds: it moves only when the
+/// clock is stepped. Read between two monotonic reads, the closest pair of
+/// a few tries (a preempted read would be off by the time it was away).
+pub fn real_minus_mono_ns() -> i128 {
+    let mut best = (i128::MAX, 0);
+    for _ in 0..8 {
+        let m1 = read_ns(libc::CLOCK_MONOTONIC);
+        let r = read_ns(libc::CLOCK_REALTIME);
+        let m2 = read_ns(libc::CLOCK_MONOTONIC);
+        if m2 - m1 < best.0 {
+            best = (m2 - m1, r - (m1 + m2) / 2);
+        }
+        if best.0 < 20_000 {
+            break;
+        }
     }
-    let mono = read(libc::CLOCK_MONOTONIC);
-    let real = read(libc::CLOCK_REALTIME);
-    (mono, real - mono)
+    best.1
+}
+
+/// CLOCK_MONOTONIC, and CLOCK_REALTIME minus CLOCK_MONOTONIC, in seconds.
+pub fn clock_pair() -> (f64, f64) {
+    let mono = read_ns(libc::CLOCK_MONOTONIC);
+    (mono as f64 * 1e-9, real_minus_mono_ns() as f64 * 1e-9)
 }
