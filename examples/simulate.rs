@@ -1,23 +1,34 @@
 //! Prints the simulation table: chrony's default scenario and variations,
 //! each over several seeds, median and worst.
 //!   cargo run --release --example simulate [SEEDS]
-use prossntp::sim::{median_and_worst, run, Backend, Scenario};
+use prossntp::sim::{median_and_worst, run, Backend, Figures, Scenario};
+
+/// `base` run over seeds 1..=`seeds`.
+fn runs(base: &Scenario, seeds: u64) -> Vec<Figures> {
+    (1..=seeds).map(|seed| run(&Scenario { seed, ..base.clone() })).collect()
+}
+
+/// Median and worst of a figure over the runs.
+fn pick(runs: &[Figures], f: impl Fn(&Figures) -> f64) -> (f64, f64) {
+    median_and_worst(&mut runs.iter().map(f).collect::<Vec<_>>())
+}
+
+/// The columns both tables share: sync time, RMS and max offset, RMS frequency error.
+fn common_columns(runs: &[Figures]) -> String {
+    let sync = pick(runs, |r| r.sync_time.unwrap_or(f64::INFINITY));
+    let rms = pick(runs, |r| r.rms_offset * 1e6);
+    let max = pick(runs, |r| r.max_offset * 1e6);
+    let freq = pick(runs, |r| r.rms_freq);
+    format!(
+        "{:.0} / {:.0} | {:.1} / {:.1} | {:.1} / {:.1} | {:.3} / {:.3}",
+        sync.0, sync.1, rms.0, rms.1, max.0, max.1, freq.0, freq.1
+    )
+}
 
 fn row(name: &str, base: &Scenario, seeds: u64) {
-    let runs: Vec<_> = (1..=seeds).map(|seed| run(&Scenario { seed, ..base.clone() })).collect();
-    let pick = |f: &dyn Fn(&prossntp::sim::Figures) -> f64| {
-        let mut v: Vec<f64> = runs.iter().map(f).collect();
-        median_and_worst(&mut v)
-    };
-    let sync = pick(&|r| r.sync_time.unwrap_or(f64::INFINITY));
-    let rms = pick(&|r| r.rms_offset * 1e6);
-    let max = pick(&|r| r.max_offset * 1e6);
-    let freq = pick(&|r| r.rms_freq);
-    let mean = pick(&|r| r.mean_offset.abs() * 1e6);
-    println!(
-        "| {name} | {:.0} / {:.0} | {:.1} / {:.1} | {:.1} / {:.1} | {:.3} / {:.3} | {:.1} |",
-        sync.0, sync.1, rms.0, rms.1, max.0, max.1, freq.0, freq.1, mean.0
-    );
+    let runs = runs(base, seeds);
+    let mean = pick(&runs, |r| r.mean_offset.abs() * 1e6);
+    println!("| {name} | {} | {:.1} |", common_columns(&runs), mean.0);
 }
 
 fn main() {
@@ -62,11 +73,9 @@ fn measuring_scenarios() -> Vec<(&'static str, Scenario)> {
 }
 
 fn measure_row(name: &str, base: &Scenario, seeds: u64) {
-    let runs: Vec<_> = (1..=seeds).map(|seed| run(&Scenario { seed, ..base.clone() })).collect();
-    let mut med: Vec<f64> = runs.iter().map(|r| r.estimate_median * 1e6).collect();
-    let mut p95: Vec<f64> = runs.iter().map(|r| r.estimate_p95 * 1e6).collect();
-    let (m, mw) = median_and_worst(&mut med);
-    let (p, pw) = median_and_worst(&mut p95);
+    let runs = runs(base, seeds);
+    let (m, mw) = pick(&runs, |r| r.estimate_median * 1e6);
+    let (p, pw) = pick(&runs, |r| r.estimate_p95 * 1e6);
     println!("| {name} | {m:.1} / {mw:.1} | {p:.1} / {pw:.1} |");
 }
 
@@ -78,22 +87,22 @@ fn several_servers(seeds: u64) {
     let mut single_rms = vec![];
     let mut three_rms = vec![];
     for (name, base) in Scenario::several_servers() {
-        let runs: Vec<_> = (1..=seeds).map(|seed| run(&Scenario { seed, ..base.clone() })).collect();
-        let pick = |f: &dyn Fn(&prossntp::sim::Figures) -> f64| {
-            let mut v: Vec<f64> = runs.iter().map(f).collect();
-            median_and_worst(&mut v)
-        };
-        let sync = pick(&|r| r.sync_time.unwrap_or(f64::INFINITY));
-        let rms = pick(&|r| r.rms_offset * 1e6);
-        let max = pick(&|r| r.max_offset * 1e6);
-        let freq = pick(&|r| r.rms_freq);
-        let steps = pick(&|r| r.steps as f64);
-        let followed = pick(&|r| r.synced_while_false.iter().sum());
-        let toward = pick(&|r| r.toward_false * 1e6);
-        let changes = pick(&|r| r.role_changes.iter().copied().max().unwrap_or(0) as f64);
+        let runs = runs(&base, seeds);
+        let steps = pick(&runs, |r| r.steps as f64);
+        let followed = pick(&runs, |r| r.synced_while_false.iter().sum());
+        let toward = pick(&runs, |r| r.toward_false * 1e6);
+        let changes = pick(&runs, |r| r.role_changes.iter().copied().max().unwrap_or(0) as f64);
         println!(
-            "| {name} | {:.0} / {:.0} | {:.1} / {:.1} | {:.1} / {:.1} | {:.3} / {:.3} | {:.0} / {:.0} | {:.0} / {:.0} | {:.1} / {:.1} | {:.0} / {:.0} |",
-            sync.0, sync.1, rms.0, rms.1, max.0, max.1, freq.0, freq.1, steps.0, steps.1, followed.0, followed.1, toward.0, toward.1, changes.0, changes.1
+            "| {name} | {} | {:.0} / {:.0} | {:.0} / {:.0} | {:.1} / {:.1} | {:.0} / {:.0} |",
+            common_columns(&runs),
+            steps.0,
+            steps.1,
+            followed.0,
+            followed.1,
+            toward.0,
+            toward.1,
+            changes.0,
+            changes.1
         );
         match name {
             n if n.starts_with("1 server") => single_rms = runs.iter().map(|r| r.rms_offset).collect(),

@@ -10,39 +10,21 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::TestServer;
-use prossntp::clock::{ClockBackend, ClockError, Selection};
-use prossntp::discipline::{ClockAction, Role, SyncReport};
+use common::{Recorder, TestServer};
+use prossntp::discipline::Role;
 use prossntp::owner::hostlock::{HostLock, Shared, Solo};
 use prossntp::owner::{NotSteering, Options, Owner};
 use prossntp::worker::stats::{ClockRole, Stats};
 use prossntp::worker::{open_socket, ServerConfig, Worker};
-
-/// Counts the clock actions; touches nothing.
-struct Recorder(Arc<AtomicUsize>);
-
-impl ClockBackend for Recorder {
-    fn name(&self) -> &'static str {
-        "recorder"
-    }
-    fn steers(&self) -> bool {
-        true
-    }
-    fn apply(&mut self, _: ClockAction, _: &SyncReport, _: Duration) -> Result<(), ClockError> {
-        self.0.fetch_add(1, Ordering::SeqCst);
-        Ok(())
-    }
-}
 
 fn owner(lock: impl HostLock + 'static, pid: u32) -> Arc<Owner> {
     Arc::new(Owner::new(Box::new(lock), Options { pid, ..Options::default() }))
 }
 
 fn client(owner: &Arc<Owner>, applied: &Arc<AtomicUsize>, server: std::net::SocketAddr) -> Worker {
-    let rec = Recorder(Arc::clone(applied));
-    let select = Box::new(move || Ok(Selection { backend: Box::new(rec) as Box<dyn ClockBackend>, note: None }));
-    let w = Worker::spawn(open_socket("127.0.0.1:0".parse().unwrap()).unwrap(), select, Arc::clone(owner), |_| {})
-        .unwrap();
+    let select = Recorder::select(applied);
+    let w =
+        Worker::spawn(open_socket("127.0.0.1:0".parse().unwrap()).unwrap(), select, Arc::clone(owner), |_| {}).unwrap();
     let cfg = ServerConfig {
         server,
         traffic_class: 0,

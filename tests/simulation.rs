@@ -122,7 +122,12 @@ fn three_equal_servers_beat_one() {
 
 #[test]
 fn falsetickers_are_never_followed() {
-    for name in ["1 of 3 false by 200 ms", "1 of 3 false by 5 ms", "2 of 5 false, by 200 ms and 5 ms", "2 of 5 false by 5 ms, agreeing"] {
+    for name in [
+        "1 of 3 false by 200 ms",
+        "1 of 3 false by 5 ms",
+        "2 of 5 false, by 200 ms and 5 ms",
+        "2 of 5 false by 5 ms, agreeing",
+    ] {
         for f in runs(&several(name), 3) {
             assert_eq!(f.steps, 1, "{name}: one step at the start");
             assert!(f.toward_false < 1e-3, "{name}: {} s toward the falsetickers", f.toward_false);

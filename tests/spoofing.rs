@@ -2,34 +2,19 @@
 //! clock: a worker steering a recording backend, a server socket played by
 //! the test, and spoofers on other ports and addresses.
 
+mod common;
+
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use prossntp::clock::{ClockBackend, ClockError, Selection};
-use prossntp::discipline::{ClockAction, SyncReport};
+use common::Recorder;
 use prossntp::owner::{hostlock::Solo, Options, Owner};
 use prossntp::proto::packet::{Packet, MODE_SERVER, NTP_VERSION};
 use prossntp::proto::timestamp::{NtpShort, NtpTimestamp};
 use prossntp::sys::time::wall_now;
 use prossntp::worker::{open_socket, status::Report, ServerConfig, Worker};
-
-/// Counts the clock actions it is asked for; touches nothing.
-struct Recorder(Arc<AtomicUsize>);
-
-impl ClockBackend for Recorder {
-    fn name(&self) -> &'static str {
-        "recorder"
-    }
-    fn steers(&self) -> bool {
-        true
-    }
-    fn apply(&mut self, _: ClockAction, _: &SyncReport, _: Duration) -> Result<(), ClockError> {
-        self.0.fetch_add(1, Ordering::SeqCst);
-        Ok(())
-    }
-}
 
 fn reply_to(nonce: NtpTimestamp) -> [u8; 48] {
     let now = wall_now();
@@ -71,8 +56,7 @@ fn spoofed_replies_are_never_used() {
     let other_addr = UdpSocket::bind(("127.0.0.2", port)).unwrap();
 
     let applied = Arc::new(AtomicUsize::new(0));
-    let rec = Recorder(applied.clone());
-    let select = Box::new(move || Ok(Selection { backend: Box::new(rec) as Box<dyn ClockBackend>, note: None }));
+    let select = Recorder::select(&applied);
     // The test's own clock owner: nothing else in this process steers with it.
     let owner = Arc::new(Owner::new(Box::new(Solo::default()), Options::default()));
     let worker = Worker::spawn(open_socket("127.0.0.1:0".parse().unwrap()).unwrap(), select, owner, |_| {}).unwrap();

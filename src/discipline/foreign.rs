@@ -65,20 +65,47 @@ pub struct KernelState {
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Finding {
     /// The kernel's own PLL/FLL (or PPS) loop is on: systemd-timesyncd, ntpd.
-    KernelLoop { status: i32 },
+    KernelLoop {
+        status: i32,
+    },
     /// At first look: maxerror, written (by someone else) at most `ago` seconds ago.
-    RecentSync { maxerror: i64, ago: f64 },
-    Frequency { from: i64, to: i64 },
-    Tick { from: i64, to: i64 },
+    RecentSync {
+        maxerror: i64,
+        ago: f64,
+    },
+    Frequency {
+        from: i64,
+        to: i64,
+    },
+    Tick {
+        from: i64,
+        to: i64,
+    },
     /// Status bits changed that only a writer changes.
-    Status { changed: i32 },
-    MaxError { expected_at_least: i64, seen: i64 },
-    EstError { from: i64, to: i64 },
-    Tai { from: i32, to: i32 },
+    Status {
+        changed: i32,
+    },
+    MaxError {
+        expected_at_least: i64,
+        seen: i64,
+    },
+    EstError {
+        from: i64,
+        to: i64,
+    },
+    Tai {
+        from: i32,
+        to: i32,
+    },
     /// A one-shot slew that is not ours (or ours replaced), seconds.
-    Slew { ours: f64, seen: f64 },
+    Slew {
+        ours: f64,
+        seen: f64,
+    },
     /// The clock was stepped by this much, seconds.
-    Step { by: f64 },
+    Step {
+        by: f64,
+    },
 }
 
 impl fmt::Display for Finding {
@@ -101,9 +128,14 @@ impl fmt::Display for Finding {
             Finding::Tick { from, to } => write!(f, "the kernel tick changed from {from} to {to} us, not by us"),
             Finding::Status { changed } => write!(f, "kernel status bits {changed:#x} changed, not by us"),
             Finding::MaxError { expected_at_least, seen } => {
-                write!(f, "the kernel's maxerror was rewritten ({seen} us, ours would be {expected_at_least} us or more)")
+                write!(
+                    f,
+                    "the kernel's maxerror was rewritten ({seen} us, ours would be {expected_at_least} us or more)"
+                )
             }
-            Finding::EstError { from, to } => write!(f, "the kernel's esterror changed from {from} to {to} us, not by us"),
+            Finding::EstError { from, to } => {
+                write!(f, "the kernel's esterror changed from {from} to {to} us, not by us")
+            }
             Finding::Tai { from, to } => write!(f, "the kernel's TAI offset changed from {from} to {to} s"),
             Finding::Slew { ours, seen } => {
                 write!(f, "a slew we did not start is running ({seen:+.6} s left, ours {ours:+.6} s)")
@@ -154,25 +186,17 @@ impl ForeignWatch {
             return Some(Finding::KernelLoop { status });
         }
         let dt = (now.at - base.at).max(0.0);
-        if let (Some(from), Some(to)) = (base.freq, now.freq) {
-            if from != to {
-                return Some(Finding::Frequency { from, to });
-            }
+        // Values the kernel never changes by itself.
+        fn moved<T: PartialEq + Copy>(from: Option<T>, to: Option<T>) -> Option<(T, T)> {
+            from.zip(to).filter(|(a, b)| a != b)
         }
-        if let (Some(from), Some(to)) = (base.tick, now.tick) {
-            if from != to {
-                return Some(Finding::Tick { from, to });
-            }
-        }
-        if let (Some(from), Some(to)) = (base.esterror, now.esterror) {
-            if from != to {
-                return Some(Finding::EstError { from, to });
-            }
-        }
-        if let (Some(from), Some(to)) = (base.tai, now.tai) {
-            if from != to {
-                return Some(Finding::Tai { from, to });
-            }
+        let written = moved(base.freq, now.freq)
+            .map(|(from, to)| Finding::Frequency { from, to })
+            .or_else(|| moved(base.tick, now.tick).map(|(from, to)| Finding::Tick { from, to }))
+            .or_else(|| moved(base.esterror, now.esterror).map(|(from, to)| Finding::EstError { from, to }))
+            .or_else(|| moved(base.tai, now.tai).map(|(from, to)| Finding::Tai { from, to }));
+        if written.is_some() {
+            return written;
         }
         if let (Some(m0), Some(m)) = (base.maxerror, now.maxerror) {
             // The kernel adds 500 us at each second boundary, up to its cap.
@@ -204,7 +228,8 @@ impl ForeignWatch {
         }
         if let (Some(d0), Some(d)) = (base.real_minus_mono, now.real_minus_mono) {
             let by = d - d0;
-            let leap = base.status.is_some_and(|s| s & (sta::INS | sta::DEL) != 0) && (by.abs() - 1.0).abs() < STEP_SLACK;
+            let leap =
+                base.status.is_some_and(|s| s & (sta::INS | sta::DEL) != 0) && (by.abs() - 1.0).abs() < STEP_SLACK;
             if by.abs() > STEP_SLACK && !leap {
                 return Some(Finding::Step { by });
             }
@@ -288,12 +313,8 @@ impl OwnerRecord {
         if words.next()? != "prossntp-clock-owner" || words.next()? != "1" {
             return None;
         }
-        let mut rec = OwnerRecord {
-            pid: 0,
-            phase: RecordPhase::Done,
-            state: KernelState::default(),
-            last_foreign_change: 0.0,
-        };
+        let mut rec =
+            OwnerRecord { pid: 0, phase: RecordPhase::Done, state: KernelState::default(), last_foreign_change: 0.0 };
         fn num<T: std::str::FromStr>(v: &str) -> Option<Option<T>> {
             if v == "-" {
                 Some(None)
@@ -449,7 +470,9 @@ mod tests {
             last_foreign_change: 0.0,
         };
         assert_eq!(OwnerRecord::parse(&bare.to_line()), Some(bare));
-        for junk in ["", "hello", "prossntp-clock-owner 2 pid=1", "prossntp-clock-owner 1 pid=x", "prossntp-clock-owner 1"] {
+        for junk in
+            ["", "hello", "prossntp-clock-owner 2 pid=1", "prossntp-clock-owner 1 pid=x", "prossntp-clock-owner 1"]
+        {
             assert_eq!(OwnerRecord::parse(junk), None, "{junk:?}");
         }
     }

@@ -117,7 +117,8 @@ pub fn select(intervals: &[Interval], possible: usize, current: Option<usize>) -
     let selected = prefer(intervals, &truechimer, current);
     let combined = match (agreement, selected) {
         (Agreement::Majority, Some(s)) => {
-            let limit = |i: usize| if intervals[i].was_combined { COMBINE_HOLD } else { COMBINE_LIMIT } * intervals[s].distance;
+            let limit =
+                |i: usize| if intervals[i].was_combined { COMBINE_HOLD } else { COMBINE_LIMIT } * intervals[s].distance;
             (0..m)
                 .filter(|&i| truechimer[i] && (i == s || intervals[i].distance <= limit(i)))
                 .map(|i| (i, 1.0 / intervals[i].half_width().max(1e-9).powi(2)))
@@ -157,9 +158,9 @@ fn deepest(intervals: &[Interval]) -> (usize, Option<(f64, f64)>) {
 /// The truechimer with the smallest root distance; `current` stays unless
 /// another is smaller by [`RESELECT_DISTANCE`].
 fn prefer(intervals: &[Interval], truechimer: &[bool], current: Option<usize>) -> Option<usize> {
-    let best = (0..intervals.len()).filter(|&i| truechimer[i]).min_by(|&a, &b| {
-        intervals[a].distance.total_cmp(&intervals[b].distance).then(a.cmp(&b))
-    })?;
+    let best = (0..intervals.len())
+        .filter(|&i| truechimer[i])
+        .min_by(|&a, &b| intervals[a].distance.total_cmp(&intervals[b].distance).then(a.cmp(&b)))?;
     match current.filter(|&c| c < intervals.len() && truechimer[c]) {
         Some(c) if intervals[c].distance <= intervals[best].distance + RESELECT_DISTANCE => Some(c),
         _ => Some(best),
@@ -194,7 +195,8 @@ mod tests {
 
     #[test]
     fn two_of_five_falsetickers_that_agree_with_each_other_lose() {
-        let s = select(&[iv(0.0, 1e-3), iv(5e-3, 1e-3), iv(0.2e-3, 1e-3), iv(5.1e-3, 1e-3), iv(-0.3e-3, 1e-3)], 5, None);
+        let s =
+            select(&[iv(0.0, 1e-3), iv(5e-3, 1e-3), iv(0.2e-3, 1e-3), iv(5.1e-3, 1e-3), iv(-0.3e-3, 1e-3)], 5, None);
         assert_eq!(s.agreement, Agreement::Majority);
         assert_eq!(s.truechimer, vec![true, false, true, false, true]);
     }

@@ -344,7 +344,8 @@ impl Steering {
     /// A source's role and estimate; `None` for an unknown id.
     pub fn view(&self, id: SourceId) -> Option<SourceView> {
         let s = self.source(id)?;
-        let (role, why) = if s.role.follows() && !s.applied { (Role::Candidate, Why::NotApplied) } else { (s.role, s.why) };
+        let (role, why) =
+            if s.role.follows() && !s.applied { (Role::Candidate, Why::NotApplied) } else { (s.role, s.why) };
         Some(SourceView { role, why, offset: s.offset, jitter: s.jitter })
     }
 
@@ -498,8 +499,11 @@ impl Steering {
         let earlier = if t < self.slewing_until { self.slewing_error } else { 0.0 };
         self.slewing_until = t + slew.abs() / SLEW_RATE + 1.0;
         self.slewing_error = earlier.max(slew.abs().min(SLEW_CHUNK_ERROR));
-        let action =
-            ClockAction { correction: Correction::Slew, offset: NtpDuration::from_seconds(slew), freq_ppm: self.freq_ppm() };
+        let action = ClockAction {
+            correction: Correction::Slew,
+            offset: NtpDuration::from_seconds(slew),
+            freq_ppm: self.freq_ppm(),
+        };
         Decision::Apply(action, self.report(&combined, t, c_raw, jitter))
     }
 
@@ -599,8 +603,11 @@ impl Steering {
         self.last_offset = step;
         self.slewing_until = f64::NEG_INFINITY;
         self.stepped_or_synced = true;
-        let action =
-            ClockAction { correction: Correction::Step, offset: NtpDuration::from_seconds(step), freq_ppm: self.freq_ppm() };
+        let action = ClockAction {
+            correction: Correction::Step,
+            offset: NtpDuration::from_seconds(step),
+            freq_ppm: self.freq_ppm(),
+        };
         if let Some(s) = self.source_mut(id) {
             s.offset = step;
         }
@@ -630,7 +637,9 @@ impl Steering {
             let kept: Vec<bool> = self.sources.iter().map(|s| s.as_ref().is_some_and(|s| s.combined)).collect();
             let is_kept = |sid: &SourceId| kept[sid.0 as usize] && position(*sid).is_some();
             let nearest = ids.iter().copied().filter(is_kept).min_by(|&a, &b| {
-                intervals[position(a).expect("listed")].distance.total_cmp(&intervals[position(b).expect("listed")].distance)
+                intervals[position(a).expect("listed")]
+                    .distance
+                    .total_cmp(&intervals[position(b).expect("listed")].distance)
             });
             let selected = self.selected.filter(is_kept).or(nearest);
             self.selected = selected;
@@ -695,7 +704,12 @@ impl Steering {
         let delay = last.map_or(0.0, |l| l.sample.delay.as_seconds());
         let est = (jitter.powi(2) + residual.powi(2)).sqrt() + delay / 2.0;
         // The leap indicator most of the combined sources announce.
-        let votes = |leap: u8| combined.iter().filter(|c| self.source(c.0).and_then(|s| s.last).is_some_and(|l| l.sample.leap == leap)).count();
+        let votes = |leap: u8| {
+            combined
+                .iter()
+                .filter(|c| self.source(c.0).and_then(|s| s.last).is_some_and(|l| l.sample.leap == leap))
+                .count()
+        };
         let leap = [1u8, 2].into_iter().find(|&l| 2 * votes(l) > combined.len()).unwrap_or(0);
         SyncReport {
             max_error_us: ((root_distance + residual.abs() + jitter) * 1e6).ceil() as i64,

@@ -1,8 +1,8 @@
 use super::register::ASYMMETRY_STREAK;
 use super::*;
+use crate::proto::timestamp::NtpTimestamp;
 use crate::proto::validate::Sample;
 use std::time::Duration;
-use crate::proto::timestamp::NtpTimestamp;
 
 fn sample(offset: f64, delay: f64) -> Sample {
     Sample {

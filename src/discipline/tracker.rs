@@ -28,7 +28,13 @@ pub struct Tracker {
 
 impl Default for Tracker {
     fn default() -> Self {
-        Tracker { register: Register::new(MEASURE_POINTS), jitter: 0.0, last_offset: 0.0, drift: None, measured_at: 0.0 }
+        Tracker {
+            register: Register::new(MEASURE_POINTS),
+            jitter: 0.0,
+            last_offset: 0.0,
+            drift: None,
+            measured_at: 0.0,
+        }
     }
 }
 

@@ -114,10 +114,13 @@ fn to_c(s: &Stats) -> prossntp_stats {
     put_text(&mut c.backend, s.backend);
     put_text(&mut c.server, s.server.as_deref().unwrap_or(""));
     put_text(&mut c.last_error, s.last_error.as_ref().map_or("", |e| &e.what));
-    put_text(&mut c.role_detail, match &s.clock {
-        ClockRole::Member { detail, .. } => detail,
-        ClockRole::Measuring(_) => "",
-    });
+    put_text(
+        &mut c.role_detail,
+        match &s.clock {
+            ClockRole::Member { detail, .. } => detail,
+            ClockRole::Measuring(_) => "",
+        },
+    );
     c
 }
 

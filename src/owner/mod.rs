@@ -141,9 +141,13 @@ impl Link {
             truechimers: 0,
             ticker: false,
         };
-        Link { view: Mutex::new(view), news: AtomicBool::new(false), wake, label: Mutex::new("an unconfigured client".into()) }
+        Link {
+            view: Mutex::new(view),
+            news: AtomicBool::new(false),
+            wake,
+            label: Mutex::new("an unconfigured client".into()),
+        }
     }
-
 }
 
 /// What the owner is doing about the clock.
@@ -152,11 +156,18 @@ enum Mode {
     /// The host lock has not been tried yet.
     Starting,
     /// Another process holds the host lock.
-    OtherProcess { pid: Option<u32> },
+    OtherProcess {
+        pid: Option<u32>,
+    },
     /// The host lock cannot be taken.
-    NoLock { why: String },
+    NoLock {
+        why: String,
+    },
     /// Another discipline was found; measuring only until it has been quiet.
-    StandingDown { what: String, last_change: f64 },
+    StandingDown {
+        what: String,
+        last_change: f64,
+    },
     Steering,
     /// The clock call was refused: the steering clients end.
     Refused,
@@ -359,7 +370,14 @@ impl Clock {
         trace(&format!("prossntp: this process steers the clock (backend {})", self.backend.name()));
     }
 
-    fn stand_down(&mut self, host: &mut dyn HostLock, options: &Options, trace: TraceFn, what: &str, obs: &KernelState) {
+    fn stand_down(
+        &mut self,
+        host: &mut dyn HostLock,
+        options: &Options,
+        trace: TraceFn,
+        what: &str,
+        obs: &KernelState,
+    ) {
         trace(&format!(
             "prossntp: another discipline owns the clock: {what}; measuring only until it has made no change for {:.0} s",
             options.quiet
@@ -497,7 +515,8 @@ impl Clock {
             if !news {
                 continue;
             }
-            (v.role, v.why, v.steering, v.not_steering, v.ticker) = (role, why, steering, not_steering, ticker == Some(id));
+            (v.role, v.why, v.steering, v.not_steering, v.ticker) =
+                (role, why, steering, not_steering, ticker == Some(id));
             v.detail = match &self.mode {
                 Mode::Steering => why_text(&why),
                 Mode::Refused => "the clock call was refused (EPERM)".into(),
@@ -606,7 +625,9 @@ impl Membership {
         if !lock(&self.link.view).ticker {
             return None;
         }
-        self.owner.with_clock(|c, _, _, _| if c.mode == Mode::Steering { c.backend.next_tick() } else { None }).flatten()
+        self.owner
+            .with_clock(|c, _, _, _| if c.mode == Mode::Steering { c.backend.next_tick() } else { None })
+            .flatten()
     }
 
     pub fn tick(&self, now: Duration) {

@@ -81,7 +81,10 @@ fn one_process_steers_the_other_waits_and_takes_over_when_it_dies() {
     lock_a.die();
     std::mem::forget(ma);
     host.advance(12.0);
-    assert!(matches!(mb.sample(secs(12.0), &host.measure(0.001)), Steered::Applied(_)), "taken over at the next sample");
+    assert!(
+        matches!(mb.sample(secs(12.0), &host.measure(0.001)), Steered::Applied(_)),
+        "taken over at the next sample"
+    );
     let v = mb.view();
     assert!(v.steering && v.role == Role::Selected, "{v:?}");
 }
@@ -178,10 +181,8 @@ fn a_recent_sync_by_someone_else_is_foreign_but_our_own_predecessor_is_not() {
 fn the_override_steers_whatever_else_is_there() {
     let host = Host::new();
     lock(&host.model).status = libc::STA_PLL;
-    let owner = Arc::new(Owner::new(
-        Box::new(Solo::default()),
-        Options { override_foreign: true, quiet: 3600.0, pid: 1 },
-    ));
+    let owner =
+        Arc::new(Owner::new(Box::new(Solo::default()), Options { override_foreign: true, quiet: 3600.0, pid: 1 }));
     let m = owner.join(host.backend(), None, no_trace);
     assert!(m.view().steering);
     host.advance(1.0);

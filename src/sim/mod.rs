@@ -195,7 +195,10 @@ impl Scenario {
             ("1 of 3 false by 5 ms", with(vec![c.clone(), off(0.005), c.clone()])),
             ("2 of 5 false, by 200 ms and 5 ms", with(vec![c.clone(), off(0.2), c.clone(), off(0.005), c.clone()])),
             ("2 of 5 false by 5 ms, agreeing", with(vec![c.clone(), off(0.005), c.clone(), off(0.005), c.clone()])),
-            ("1 of 3 turns false (+5 ms) after 1 h", with(vec![c.clone(), ServerModel { turns: Some((3600.0, 0.005)), ..c.clone() }, c.clone()])),
+            (
+                "1 of 3 turns false (+5 ms) after 1 h",
+                with(vec![c.clone(), ServerModel { turns: Some((3600.0, 0.005)), ..c.clone() }, c.clone()]),
+            ),
             ("3 paths, the best server goes away at 5000 s", with(gone)),
         ]
     }
@@ -341,7 +344,8 @@ pub fn run(s: &Scenario) -> Figures {
     // Phase less steps at the last sample, for the adjtime rate.
     let mut last_unstepped = None;
     loop {
-        let next_client = nodes.iter().filter_map(|n| n.client.deadline()).map(|d| d.as_secs_f64()).fold(f64::INFINITY, f64::min);
+        let next_client =
+            nodes.iter().filter_map(|n| n.client.deadline()).map(|d| d.as_secs_f64()).fold(f64::INFINITY, f64::min);
         let next_tick = nodes
             .iter()
             .filter_map(|n| n.membership.as_ref()?.next_tick())
@@ -446,7 +450,9 @@ fn drain(nodes: &mut [Node], k: usize, t: f64, now: Duration, model: &Arc<Mutex<
                     continue;
                 }
                 let one_way = |rng: &mut Rng, queued: bool| {
-                    srv.delay_base + if queued { rng.exponential(srv.delay_exp_mean) } else { 0.0 } + srv.jitter * rng.uniform()
+                    srv.delay_base
+                        + if queued { rng.exponential(srv.delay_exp_mean) } else { 0.0 }
+                        + srv.jitter * rng.uniform()
                 };
                 let arrive_server = t + one_way(rng, !srv.queue_on_return) + srv.asymmetry;
                 let req = Packet::parse(&request).unwrap();

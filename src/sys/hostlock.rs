@@ -163,7 +163,9 @@ mod tests {
     #[test]
     fn an_unusable_path_is_unavailable_and_a_replaced_file_is_not_trusted() {
         let mut bad = LockFile::new("/nonexistent-dir-prossntp/lock");
-        assert!(matches!(bad.try_acquire(), Acquire::Unavailable(why) if why.contains("/nonexistent-dir-prossntp/lock")));
+        assert!(
+            matches!(bad.try_acquire(), Acquire::Unavailable(why) if why.contains("/nonexistent-dir-prossntp/lock"))
+        );
         let path = temp_path("replaced");
         let _ = std::fs::remove_file(&path);
         let mut a = LockFile::new(&path);

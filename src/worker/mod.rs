@@ -172,9 +172,7 @@ fn run(shared: Arc<Shared>, socket: UdpSocket, select: BackendSelect, owner: Arc
             }
         };
         let epoch = owner.epoch();
-        let membership = backend.steers().then(|| {
-            owner.join(backend, Some(Arc::clone(&shared.wake)), trace)
-        });
+        let membership = backend.steers().then(|| owner.join(backend, Some(Arc::clone(&shared.wake)), trace));
         let mut l = Loop {
             shared: &shared,
             socket,

@@ -5,11 +5,40 @@
 use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, UdpSocket};
 use std::process::{Child, Command, Stdio};
-use std::sync::Once;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Once};
 use std::time::{Duration, Instant};
 
+use prossntp::clock::{ClockBackend, ClockError, Selection};
+use prossntp::discipline::{ClockAction, SyncReport};
 use prossntp::ffi::api::*;
 use prossntp::ffi::types::*;
+use prossntp::worker::BackendSelect;
+
+/// A steering backend that counts the clock actions it is asked for and
+/// touches nothing.
+pub struct Recorder(pub Arc<AtomicUsize>);
+
+impl ClockBackend for Recorder {
+    fn name(&self) -> &'static str {
+        "recorder"
+    }
+    fn steers(&self) -> bool {
+        true
+    }
+    fn apply(&mut self, _: ClockAction, _: &SyncReport, _: Duration) -> Result<(), ClockError> {
+        self.0.fetch_add(1, Ordering::SeqCst);
+        Ok(())
+    }
+}
+
+impl Recorder {
+    /// A worker's backend choice: a recorder counting into `applied`.
+    pub fn select(applied: &Arc<AtomicUsize>) -> BackendSelect {
+        let rec = Recorder(Arc::clone(applied));
+        Box::new(move || Ok(Selection { backend: Box::new(rec) as Box<dyn ClockBackend>, note: None }))
+    }
+}
 
 // The sm_sntp_* calls are unsafe only for their pointer arguments, which
 // point to live locals here.
