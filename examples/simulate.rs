@@ -1,7 +1,7 @@
 //! Prints the simulation table: chrony's default scenario and variations,
 //! each over several seeds, median and worst.
 //!   cargo run --release --example simulate [SEEDS]
-use prossntp::sim::{median_and_worst, run, Backend, Figures, Scenario};
+use prossntp::sim::{median_and_worst, median_p90_worst, run, Backend, Figures, Scenario};
 
 /// `base` run over seeds 1..=`seeds`.
 fn runs(base: &Scenario, seeds: u64) -> Vec<Figures> {
@@ -51,6 +51,7 @@ fn main() {
         "\nchronyd, same scenario (30 seeds, poll fixed at 64 s): sync 131 s, RMS 24 us, max 87 us, RMS freq 0.18 ppm"
     );
     several_servers(seeds);
+    startup(seeds.max(100));
     println!("\nMeasuring only ({seeds} seeds each; |estimate - true offset| at each valid reply from 20 s on, 210 s in the 10,000 s runs, us; median of the seeds' medians / worst seed's):\n");
     println!("| scenario | median error | p95 error |");
     println!("|---|---|---|");
@@ -113,4 +114,30 @@ fn several_servers(seeds: u64) {
     let mut ratio: Vec<f64> = single_rms.iter().zip(&three_rms).map(|(one, three)| three / one).collect();
     let (m, w) = median_and_worst(&mut ratio);
     println!("\n3 equal servers against 1, RMS offset ratio seed by seed: median {m:.2}, worst {w:.2} (ideal 1/sqrt(3) = 0.58)");
+}
+
+/// Start-up and tracking: chrony's default scenario at fixed polls from 16
+/// to 1024 s, median / p90 / worst over at least 100 seeds.
+fn startup(seeds: u64) {
+    println!("\nStart-up and tracking ({seeds} seeds; median / p90 / worst): sync = the first second after which |offset| <= 1 ms holds to the end; start-up max = the largest |offset| from 10 s to 210 s; RMS and max offset from 210 s; frequency error = RMS of 64 s averages of the clock's rate error (slews included); over bound = seconds with has_sync = 1 and the true error above the kernel's maxerror:\n");
+    println!(
+        "| poll | sync s | start-up max us | RMS offset us | max offset us | freq error 64 s ppm | over bound s |"
+    );
+    println!("|---|---|---|---|---|---|---|");
+    for poll in [16.0, 64.0, 256.0, 1024.0] {
+        let duration = if poll > 256.0 { 100_000.0 } else { 10_000.0 };
+        let base = Scenario { poll, duration, ..Scenario::default() };
+        let runs = runs(&base, seeds);
+        let p = |f: &dyn Fn(&Figures) -> f64| median_p90_worst(&mut runs.iter().map(f).collect::<Vec<_>>());
+        let cell3 = |v: (f64, f64, f64), d: usize| format!("{:.d$} / {:.d$} / {:.d$}", v.0, v.1, v.2);
+        println!(
+            "| {poll:.0} s | {} | {} | {} | {} | {} | {} |",
+            cell3(p(&|r| r.sync_time.unwrap_or(f64::INFINITY)), 0),
+            cell3(p(&|r| r.startup_max * 1e6), 1),
+            cell3(p(&|r| r.rms_offset * 1e6), 1),
+            cell3(p(&|r| r.max_offset * 1e6), 1),
+            cell3(p(&|r| r.freq_64s), 3),
+            cell3(p(&|r| r.over_bound_secs as f64), 0),
+        );
+    }
 }

@@ -67,7 +67,7 @@ struct Weighted<'a> {
 
 impl Weighted<'_> {
     fn new(points: &[Point], how: Weighting) -> Weighted<'_> {
-        Weighted { points, min_delay: points.iter().map(|p| p.delay).fold(f64::INFINITY, f64::min), how }
+        Weighted { points, min_delay: min_delay(points), how }
     }
 
     /// Weight: the inverse square of the point's possible error, half its
@@ -95,10 +95,54 @@ impl Weighted<'_> {
     }
 }
 
+/// How many noise floors (and fit residual RMS) beyond what its delay
+/// explains make the newest point's deviation from the fit its clock's, not
+/// its path's.
+const UNEXPLAINED: f64 = 3.0;
+
+/// As [`fit_line_against`], but when the newest point lies further from the
+/// line than half its delay's excess (all a delay can explain) plus
+/// [`UNEXPLAINED`] noise floors and residual RMS, it is not weighed down for
+/// its delay: the clock moved (a frequency error), and down-weighting it
+/// would ignore that.
+pub fn fit_line_explained(points: &[Point], at: f64, how: Weighting, min_delay: f64) -> Fit {
+    let fit = fit_line_against(points, at, how, min_delay);
+    let Some(newest) = points.last().filter(|p| p.delay > min_delay) else { return fit };
+    let wp = Weighted { points, min_delay, how };
+    let floor = BASE_ERROR + min_delay * how.min_delay_share;
+    let miss = wp.offset(newest) - (fit.offset + fit.slope * (newest.t - at));
+    if miss.abs() <= (newest.delay - min_delay) / 2.0 + UNEXPLAINED * (floor + fit.rms) {
+        return fit;
+    }
+    let mut adjusted = points.to_vec();
+    if let Some(p) = adjusted.last_mut() {
+        p.delay = min_delay;
+    }
+    fit_line_against(&adjusted, at, how, min_delay)
+}
+
+/// The weight `p` would have among `points` (its own delay counts toward
+/// their minimum), as a fit weighs it.
+pub fn point_weight(points: &[Point], p: &Point, how: Weighting) -> f64 {
+    Weighted { points, min_delay: min_delay(points).min(p.delay), how }.weight(p)
+}
+
+/// The lowest delay of `points`.
+pub fn min_delay(points: &[Point]) -> f64 {
+    points.iter().map(|p| p.delay).fold(f64::INFINITY, f64::min)
+}
+
 /// Fits `points` (at least one) as `how` says.
-#[allow(clippy::suboptimal_flops)]
 pub fn fit_line(points: &[Point], at: f64, how: Weighting) -> Fit {
-    let wp = Weighted::new(points, how);
+    fit_line_against(points, at, how, min_delay(points))
+}
+
+/// Fits `points` as `how` says, their delays' excess counted from
+/// `min_delay` (a span of a register is weighed against the whole register's
+/// minimum, not its own).
+#[allow(clippy::suboptimal_flops)]
+pub fn fit_line_against(points: &[Point], at: f64, how: Weighting, min_delay: f64) -> Fit {
+    let wp = Weighted { points, min_delay, how };
     let (tm, om, _, sw) = wp.means(at);
     let (mut stt, mut sto) = (0.0, 0.0);
     for p in points {
@@ -272,6 +316,22 @@ mod tests {
         assert!((f.offset_with_slope(f.slope) - f.offset).abs() < 1e-15);
         // Slope 0: the mean offset, 2 us.
         assert!((f.offset_with_slope(0.0) - 2e-6).abs() < 1e-12);
+    }
+
+    #[test]
+    fn a_deviation_its_delay_cannot_explain_is_not_weighed_down() {
+        // 15 samples on a flat line at a 200 us delay; the newest, 207 us
+        // slower, reads 1.64 ms off: at most 104 us of that is its delay's.
+        let mut pts: Vec<_> =
+            (0..15).map(|i| Point { t: i as f64 * 64.0, offset: 0.0, delay: 2e-4, extra: 0.0 }).collect();
+        pts.push(Point { t: 960.0, offset: 1.64e-3, delay: 4.07e-4, extra: 0.0 });
+        let weighed_down = fit_line(&pts, 960.0, PLAIN);
+        let explained = fit_line_explained(&pts, 960.0, PLAIN, 2e-4);
+        assert!(weighed_down.offset < 0.2e-3, "{}", weighed_down.offset);
+        assert!(explained.offset > 3.0 * weighed_down.offset, "{} vs {}", explained.offset, weighed_down.offset);
+        // A deviation its delay does explain stays weighed down.
+        pts[15].offset = 0.9e-4;
+        assert_eq!(fit_line_explained(&pts, 960.0, PLAIN, 2e-4), fit_line(&pts, 960.0, PLAIN));
     }
 
     #[test]

@@ -39,7 +39,7 @@ pub const PANIC_BOUND_SECS: f64 = 1000.0;
 /// The first sync may step forward any distance, backward at most this far.
 pub const FIRST_BACKWARD_LIMIT_SECS: f64 = 3600.0;
 /// Samples kept for the fit when steering.
-pub const MAX_POINTS: usize = 16;
+pub const MAX_POINTS: usize = 32;
 /// Samples kept when measuring only; the fit uses the longest recent span
 /// whose residuals look random (a runs test), so a clock that someone else
 /// steers is still followed.

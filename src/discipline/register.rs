@@ -3,7 +3,7 @@
 
 use std::collections::VecDeque;
 
-use super::fit::{asymmetry, Point, Weighting};
+use super::fit::{asymmetry, fit_line_against, fit_line_explained, min_delay, point_weight, Fit, Point, Weighting};
 
 /// An asymmetry estimate at least this large (in size)...
 const ASYMMETRY_CLEAR: f64 = 0.45;
@@ -15,6 +15,13 @@ pub(super) const ASYMMETRY_STREAK: u32 = 10;
 /// while its estimate stays at least this large (a slope near the bar must
 /// not switch the correction on and off from fit to fit).
 const ASYMMETRY_HOLD: f64 = 0.25;
+/// The spans (newest points) a steering fit chooses from. Noise favours long
+/// spans, a wandering oscillator (or a long poll interval) short ones: each
+/// new sample scores how well each span of the points before it predicted
+/// it, and the fit uses the span that has predicted best lately.
+pub(super) const SPANS: [usize; 7] = [4, 6, 8, 12, 16, 24, 32];
+/// How fast a span's old prediction errors fade, per sample.
+const SPAN_MEMORY: f64 = 0.9;
 
 #[derive(Clone, Debug)]
 pub(super) struct Register {
@@ -24,11 +31,22 @@ pub(super) struct Register {
     /// the streak's), and the correction in force (0 until the streak is long).
     asymmetry_streak: i32,
     asymmetry: f64,
+    /// Per span of [`SPANS`]: its recent weighted squared prediction error,
+    /// and the fading sum of the weights (0: nothing scored yet).
+    span_errors: [f64; SPANS.len()],
+    span_weights: f64,
 }
 
 impl Register {
     pub(super) fn new(capacity: usize) -> Register {
-        Register { points: VecDeque::with_capacity(capacity), capacity, asymmetry_streak: 0, asymmetry: 0.0 }
+        Register {
+            points: VecDeque::with_capacity(capacity),
+            capacity,
+            asymmetry_streak: 0,
+            asymmetry: 0.0,
+            span_errors: [0.0; SPANS.len()],
+            span_weights: 0.0,
+        }
     }
 
     /// Adds `p`, dropping the oldest point when full.
@@ -41,6 +59,37 @@ impl Register {
 
     pub(super) fn clear(&mut self) {
         self.points.clear();
+        self.span_errors = [0.0; SPANS.len()];
+        self.span_weights = 0.0;
+    }
+
+    /// Before `p` joins the register: scores how well each span of the
+    /// newest points, fitted as `how` says, would have predicted it.
+    pub(super) fn score_spans(&mut self, p: &Point, how: Weighting) {
+        let points = self.points.make_contiguous();
+        if points.len() < 2 {
+            return;
+        }
+        let w = point_weight(points, p, how);
+        let lowest = min_delay(points);
+        for (k, &span) in SPANS.iter().enumerate() {
+            let window = &points[points.len() - span.min(points.len())..];
+            let miss = p.offset - fit_line_against(window, p.t, how, lowest).offset;
+            self.span_errors[k] = SPAN_MEMORY * self.span_errors[k] + w * miss * miss;
+        }
+        self.span_weights = SPAN_MEMORY * self.span_weights + w;
+    }
+
+    /// The fit at `t` over the span that has predicted best lately (all the
+    /// register, until spans have been scored).
+    pub(super) fn fit_best_span(&mut self, t: f64, how: Weighting) -> Fit {
+        let scored = self.span_weights > 0.0;
+        let span = match (0..SPANS.len()).min_by(|&a, &b| self.span_errors[a].total_cmp(&self.span_errors[b])) {
+            Some(k) if scored => SPANS[k],
+            _ => self.capacity,
+        };
+        let points = self.points.make_contiguous();
+        fit_line_explained(&points[points.len() - span.min(points.len())..], t, how, min_delay(points))
     }
 
     pub(super) fn is_empty(&self) -> bool {

@@ -38,8 +38,12 @@ const SLEW_BIAS_LIMIT: f64 = 50e-6;
 /// crystals are within about 100 ppm.
 const INITIAL_FREQ_SD: f64 = 100e-6;
 /// How fast a frequency estimate ages (random walk), (s/s)^2 per second: lets
-/// the estimate follow temperature and the like.
-const FREQ_WANDER: f64 = 1e-16;
+/// the estimate follow temperature and the like. 1e-17 is a random walk of
+/// about 3e-9/sqrt(s), an Allan deviation near 6e-8 at 1000 s: a PC crystal
+/// in a room. (In chrony's simulated scenario, a quieter 1e-9/sqrt(s):
+/// 1e-16 cost 1 us RMS at a 64 s poll; under a 1e-8/sqrt(s) walk 1e-17 costs
+/// 13 us more than 1e-16 would. The span a fit uses adapts to the wander.)
+const FREQ_WANDER: f64 = 1e-17;
 
 /// A source of the steering discipline (one steering client).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -406,9 +410,11 @@ impl Steering {
             })
         } else {
             src.votes.clear();
+            let plain = Weighting { min_delay_share: MIN_DELAY_SHARE, asymmetry: src.register.asymmetry() };
+            src.register.score_spans(&point, plain);
             src.register.push(point);
             let how = src.register.weighting(MIN_DELAY_SHARE);
-            let fit = fit_line(src.register.points(), t, how);
+            let fit = src.register.fit_best_span(t, how);
             src.jitter = fit.rms;
             Some(estimate(fit, frame.p, false, slewing))
         };

@@ -8,6 +8,13 @@ use std::time::Duration;
 pub const BURST_SPACING: Duration = Duration::from_secs(2);
 /// Requests in the initial burst, the first one included.
 pub const BURST_REQUESTS: u32 = 4;
+/// After the burst the interval starts here and doubles with each reply
+/// until it reaches the user's `had_reply` delay: the frequency the burst
+/// measured is only good to some ppm, and each doubled baseline halves
+/// that before a longer interval could turn it into milliseconds. At most
+/// log2(had_reply / 4 s) requests more than the plain schedule, none closer
+/// together than the burst's.
+pub const RAMP_START: Duration = Duration::from_secs(4);
 /// Shortest interval between requests, whatever the caller asks (the C API
 /// rejects 0 ms; the core never spins on it either).
 pub const MIN_INTERVAL: Duration = Duration::from_millis(1);
@@ -22,6 +29,8 @@ pub struct Schedule {
     backoff: u32,
     /// Burst requests still to be spaced at BURST_SPACING after a reply.
     burst_left: u32,
+    /// After the burst, the next interval while it is below `had_reply`.
+    ramp: Option<Duration>,
     /// Scheduled time of the last request.
     last: Option<Duration>,
     next: Option<Duration>,
@@ -35,6 +44,7 @@ impl Schedule {
             had_reply: had_reply.max(MIN_INTERVAL),
             backoff: 0,
             burst_left: if burst { BURST_REQUESTS - 1 } else { 0 },
+            ramp: burst.then_some(RAMP_START),
             last: None,
             next: Some(now),
         }
@@ -64,7 +74,11 @@ impl Schedule {
         let interval = if self.burst_left > 0 {
             self.burst_left -= 1;
             BURST_SPACING.min(self.had_reply)
+        } else if let Some(ramp) = self.ramp.filter(|&r| r < self.had_reply) {
+            self.ramp = Some(ramp.saturating_mul(2));
+            ramp
         } else {
+            self.ramp = None;
             self.scaled(self.had_reply)
         };
         self.reschedule(interval);
@@ -74,6 +88,7 @@ impl Schedule {
     pub fn on_rate_kiss(&mut self) {
         self.backoff = (self.backoff + 1).min(MAX_BACKOFF_SHIFT);
         self.burst_left = 0;
+        self.ramp = None;
         self.reschedule(self.scaled(self.had_reply));
     }
 
@@ -128,8 +143,19 @@ mod tests {
     }
 
     #[test]
-    fn burst_spaces_the_first_requests_two_seconds_apart() {
+    fn burst_spaces_the_first_requests_two_seconds_apart_then_the_intervals_double() {
         let mut s = Schedule::new(ms(0), ms(1000), ms(64_000), true);
+        let mut times = vec![];
+        for _ in 0..10 {
+            let t = s.next().unwrap();
+            times.push(t.as_millis() / 1000);
+            s.on_sent(t);
+            s.on_reply();
+        }
+        // Burst at 2 s; then 4, 8, 16, 32 s; then had_reply (64 s).
+        assert_eq!(times, vec![0, 2, 4, 6, 10, 18, 34, 66, 130, 194]);
+        // A had_reply below the ramp's start: nothing but the burst.
+        let mut s = Schedule::new(ms(0), ms(1000), ms(3000), true);
         let mut times = vec![];
         for _ in 0..6 {
             let t = s.next().unwrap();
@@ -137,7 +163,7 @@ mod tests {
             s.on_sent(t);
             s.on_reply();
         }
-        assert_eq!(times, vec![0, 2000, 4000, 6000, 70_000, 134_000]);
+        assert_eq!(times, vec![0, 2000, 4000, 6000, 9000, 12_000]);
     }
 
     #[test]

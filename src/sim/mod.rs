@@ -256,6 +256,14 @@ pub struct Figures {
     /// The clock's largest |offset| from `figures_from` on toward (the sign
     /// of) the first falseticker's error, seconds (0 without one).
     pub toward_false: f64,
+    /// Start-up: the largest |offset| from 10 s to `figures_from`, seconds.
+    pub startup_max: f64,
+    /// The RMS, over consecutive 64 s windows from `figures_from` on, of the
+    /// clock's mean rate error in each (slews included, steps excluded), ppm.
+    pub freq_64s: f64,
+    /// Seconds in which a client had `has_sync = 1` and the true error
+    /// exceeded the kernel's maxerror (the bound the library publishes).
+    pub over_bound_secs: u32,
 }
 
 const UNIX_BASE: i64 = 1_800_000_000;
@@ -338,6 +346,8 @@ pub fn run(s: &Scenario) -> Figures {
     let mut offsets = vec![];
     let mut estimate_errors = vec![];
     let mut freqs = vec![];
+    let mut unstepped_phase = vec![];
+    let mut over_bound = 0;
     let mut toward_false: f64 = 0.0;
     let mut next_sample = 0.0;
     let mut next_foreign = s.foreign.map_or(f64::INFINITY, |f| f.start);
@@ -371,7 +381,12 @@ pub fn run(s: &Scenario) -> Figures {
                 _ => m.freq_error(),
             });
             last_unstepped = Some(unstepped);
+            unstepped_phase.push(unstepped);
+            let bound = m.maxerror as f64 * 1e-6;
             drop(m);
+            if s.steering && nodes.iter().any(|n| n.client.synced()) && err.abs() > bound {
+                over_bound += 1;
+            }
             for n in &mut nodes {
                 if n.client.synced() && n.server.offset_at(t).abs() > 1e-3 {
                     n.synced_while_false += 1.0;
@@ -415,6 +430,14 @@ pub fn run(s: &Scenario) -> Figures {
     let steps = lock(&model).steps;
     let mut f = figures(&offsets, &freqs, s.figures_from as usize);
     f.steps = steps;
+    f.over_bound_secs = over_bound;
+    let from = (s.figures_from as usize).min(offsets.len());
+    f.startup_max = offsets[10.min(from)..from].iter().fold(0.0, |m: f64, x| m.max(x.abs()));
+    let rates: Vec<f64> = (from..unstepped_phase.len().saturating_sub(64))
+        .step_by(64)
+        .map(|i| (unstepped_phase[i + 64] - unstepped_phase[i]) / 64.0)
+        .collect();
+    f.freq_64s = (rates.iter().map(|r| r * r).sum::<f64>() / rates.len().max(1) as f64).sqrt() * 1e6;
     f.toward_false = toward_false;
     for n in &nodes {
         let c = n.client.counters();
@@ -534,6 +557,13 @@ fn figures(offsets: &[f64], freqs: &[f64], from: usize) -> Figures {
         mean_offset: tail.iter().sum::<f64>() / n,
         ..Figures::default()
     }
+}
+
+/// Median, 90th percentile and worst of a figure over several runs.
+pub fn median_p90_worst(values: &mut [f64]) -> (f64, f64, f64) {
+    let (median, worst) = median_and_worst(values);
+    let n = values.len();
+    (median, values[((n * 9).div_ceil(10)).clamp(1, n) - 1], worst)
 }
 
 /// Median and worst of a figure over several runs.
