@@ -163,6 +163,9 @@ struct Last {
     /// delay of the samples it rests on (the fit weighs those most). Steady
     /// where a single sample's delay is not, so preference does not flap.
     distance: f64,
+    /// Seconds since the source's sample before (0 for its first): about
+    /// how long the clock runs on this sample's correction.
+    interval: f64,
 }
 
 #[derive(Clone, Debug)]
@@ -398,7 +401,8 @@ impl Steering {
         if let Some(before) = src.interval(&frame, t, aging).filter(|_| offset.abs() <= threshold) {
             src.consistent = (offset - before.offset).abs() <= root_distance + before.half_width();
         }
-        src.last = Some(Last { sample: *sample, t, root_distance, distance: root_distance });
+        let interval = src.last.map_or(0.0, |l| t - l.t);
+        src.last = Some(Last { sample: *sample, t, root_distance, distance: root_distance, interval });
         src.reachable = true;
         src.estimate = if offset.abs() > threshold {
             // Keep only the votes this one agrees with.
@@ -510,7 +514,7 @@ impl Steering {
             offset: NtpDuration::from_seconds(slew),
             freq_ppm: self.freq_ppm(),
         };
-        Decision::Apply(action, self.report(&combined, t, c_raw, jitter))
+        Decision::Apply(action, self.report(&combined, t, c_raw, jitter, slew))
     }
 
     fn estimate(&self, id: SourceId) -> Option<Estimate> {
@@ -583,7 +587,7 @@ impl Steering {
         // frequency as if they had always been in force, and a fresh frame
         // (a step can be large: keep the running sums small).
         let frame = self.frame;
-        let report = self.report(combined, t, 0.0, jitter);
+        let report = self.report(combined, t, 0.0, jitter, 0.0);
         for (i, s) in self.sources.iter_mut().enumerate() {
             let Some(s) = s else { continue };
             s.sync(&frame);
@@ -702,13 +706,21 @@ impl Steering {
     }
 
     /// The kernel's error bounds and leap indicator after a correction with
-    /// `combined` that left `residual` (the offset before it) and `jitter`.
-    fn report(&self, combined: &[(SourceId, f64)], t: f64, residual: f64, jitter: f64) -> SyncReport {
+    /// `combined` that left `residual` (the offset before it) and `jitter`:
+    /// maxerror is the root distance, the residual and the jitter (the
+    /// kernel adds 500 us each second after); esterror three times the
+    /// jitter with the drift until the next correction, plus half the delay,
+    /// plus the `slewing` still to do.
+    fn report(&self, combined: &[(SourceId, f64)], t: f64, residual: f64, jitter: f64, slewing: f64) -> SyncReport {
         let sel = self.selected.filter(|s| combined.iter().any(|c| c.0 == *s)).or(combined.first().map(|c| c.0));
         let last = sel.and_then(|s| self.source(s)?.last);
         let root_distance = last.map_or(0.0, |l| l.root_distance + self.aging() * (t - l.t).max(0.0));
         let delay = last.map_or(0.0, |l| l.sample.delay.as_seconds());
-        let est = (jitter.powi(2) + residual.powi(2)).sqrt() + delay / 2.0;
+        // Until the next correction the clock drifts by the frequency's
+        // uncertainty (as selection ages estimates) for about a poll
+        // interval; half the delay is what an asymmetric path could hide.
+        let drift = self.aging() * last.map_or(0.0, |l| l.interval);
+        let est = ((3.0 * jitter).powi(2) + drift.powi(2)).sqrt() + delay / 2.0 + slewing.abs();
         // The leap indicator most of the combined sources announce.
         let votes = |leap: u8| {
             combined
