@@ -263,7 +263,8 @@ struct prossntp_stats {
    */
   double last_reply_age;
   /**
-   * Requests sent and valid replies used.
+   * Requests that left (a failed send is not counted; `last_error` says
+   * why) and valid replies used.
    */
   uint64_t requests;
   uint64_t replies;

@@ -127,7 +127,8 @@ pub struct prossntp_stats {
     pub frequency: f64,
     /// Seconds since the last valid reply (monotonic); -1 before one.
     pub last_reply_age: f64,
-    /// Requests sent and valid replies used.
+    /// Requests that left (a failed send is not counted; `last_error` says
+    /// why) and valid replies used.
     pub requests: u64,
     pub replies: u64,
     /// Replies rejected, in all and by reason (`PROSSNTP_REJECT_*` index).

@@ -215,15 +215,25 @@ impl Client {
         let nonce = NtpTimestamp(nonce.max(1));
         self.outstanding = Some(Outstanding { nonce, t1: None });
         self.answered = false;
-        self.counters.requests += 1;
         self.out.push_back(Output::Send(Packet::request(nonce).encode()));
     }
 
-    /// The request just emitted left at local wall time `t1`.
+    /// The request just emitted left at local wall time `t1` (called again
+    /// with a better `t1`, such as the kernel's transmit timestamp, it only
+    /// replaces the time). `requests` counts requests that left.
     pub fn on_sent(&mut self, t1: NtpTimestamp) {
         if let Some(o) = self.outstanding.as_mut() {
+            if o.t1.is_none() {
+                self.counters.requests += 1;
+            }
             o.t1 = Some(t1);
         }
+    }
+
+    /// The request just emitted could not be sent: it is not counted, and
+    /// no reply can match it (it still counts as unanswered for sync).
+    pub fn on_send_failed(&mut self) {
+        self.outstanding = None;
     }
 
     /// A datagram from `from` arrived at local wall time `t4`, monotonic time `now`.

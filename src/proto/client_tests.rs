@@ -305,3 +305,32 @@ fn hours_of_simulated_polling_stay_regular() {
     assert!(gaps.iter().all(|&g| g == 8000), "{:?}", &gaps[..5]);
     assert_eq!(h.sync_changes(), vec![true]);
 }
+
+#[test]
+fn failed_sends_are_not_counted_and_their_replies_do_not_match() {
+    let mut c = Client::new();
+    c.configure(cfg(false), Duration::ZERO);
+    c.handle_timeout(Duration::ZERO, 77);
+    let Some(Output::Send(p)) = c.poll_output() else { panic!() };
+    c.on_send_failed();
+    assert_eq!(c.counters().requests, 0, "a request that never left is not counted");
+    let req = Packet::parse(&p).unwrap();
+    let t = wall(ms(1));
+    let rep = Packet {
+        version: 4,
+        mode: 4,
+        stratum: 2,
+        origin_ts: req.transmit_ts,
+        receive_ts: t,
+        transmit_ts: t,
+        ..Packet::default()
+    };
+    let v = c.handle_packet(SERVER.parse().unwrap(), &rep.encode(), wall(ms(2)), ms(2));
+    assert_eq!(v, Verdict::Rejected(Reject::BadOrigin));
+    // The next request leaves: counted once, however often its time is refined.
+    c.handle_timeout(ms(2000), 78);
+    assert!(matches!(c.poll_output(), Some(Output::Send(_))));
+    c.on_sent(wall(ms(2000)));
+    c.on_sent(wall(ms(2000)));
+    assert_eq!(c.counters().requests, 1);
+}

@@ -182,6 +182,7 @@ fn run(shared: Arc<Shared>, socket: UdpSocket, select: BackendSelect, owner: Arc
             epoch,
             generation: 0,
             server: None,
+            connected: false,
             trace,
             server_text: None,
             tx_timestamps: false,
@@ -215,6 +216,8 @@ struct Loop<'a> {
     epoch: Instant,
     generation: u64,
     server: Option<SocketAddr>,
+    /// Whether `server` is the socket's connected peer.
+    connected: bool,
     trace: TraceFn,
     server_text: Option<Arc<str>>,
     /// Whether the kernel timestamps sent datagrams, and when the last
@@ -370,9 +373,13 @@ impl Loop<'_> {
             self.error(errno(&e), format!("cannot set traffic class {}: {e}", cfg.traffic_class));
         }
         // Connecting lets the kernel drop datagrams from other peers and report ICMP errors.
-        if let Err(e) = self.socket.connect(cfg.server) {
-            self.error(errno(&e), format!("connect to {} failed: {e}", cfg.server));
-        }
+        self.connected = match self.socket.connect(cfg.server) {
+            Ok(()) => true,
+            Err(e) => {
+                self.error(errno(&e), format!("connect to {} failed: {e}", cfg.server));
+                false
+            }
+        };
         self.server = Some(cfg.server);
         let text: Arc<str> = cfg.server.to_string().into();
         if let Some(m) = &self.membership {
@@ -395,8 +402,17 @@ impl Loop<'_> {
                 Output::Send(packet) => {
                     if let Some(server) = self.server {
                         let t1 = wall_now();
-                        if let Err(e) = self.socket.send_to(&packet, server) {
+                        // Connected, the socket sends with send(); send_to
+                        // only where connect failed.
+                        let sent = if self.connected {
+                            self.socket.send(&packet)
+                        } else {
+                            self.socket.send_to(&packet, server)
+                        };
+                        if let Err(e) = sent {
                             self.error(errno(&e), format!("send to {server} failed: {e}"));
+                            self.client.on_send_failed();
+                            continue;
                         }
                         self.client.on_sent(t1);
                         self.sent_at = Some(t1);
