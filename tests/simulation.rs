@@ -112,8 +112,8 @@ fn several(name: &str) -> Scenario {
 
 #[test]
 fn three_equal_servers_beat_one() {
-    let one = runs(&Scenario::default(), 5);
-    let three = runs(&several("3 equal servers"), 5);
+    let one = runs(&Scenario::default(), 10);
+    let three = runs(&several("3 equal servers"), 10);
     let ratio = median(&three, |f| f.rms_offset) / median(&one, |f| f.rms_offset);
     eprintln!("3 equal servers against 1: RMS ratio {ratio:.2}");
     assert!(ratio < 0.85, "{ratio}");

@@ -38,12 +38,28 @@ const SLEW_BIAS_LIMIT: f64 = 50e-6;
 /// crystals are within about 100 ppm.
 const INITIAL_FREQ_SD: f64 = 100e-6;
 /// How fast a frequency estimate ages (random walk), (s/s)^2 per second: lets
-/// the estimate follow temperature and the like. 1e-17 is a random walk of
-/// about 3e-9/sqrt(s), an Allan deviation near 6e-8 at 1000 s: a PC crystal
-/// in a room. (In chrony's simulated scenario, a quieter 1e-9/sqrt(s):
-/// 1e-16 cost 1 us RMS at a 64 s poll; under a 1e-8/sqrt(s) walk 1e-17 costs
-/// 13 us more than 1e-16 would. The span a fit uses adapts to the wander.)
-const FREQ_WANDER: f64 = 1e-17;
+/// the estimate follow temperature and the like. 5e-18 is a random walk of
+/// about 2.2e-9/sqrt(s), an Allan deviation near 4e-8 at 1000 s: a PC
+/// crystal in a quiet room. (In chrony's simulated scenario, 1e-9/sqrt(s),
+/// 1e-17 read the frequency 10 % worse at 16 and 64 s polls; under a walk
+/// ten times faster 5e-18 costs 10 % RMS against 1e-17, 50 % against 1e-16.
+/// The span a fit uses adapts to the wander.)
+const FREQ_WANDER: f64 = 5e-18;
+/// Corrections made at least this far apart (seconds) are spread over time
+/// as a frequency offset instead of slewed at the backend's 500 ppm: over
+/// [`SPREAD_FACTOR`] times that interval, at most [`SPREAD_MAX_SECS`]. At
+/// long polls a 500 ppm slew puts the whole correction into one short
+/// stretch (a 64 s average reads it as c / 64 s); spread, the clock's rate
+/// stays within a small fraction of a ppm. At shorter polls the correction
+/// is small against one such window and is made at once (offset first).
+const SPREAD_FROM_SECS: f64 = 128.0;
+const SPREAD_FACTOR: f64 = 2.0;
+const SPREAD_MAX_SECS: f64 = 1024.0;
+/// A spread never runs faster than this: larger slews go to the backend.
+const SPREAD_MAX_RATE: f64 = 100e-6;
+/// How fast the kernel lets maxerror grow, s/s (what a report re-published
+/// later must add).
+const MAXERROR_GROWTH: f64 = 500e-6;
 
 /// A source of the steering discipline (one steering client).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -113,6 +129,21 @@ pub struct SourceView {
     /// off by), seconds, and its jitter.
     pub offset: f64,
     pub jitter: f64,
+}
+
+/// A slew folded into the frequency: `rate` (s/s) on top of the frequency
+/// until `until` (monotonic s).
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct Spread {
+    rate: f64,
+    until: f64,
+}
+
+impl Spread {
+    /// What is still to be corrected at `t`, seconds.
+    fn left(&self, t: f64) -> f64 {
+        self.rate * (self.until - t).max(0.0)
+    }
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -251,8 +282,14 @@ pub struct Steering {
     /// the most a sample can read off meanwhile (the largest chunk).
     slewing_until: f64,
     slewing_error: f64,
+    /// The slew running as a frequency offset, if any.
+    spread: Option<Spread>,
+    /// The last report published and when (monotonic s).
+    last_report: Option<(SyncReport, f64)>,
     /// The combined offset of the last correction, seconds.
     last_offset: f64,
+    /// When the last correction was made (monotonic s).
+    last_correction_at: f64,
     selected: Option<SourceId>,
     /// The combined set may differ from the last correction's (a source
     /// left, became unreachable or was reset).
@@ -279,7 +316,10 @@ impl Steering {
             stepped_or_synced: false,
             slewing_until: f64::NEG_INFINITY,
             slewing_error: 0.0,
+            spread: None,
+            last_report: None,
             last_offset: 0.0,
+            last_correction_at: f64::NEG_INFINITY,
             selected: None,
             set_changed: false,
             truechimers: 0,
@@ -356,9 +396,38 @@ impl Steering {
         Some(SourceView { role, why, offset: s.offset, jitter: s.jitter })
     }
 
-    /// The frequency correction in force, ppm.
+    /// The frequency correction in force, ppm (a running spread's rate
+    /// not included: that is a phase correction).
     pub fn freq_ppm(&self) -> f64 {
         self.freq * 1e6
+    }
+
+    /// When the running spread ends ([`Steering::end_spread`] is due).
+    pub fn next_deadline(&self) -> Option<Duration> {
+        self.spread.map(|s| Duration::from_secs_f64(s.until.max(0.0)))
+    }
+
+    /// At or after the running spread's end: the action that ends it (the
+    /// frequency alone again; what it ran over its time, if it ended late,
+    /// taken back with the backend's slew along with `pending`, what that
+    /// slew still had to do) and the last report, its maxerror grown as the
+    /// kernel grows it.
+    pub fn end_spread(&mut self, now: Duration, pending: NtpDuration) -> Option<(ClockAction, SyncReport)> {
+        let t = now.as_secs_f64();
+        // (Compared as the deadline was given: rounded to nanoseconds.)
+        let s = self.spread.filter(|_| self.next_deadline().is_some_and(|d| now >= d))?;
+        self.spread = None;
+        let overrun = s.rate * (t - s.until).max(0.0);
+        let action = ClockAction {
+            correction: Correction::Slew,
+            offset: NtpDuration::from_seconds(pending.as_seconds() - overrun),
+            freq_ppm: self.freq_ppm(),
+        };
+        let report =
+            self.last_report.map_or(SyncReport { max_error_us: 16_000_000, est_error_us: 0, leap: 0 }, |(r, at)| {
+                SyncReport { max_error_us: r.max_error_us + ((t - at) * MAXERROR_GROWTH * 1e6).ceil() as i64, ..r }
+            });
+        Some((action, report))
     }
 
     /// The combined offset of the last correction, seconds.
@@ -384,6 +453,8 @@ impl Steering {
     /// slewed yet.
     pub fn sample(&mut self, id: SourceId, now: Duration, sample: &Sample, pending_slew: NtpDuration) -> Decision {
         let t = now.as_secs_f64();
+        // What earlier corrections have still to do: the backend's slew and our spread.
+        let pending = pending_slew.as_seconds() + self.spread.map_or(0.0, |s| s.left(t));
         let frame = self.frame;
         let threshold = if self.stepped_or_synced { STEP_THRESHOLD_SECS } else { FIRST_SYNC_STEP_THRESHOLD_SECS };
         let extra = if t < self.slewing_until { self.slewing_error } else { 0.0 };
@@ -392,7 +463,7 @@ impl Steering {
         let Some(src) = self.source_mut(id) else { return Decision::Hold };
         src.sync(&frame);
         // The offset that will remain once the slew in progress completes.
-        let offset = sample.offset.as_seconds() - pending_slew.as_seconds();
+        let offset = sample.offset.as_seconds() - pending;
         let point = Point { t, offset, delay: sample.delay.as_seconds().max(0.0), extra };
         let root_distance = sample.root_distance().as_seconds().max(0.0);
         let server_part = (root_distance - point.delay / 2.0).max(0.0);
@@ -430,7 +501,11 @@ impl Steering {
                 l.distance = server_part + min_delay / 2.0;
             }
         }
-        self.decide(id, t, pending_slew.as_seconds(), threshold)
+        let decision = self.decide(id, t, pending, threshold);
+        if let Decision::Apply(_, report) = decision {
+            self.last_report = Some((report, t));
+        }
+        decision
     }
 
     /// Selection, then the correction, after a sample from `id`.
@@ -506,13 +581,31 @@ impl Steering {
         self.stepped_or_synced = true;
         // A new slew replaces the old one: it must include what is pending.
         let slew = c + pending;
-        let earlier = if t < self.slewing_until { self.slewing_error } else { 0.0 };
-        self.slewing_until = t + slew.abs() / SLEW_RATE + 1.0;
-        self.slewing_error = earlier.max(slew.abs().min(SLEW_CHUNK_ERROR));
+        // Spread over about the time until this source's next sample.
+        // Spread over twice the time since the last correction (about two
+        // of the next), when that is long.
+        let since = if self.last_correction_at.is_finite() { (t - self.last_correction_at).max(0.0) } else { 0.0 };
+        self.last_correction_at = t;
+        let over = if since >= SPREAD_FROM_SECS { (SPREAD_FACTOR * since).min(SPREAD_MAX_SECS) } else { 0.0 };
+        self.spread =
+            (over > 0.0 && slew.abs() <= SPREAD_MAX_RATE * over).then(|| Spread { rate: slew / over, until: t + over });
+        let (backend_slew, rate) = match self.spread {
+            // The backend's own slew is cancelled: its rest is in `slew`.
+            Some(s) => {
+                self.slewing_until = f64::NEG_INFINITY;
+                (0.0, s.rate)
+            }
+            None => {
+                let earlier = if t < self.slewing_until { self.slewing_error } else { 0.0 };
+                self.slewing_until = t + slew.abs() / SLEW_RATE + 1.0;
+                self.slewing_error = earlier.max(slew.abs().min(SLEW_CHUNK_ERROR));
+                (slew, 0.0)
+            }
+        };
         let action = ClockAction {
             correction: Correction::Slew,
-            offset: NtpDuration::from_seconds(slew),
-            freq_ppm: self.freq_ppm(),
+            offset: NtpDuration::from_seconds(backend_slew),
+            freq_ppm: (self.freq + rate) * 1e6,
         };
         Decision::Apply(action, self.report(&combined, t, c_raw, jitter, slew))
     }
@@ -611,7 +704,9 @@ impl Steering {
         self.frame = Frame::default();
         self.freq = freq;
         self.last_offset = step;
+        self.last_correction_at = t;
         self.slewing_until = f64::NEG_INFINITY;
+        self.spread = None;
         self.stepped_or_synced = true;
         let action = ClockAction {
             correction: Correction::Step,

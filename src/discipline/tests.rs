@@ -400,3 +400,63 @@ fn joining_leaving_and_going_silent_neither_step_nor_jump_the_frequency() {
     assert!(m.phase.abs() < 1e-4, "{}", m.phase);
     assert!(others.iter().any(|&k| m.role(k) == Role::Selected));
 }
+
+/// A clock whose frequency error the discipline tracks at a 1024 s poll,
+/// every correction applied as the backend would (phase slewed at once,
+/// frequency from then on), the spread ended when due.
+#[test]
+fn long_poll_corrections_are_spread_over_the_next_intervals() {
+    let mut d = One::new(0.0);
+    let (mut t, mut x) = (0.0, 0.0); // offset: server minus local
+    let err = 20e-6; // local clock slow by 20 ppm
+    let mut in_force = 0.0; // frequency in force, ppm
+    let mut spread_seen = false;
+    for _ in 0..40 {
+        if let Decision::Apply(a, _) = decide(&mut d, t, x) {
+            x -= a.offset.as_seconds();
+            in_force = a.freq_ppm;
+            if a.correction == Correction::Slew && t >= 128.0 * 3.0 {
+                // At this poll the phase goes through the frequency: nothing to the backend's slew.
+                assert_eq!(a.offset, NtpDuration::ZERO, "at {t}");
+                let until = d.0.next_deadline().expect("a spread runs").as_secs_f64();
+                assert!((until - t - 1024.0).abs() < 1e-6, "spread over at most 1024 s: {until} at {t}");
+                let rate = (in_force - d.freq_ppm()) * 1e-6;
+                assert!(rate.abs() <= 100e-6);
+                spread_seen = true;
+            }
+        }
+        // The next poll: the frequency in force runs until the spread ends
+        // (or the next sample, whichever is first), then the base one.
+        let next = t + 1024.0;
+        match d.0.next_deadline().map(|d| d.as_secs_f64()).filter(|&u| u <= next) {
+            Some(until) => {
+                x += (err - in_force * 1e-6) * (until - t);
+                let (a, r) = d.0.end_spread(secs(until), NtpDuration::ZERO).expect("due");
+                assert_eq!(a.offset, NtpDuration::ZERO, "ended on time: nothing to take back");
+                assert!(r.max_error_us > 0);
+                in_force = a.freq_ppm;
+                x += (err - in_force * 1e-6) * (next - until);
+            }
+            None => x += (err - in_force * 1e-6) * 1024.0,
+        }
+        t = next;
+    }
+    assert!(spread_seen);
+    assert!((d.freq_ppm() - 20.0).abs() < 0.01, "{}", d.freq_ppm());
+    assert!(x.abs() < 2e-6, "{x}");
+}
+
+#[test]
+fn a_spread_ended_late_takes_back_what_it_overran() {
+    let mut d = One::new(0.0);
+    decide(&mut d, 0.0, 0.0);
+    let Decision::Apply(a, _) = decide(&mut d, 1024.0, 100e-6) else { panic!() };
+    let rate = (a.freq_ppm - d.freq_ppm()) * 1e-6;
+    let until = d.0.next_deadline().expect("spread").as_secs_f64();
+    assert!(d.0.end_spread(secs(until - 1.0), NtpDuration::ZERO).is_none(), "not yet due");
+    // Ended 10 s late, with 3 us of the backend's own slew pending.
+    let (end, _) = d.0.end_spread(secs(until + 10.0), NtpDuration::from_seconds(3e-6)).expect("due");
+    assert!((end.offset.as_seconds() - (3e-6 - rate * 10.0)).abs() < 1e-9, "{:?}", end.offset);
+    assert_eq!(end.freq_ppm, d.freq_ppm());
+    assert!(d.0.next_deadline().is_none());
+}

@@ -419,12 +419,19 @@ impl Clock {
                 match result {
                     Ok(()) => {
                         self.steering.confirm();
+                        let how = match self.steering.next_deadline() {
+                            Some(end) => format!(
+                                "{:+.6} s spread over {:.0} s",
+                                self.steering.last_offset(),
+                                end.saturating_sub(now).as_secs_f64()
+                            ),
+                            None => format!("{:+.6} s", action.offset.as_seconds()),
+                        };
                         trace(&format!(
-                            "prossntp: {} {:?} {:+.6} s, frequency {:+.3} ppm",
+                            "prossntp: {} {:?} {how}, frequency {:+.3} ppm",
                             self.backend.name(),
                             action.correction,
-                            action.offset.as_seconds(),
-                            action.freq_ppm
+                            self.steering.freq_ppm()
                         ));
                         Steered::Applied(action.correction)
                     }
@@ -452,9 +459,18 @@ impl Clock {
         outcome
     }
 
-    /// The backend's periodic work (backends that pace slews).
+    /// When timed work is due next: the end of a slew spread over time, or
+    /// the backend's own pacing.
+    fn next_tick(&self) -> Option<Duration> {
+        match (self.steering.next_deadline(), self.backend.next_tick()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// The timed work that is due: a spread slew's end, the backend's tick.
     fn tick(&mut self, host: &mut dyn HostLock, options: &Options, trace: TraceFn, now: Duration) {
-        if self.mode != Mode::Steering || self.backend.next_tick().is_none_or(|d| d > now) {
+        if self.mode != Mode::Steering || self.next_tick().is_none_or(|d| d > now) {
             return;
         }
         let obs = self.backend.observe();
@@ -462,7 +478,17 @@ impl Clock {
             self.stand_down(host, options, trace, &finding.to_string(), &obs);
             return self.publish(None, trace);
         }
-        match self.backend.tick(now) {
+        let mut result = Ok(());
+        if self.steering.next_deadline().is_some_and(|d| d <= now) {
+            let pending = self.backend.pending_slew();
+            if let Some((action, report)) = self.steering.end_spread(now, pending) {
+                result = self.backend.apply(action, &report, now);
+            }
+        }
+        if result.is_ok() && self.backend.next_tick().is_some_and(|d| d <= now) {
+            result = self.backend.tick(now);
+        }
+        match result {
             Ok(()) => self.watch.rebase(self.backend.observe()),
             Err(ClockError::PermissionDenied) => {
                 self.refused(trace);
@@ -472,6 +498,8 @@ impl Clock {
                 trace(&format!("prossntp: {} failed: {}", self.backend.name(), std::io::Error::from_raw_os_error(e)))
             }
         }
+        // The ticking client may change (a spread ended, another began).
+        self.publish(None, trace);
     }
 
     fn refused(&mut self, trace: TraceFn) -> Steered {
@@ -487,7 +515,7 @@ impl Clock {
         let (sources, truechimers) = self.steering.counts();
         let steering = self.mode == Mode::Steering;
         // The first client's worker drives a backend that ticks.
-        let ticker = self.links.keys().next().copied().filter(|_| steering && self.backend.next_tick().is_some());
+        let ticker = self.links.keys().next().copied().filter(|_| steering && self.next_tick().is_some());
         let (not_steering, owner_pid) = match &self.mode {
             Mode::Steering => (NotSteering::No, None),
             Mode::Refused => (NotSteering::Refused, None),
@@ -625,9 +653,7 @@ impl Membership {
         if !lock(&self.link.view).ticker {
             return None;
         }
-        self.owner
-            .with_clock(|c, _, _, _| if c.mode == Mode::Steering { c.backend.next_tick() } else { None })
-            .flatten()
+        self.owner.with_clock(|c, _, _, _| if c.mode == Mode::Steering { c.next_tick() } else { None }).flatten()
     }
 
     pub fn tick(&self, now: Duration) {

@@ -266,6 +266,12 @@ pub struct Figures {
     /// its esterror (the estimate it publishes).
     pub over_bound_secs: u32,
     pub over_esterror_secs: u32,
+    /// Steady state, the second half of the run: RMS and largest |offset|,
+    /// seconds, and the RMS over back-to-back windows of one poll interval
+    /// of the clock's mean rate error in each (slews included), ppm.
+    pub steady_rms: f64,
+    pub steady_max: f64,
+    pub steady_freq: f64,
 }
 
 const UNIX_BASE: i64 = 1_800_000_000;
@@ -436,11 +442,11 @@ pub fn run(s: &Scenario) -> Figures {
     (f.over_bound_secs, f.over_esterror_secs) = (over_bound, over_est);
     let from = (s.figures_from as usize).min(offsets.len());
     f.startup_max = offsets[10.min(from)..from].iter().fold(0.0, |m: f64, x| m.max(x.abs()));
-    let rates: Vec<f64> = (from..unstepped_phase.len().saturating_sub(64))
-        .step_by(64)
-        .map(|i| (unstepped_phase[i + 64] - unstepped_phase[i]) / 64.0)
-        .collect();
-    f.freq_64s = (rates.iter().map(|r| r * r).sum::<f64>() / rates.len().max(1) as f64).sqrt() * 1e6;
+    f.freq_64s = rms_rate(&unstepped_phase, from, 64);
+    let half = offsets.len() / 2;
+    let steady = figures(&offsets, &freqs, half);
+    (f.steady_rms, f.steady_max) = (steady.rms_offset, steady.max_offset);
+    f.steady_freq = rms_rate(&unstepped_phase, half, 64);
     f.toward_false = toward_false;
     for n in &nodes {
         let c = n.client.counters();
@@ -532,6 +538,16 @@ impl Node {
             self.client.set_role(v.role);
         }
     }
+}
+
+/// The RMS, over back-to-back windows of `window` seconds from `from` on,
+/// of the mean rate of `phase` (one value a second) in each, ppm.
+fn rms_rate(phase: &[f64], from: usize, window: usize) -> f64 {
+    let rates: Vec<f64> = (from..phase.len().saturating_sub(window))
+        .step_by(window)
+        .map(|i| (phase[i + window] - phase[i]) / window as f64)
+        .collect();
+    (rates.iter().map(|r| r * r).sum::<f64>() / rates.len().max(1) as f64).sqrt() * 1e6
 }
 
 fn figures(offsets: &[f64], freqs: &[f64], from: usize) -> Figures {
