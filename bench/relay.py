@@ -3,18 +3,35 @@
 
     relay.py --listen 127.0.0.3:123 [--listen ...] --server 127.0.0.2:123
              [--up-ms MS] [--down-ms MS] [--jitter-ms MS] [--seed N]
-             [--stats FILE]
+             [--tail-ms MS --tail-shape A] [--loss P]
+             [--burst-every S --burst-for S --burst-ms MS [--burst-share P]]
+             [--route-at S --route-ms MS] [--stats FILE]
 
 Each datagram from a client to a --listen address is forwarded to --server
 from a socket of that client's own (so the replies find their way back),
 --up-ms + uniform(0, --jitter-ms) after it arrived; each reply goes back to
 the client --down-ms + uniform(0, --jitter-ms) after it arrived.
 
+Harder networks, each optional:
+  --tail-ms, --tail-shape  heavy-tailed queueing both ways: each leg also
+                           waits tail-ms x (U^(-1/shape) - 1), a Lomax
+                           (Pareto II) draw, capped at 100 x tail-ms;
+  --burst-every/-for/-ms   one-sided congestion: in the windows
+                           [k x every + for/2, k x every + 3 for/2) seconds
+                           after the relay started, a share --burst-share
+                           (default 0.8) of upstream legs waits another
+                           burst-ms x (0.5 + U/2);
+  --route-at, --route-ms   a symmetric route change: from route-at seconds
+                           after the start, both legs wait route-ms more;
+  --loss                   each leg is dropped with probability P.
+
 Common random numbers: the jitter comes from one random stream per client
 IP address, each seeded with --seed, so clients on different addresses that
 send at the same pace see the same sequence of delays (the n-th request of
 each, and its reply, are delayed alike) and their errors can be compared
-draw for draw rather than luck against luck.
+draw for draw rather than luck against luck. Every datagram takes the same
+four draws from its stream, in a fixed order (jitter, tail, burst, loss),
+whichever options are on, so the streams stay aligned.
 
 Symmetry: both directions go through the same scheduler. A datagram's send
 time is computed from the kernel's receive timestamp (SO_TIMESTAMPNS), not
@@ -80,17 +97,43 @@ def main():
     ap.add_argument("--down-ms", type=float, default=1.0)
     ap.add_argument("--jitter-ms", type=float, default=0.0)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--tail-ms", type=float, default=0.0)
+    ap.add_argument("--tail-shape", type=float, default=1.5)
+    ap.add_argument("--burst-every", type=float, default=0.0)
+    ap.add_argument("--burst-for", type=float, default=0.0)
+    ap.add_argument("--burst-ms", type=float, default=0.0)
+    ap.add_argument("--burst-share", type=float, default=0.8)
+    ap.add_argument("--route-at", type=float, default=None)
+    ap.add_argument("--route-ms", type=float, default=0.0)
+    ap.add_argument("--loss", type=float, default=0.0)
     ap.add_argument("--stats")
     ap.add_argument("--log", help="CSV of every datagram: client,direction,held_s")
     a = ap.parse_args()
     streams = {}  # client IP -> its own random.Random(seed)
 
-    def draw(client):
+    def extra(client, direction, arrived):
+        """Seconds this leg waits beyond its base delay, or None: dropped."""
         rng = streams.get(client[0])
         if rng is None:
             rng = streams[client[0]] = random.Random(a.seed)
-        return rng.uniform(0.0, jit) if jit > 0 else 0.0
+        u_jit, u_tail, u_burst, u_loss = (rng.random() for _ in range(4))
+        if u_loss < a.loss:
+            return None
+        wait = u_jit * jit
+        if a.tail_ms > 0:
+            wait += min(tail * ((1.0 - u_tail) ** (-1.0 / a.tail_shape) - 1.0), 100 * tail)
+        if direction == "up" and a.burst_every > 0:
+            phase = (arrived - t_start) % a.burst_every
+            if a.burst_for / 2 <= phase < 1.5 * a.burst_for and u_burst < a.burst_share:
+                wait += burst * (0.5 + 0.5 * u_burst / a.burst_share)
+        if a.route_at is not None and arrived - t_start >= a.route_at:
+            wait += route
+        return wait
+
     up, down, jit = a.up_ms / 1e3, a.down_ms / 1e3, a.jitter_ms / 1e3
+    tail, burst, route = a.tail_ms / 1e3, a.burst_ms / 1e3, a.route_ms / 1e3
+    t_start = time.monotonic()
+    dropped = {"up": 0, "down": 0}
 
     try:  # precise poll() timeouts (default slack is 50 us)
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_TIMERSLACK, ctypes.c_ulong(1), 0, 0, 0)
@@ -148,8 +191,12 @@ def main():
 
     def schedule(sock, data, dest, direction, arrived, age, base, client):
         now = time.monotonic()
-        deadline = arrived + base + draw(client)
+        wait = extra(client, direction, arrived)
         pickup[direction].append(age)
+        if wait is None:
+            dropped[direction] += 1
+            return
+        deadline = arrived + base + wait
         if deadline < now:
             missed[direction] += 1
         seq[0] += 1
@@ -221,6 +268,12 @@ def main():
         "up_ms": a.up_ms,
         "down_ms": a.down_ms,
         "jitter_ms": a.jitter_ms,
+        "tail_ms": a.tail_ms,
+        "tail_shape": a.tail_shape,
+        "burst": [a.burst_every, a.burst_for, a.burst_ms, a.burst_share],
+        "route": [a.route_at, a.route_ms],
+        "loss": a.loss,
+        "dropped": dropped,
         "send_lateness": {d: quantiles(v) for d, v in late.items()},
         "pickup_age": {d: quantiles(v) for d, v in pickup.items()},
         "picked_up_after_deadline": missed,

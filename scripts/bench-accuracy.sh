@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Accuracy benchmark: prossntp, chronyd and ntpdig measure, side by side and
-# at the same time, a server known to be exactly 37 ms ahead, under three
+# at the same time, a server known to be exactly 37 ms ahead, under seven
 # conditions (plain loopback; a relay adding 1 ms of uniform jitter each way;
-# the same relay with a path 2 ms longer upstream than downstream). Prints a
-# markdown table to stdout and writes it to FILE.
+# the same relay with a path 2 ms longer upstream than downstream; then four
+# hard networks: heavy-tailed queueing both ways, bursts of one-sided
+# congestion, a symmetric route change, 20 % loss each way with jitter).
+# Prints a markdown table to stdout and writes it to FILE.
 #
 #   scripts/bench-accuracy.sh [-o FILE]      (default bench/results/accuracy.md)
 #
@@ -12,7 +14,7 @@
 # private network namespace (loopback only) with CAP_SYS_TIME dropped: no
 # client can touch the clock (prossntp measures only, chronyd runs with -x,
 # ntpdig is never given -s/-S) and no packet leaves the machine. Takes about
-# 14 minutes. Environment knobs (defaults in brackets):
+# 28 minutes. Environment knobs (defaults in brackets):
 #   BENCH_POLL [1]         request interval 2^POLL s for prossntp and chronyd
 #                          (ntpdig runs every 2^POLL s too)
 #   BENCH_WARMUP [20]      seconds of each condition left out
@@ -21,7 +23,7 @@
 #   BENCH_BASE_MS [1]      relay base delay each way
 #   BENCH_JITTER_MS [1]    relay uniform jitter each way
 #   BENCH_ASYM_MS [2]      extra upstream delay in condition 3
-#   BENCH_CONDITIONS [1 2 3]  which conditions to run
+#   BENCH_CONDITIONS [1 2 3 4 5 6 7]  which conditions to run
 #   BENCH_KEEP=DIR         keep the raw samples and logs in DIR
 #   BENCH_SERVER=PATH      another test server binary with the same options
 #                          (to try a changed server) [target/release/prossntp-testserver]
@@ -158,7 +160,7 @@ condition() {
     relay_pid=
 }
 
-want() { case " ${BENCH_CONDITIONS:-1 2 3} " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
+want() { case " ${BENCH_CONDITIONS:-1 2 3 4 5 6 7} " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
 want 1 && condition cond1 "1 loopback" "$server_ip" "plain loopback, straight to the server" -- --loopback
 # Condition 2 decides two targets on medians of correlated estimates: it is
 # run BENCH_RUNS times with other seeds and pooled.
@@ -174,6 +176,25 @@ want 3 && condition cond3 "3 asymmetric" 127.0.0.4 \
     "through bench/relay.py, up ${up3} ms, down ${base_ms} ms, + uniform(0, ${jitter_ms}) ms each way (path ${asym_ms} ms longer upstream)" \
     --up-ms "$up3" --down-ms "$base_ms" --jitter-ms "$jitter_ms" --seed 3 \
     -- --seed 3 --expected-us "$(python3 -c "print(round($asym_ms * 500))")"
+
+# The hard networks (bench/relay.py documents each option). Longer runs where
+# the event needs room: bursts every 80 s, the route change at 80 s.
+long=$((samples * 3 / 2))
+long_max=$((warmup + long * interval * 2 + 30))
+want 4 && condition cond4 "4 heavy tail" 127.0.0.5 \
+    "through bench/relay.py, ${base_ms} ms + Lomax(scale 0.2 ms, shape 1.5) each way (heavy-tailed queueing)" \
+    --up-ms "$base_ms" --down-ms "$base_ms" --tail-ms 0.2 --tail-shape 1.5 --seed 5 -- --seed 5 --hard
+want 5 && condition cond5 "5 bursts" 127.0.0.6 \
+    "through bench/relay.py, ${base_ms} ms + uniform(0, 0.2) ms each way; from 20 s, every 80 s, 40 s of upstream congestion: 80 % of requests wait 2.5-5 ms more" \
+    --up-ms "$base_ms" --down-ms "$base_ms" --jitter-ms 0.2 --burst-every 80 --burst-for 40 --burst-ms 5 --seed 6 \
+    -- --seed 6 --hard --samples "$long" --max-seconds "$long_max"
+want 6 && condition cond6 "6 route change" 127.0.0.7 \
+    "through bench/relay.py, ${base_ms} ms + uniform(0, 0.5) ms each way; from 80 s both ways 3 ms longer (symmetric route change)" \
+    --up-ms "$base_ms" --down-ms "$base_ms" --jitter-ms 0.5 --route-at 80 --route-ms 3 --seed 7 \
+    -- --seed 7 --hard --split-at 80 --samples "$long" --max-seconds "$long_max"
+want 7 && condition cond7 "7 loss" 127.0.0.8 \
+    "through bench/relay.py, ${base_ms} ms + uniform(0, ${jitter_ms}) ms each way, 20 % of datagrams lost each way" \
+    --up-ms "$base_ms" --down-ms "$base_ms" --jitter-ms "$jitter_ms" --loss 0.2 --seed 8 -- --seed 8 --hard
 
 python3 bench/accuracy.py report --dir "$run" --out "$out"
 echo "bench-accuracy: written to $out" >&2
