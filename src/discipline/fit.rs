@@ -41,18 +41,71 @@ const BASE_ERROR: f64 = 1e-6;
 /// simulator: lower trusts single low-delay samples too much, higher
 /// averages too little)...
 pub const MIN_DELAY_SHARE: f64 = 0.10;
-/// ...and when measuring, where 64 samples are averaged: on real paths part
-/// of a delay's excess does not show in the offset (the accuracy benchmark's
-/// jitter condition, the three clients' raw samples of three runs replayed
-/// with examples/replay_samples: mean median error 57.6 us at 0.10, 44.8 at
-/// 0.50; 0.50 costs chrony's simulated exponential delays 1-2 us).
-pub const MEASURE_MIN_DELAY_SHARE: f64 = 0.50;
+
+/// The floor of a point's possible error.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Floor {
+    /// [`BASE_ERROR`] plus this share of the minimum delay.
+    Share(f64),
+    /// From the points' own scatter (measuring, where 64 samples are
+    /// averaged over paths of every kind): the lower quartile of the delay
+    /// excess over [`SCATTER_RATIO`], between [`BASE_ERROR`] and half the
+    /// minimum delay; and points beyond the core do not count at all.
+    /// Where most delays sit close to the minimum (a heavy tail, bursts of
+    /// congestion) the floor is low and the slow samples count for nothing;
+    /// where delays spread evenly over both legs (whose excess says little
+    /// of the offset's error) it is high and all are averaged.
+    Scatter,
+}
+
+/// The floor is the lower quartile of the delay excess over this. (The
+/// quartile, not the median: up to three quarters of the samples may be slow,
+/// in a congestion burst, without moving it.) Chosen on the accuracy
+/// benchmark's raw samples of all seven conditions replayed with
+/// examples/replay_samples and on the simulator's measuring table: 0.8, 1.6
+/// and 3.2 gave median errors of 56, 43 and 33 us in the jitter condition,
+/// 30, 33 and 30 us with 20 % loss, and the same or better elsewhere.
+pub const SCATTER_RATIO: f64 = 3.2;
+const QUANTILE_PERCENT: usize = 25;
+/// The core of a set of points: delay excess within this many times the
+/// lower quartile of the excess. Runs tests and asymmetry estimates look at
+/// the core only: a burst of slow samples on one leg must neither shorten a
+/// fit's window nor pass for an asymmetric path.
+pub const CORE_EXCESS: f64 = 6.0;
+/// Fewer points than this have no core (all count) and, with a floor from
+/// the scatter, the floor [`FEW_POINTS_SHARE`] of the minimum delay.
+pub const SCATTER_POINTS: usize = 12;
+const FEW_POINTS_SHARE: f64 = 0.5;
+
+/// What a set of points' weights are measured against: its minimum delay
+/// and the lower quartile of its delay excess (infinite: too few points).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Scale {
+    pub min_delay: f64,
+    quartile: f64,
+}
+
+impl Scale {
+    pub fn of(points: &[Point]) -> Scale {
+        Scale::against(points, min_delay(points))
+    }
+
+    /// With the minimum delay given (that of a larger set).
+    pub fn against(points: &[Point], min_delay: f64) -> Scale {
+        let quartile = if points.len() < SCATTER_POINTS { f64::INFINITY } else { quartile_excess(points, min_delay) };
+        Scale { min_delay, quartile }
+    }
+
+    /// The largest delay excess of the core.
+    pub fn core_limit(&self) -> f64 {
+        CORE_EXCESS * self.quartile
+    }
+}
 
 /// How a fit treats its points.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Weighting {
-    /// The floor of a point's possible error, as a share of the minimum delay.
-    pub min_delay_share: f64,
+    pub floor: Floor,
     /// Offset change per second of delay above the minimum (-0.5 to 0.5):
     /// when a path's delay varies on one leg only, each point's offset is
     /// corrected to what it would read at the minimum delay.
@@ -63,18 +116,58 @@ struct Weighted<'a> {
     points: &'a [Point],
     min_delay: f64,
     how: Weighting,
+    floor: f64,
+    /// Largest delay excess of the core.
+    core: f64,
+}
+
+/// The lower quartile of the delay excess of `points` over `min_delay`.
+fn quartile_excess(points: &[Point], min_delay: f64) -> f64 {
+    let mut excess: Vec<f64> = points.iter().map(|p| (p.delay - min_delay).max(0.0)).collect();
+    if excess.is_empty() {
+        return 0.0;
+    }
+    let k = excess.len() * QUANTILE_PERCENT / 100;
+    *excess.select_nth_unstable_by(k, f64::total_cmp).1
 }
 
 impl Weighted<'_> {
     fn new(points: &[Point], how: Weighting) -> Weighted<'_> {
-        Weighted { points, min_delay: min_delay(points), how }
+        Weighted::scaled(points, how, Scale::of(points))
+    }
+
+    fn against(points: &[Point], how: Weighting, min_delay: f64) -> Weighted<'_> {
+        Weighted::scaled(points, how, Scale::against(points, min_delay))
+    }
+
+    fn scaled(points: &[Point], how: Weighting, scale: Scale) -> Weighted<'_> {
+        let min_delay = scale.min_delay;
+        let floor = match how.floor {
+            Floor::Share(share) => BASE_ERROR + min_delay * share,
+            Floor::Scatter if scale.quartile.is_infinite() => BASE_ERROR + min_delay * FEW_POINTS_SHARE,
+            Floor::Scatter => (scale.quartile / SCATTER_RATIO).clamp(BASE_ERROR, (min_delay / 2.0).max(BASE_ERROR)),
+        };
+        Weighted { points, min_delay, how, floor, core: scale.core_limit() }
+    }
+
+    fn in_core(&self, p: &Point) -> bool {
+        p.delay - self.min_delay <= self.core
     }
 
     /// Weight: the inverse square of the point's possible error, half its
-    /// delay above the minimum plus the floor.
+    /// delay above the minimum plus the floor (0 beyond the core, with a
+    /// floor from the scatter).
     fn weight(&self, p: &Point) -> f64 {
-        let err = (p.delay - self.min_delay) / 2.0 + BASE_ERROR + self.min_delay * self.how.min_delay_share + p.extra;
+        if self.how.floor == Floor::Scatter && !self.in_core(p) {
+            return 0.0;
+        }
+        let err = (p.delay - self.min_delay) / 2.0 + self.floor + p.extra;
         1.0 / (err * err)
+    }
+
+    /// The core points (see [`CORE_EXCESS`]).
+    fn core(&self) -> impl Iterator<Item = &Point> + '_ {
+        self.points.iter().filter(|p| self.in_core(p))
     }
 
     fn offset(&self, p: &Point) -> f64 {
@@ -108,8 +201,8 @@ const UNEXPLAINED: f64 = 3.0;
 pub fn fit_line_explained(points: &[Point], at: f64, how: Weighting, min_delay: f64) -> Fit {
     let fit = fit_line_against(points, at, how, min_delay);
     let Some(newest) = points.last().filter(|p| p.delay > min_delay) else { return fit };
-    let wp = Weighted { points, min_delay, how };
-    let floor = BASE_ERROR + min_delay * how.min_delay_share;
+    let wp = Weighted::against(points, how, min_delay);
+    let floor = wp.floor;
     let miss = wp.offset(newest) - (fit.offset + fit.slope * (newest.t - at));
     if miss.abs() <= (newest.delay - min_delay) / 2.0 + UNEXPLAINED * (floor + fit.rms) {
         return fit;
@@ -124,7 +217,7 @@ pub fn fit_line_explained(points: &[Point], at: f64, how: Weighting, min_delay: 
 /// The weight `p` would have among `points` (its own delay counts toward
 /// their minimum), as a fit weighs it.
 pub fn point_weight(points: &[Point], p: &Point, how: Weighting) -> f64 {
-    Weighted { points, min_delay: min_delay(points).min(p.delay), how }.weight(p)
+    Weighted::against(points, how, min_delay(points).min(p.delay)).weight(p)
 }
 
 /// The lowest delay of `points`.
@@ -140,9 +233,15 @@ pub fn fit_line(points: &[Point], at: f64, how: Weighting) -> Fit {
 /// Fits `points` as `how` says, their delays' excess counted from
 /// `min_delay` (a span of a register is weighed against the whole register's
 /// minimum, not its own).
-#[allow(clippy::suboptimal_flops)]
 pub fn fit_line_against(points: &[Point], at: f64, how: Weighting, min_delay: f64) -> Fit {
-    let wp = Weighted { points, min_delay, how };
+    fit_line_scaled(points, at, how, Scale::against(points, min_delay))
+}
+
+/// Fits `points` as `how` says, weighed against `scale` (a window of a
+/// register against the whole register's).
+#[allow(clippy::suboptimal_flops)]
+pub fn fit_line_scaled(points: &[Point], at: f64, how: Weighting, scale: Scale) -> Fit {
+    let wp = Weighted::scaled(points, how, scale);
     let (tm, om, _, sw) = wp.means(at);
     let (mut stt, mut sto) = (0.0, 0.0);
     for p in points {
@@ -178,11 +277,17 @@ pub fn asymmetry(points: &[Point], how: Weighting) -> Option<f64> {
     if points.len() < MIN_ASYMMETRY_POINTS {
         return None;
     }
-    let wp = Weighted::new(points, Weighting { asymmetry: 0.0, ..how });
+    let all = Weighted::new(points, Weighting { asymmetry: 0.0, ..how });
+    // (Measuring looks at the core only: see [`CORE_EXCESS`].)
+    let core: Vec<Point> = if how.floor == Floor::Scatter { all.core().copied().collect() } else { points.to_vec() };
+    if core.len() < MIN_ASYMMETRY_POINTS {
+        return None;
+    }
+    let wp = Weighted::against(&core, Weighting { asymmetry: 0.0, ..how }, all.min_delay);
     let at = points[points.len() - 1].t;
     let (tm, om, dm, _) = wp.means(at);
     let (mut stt, mut std, mut sdd, mut sto, mut sdo) = (0.0, 0.0, 0.0, 0.0, 0.0);
-    for p in points {
+    for p in &core {
         let w = wp.weight(p);
         let (t, d, o) = (p.t - at - tm, p.delay - wp.min_delay - dm, p.offset - om);
         stt += w * t * t;
@@ -206,12 +311,16 @@ pub const MIN_RUNS_POINTS: usize = 8;
 /// test: too few runs of equal sign mean the offset has not followed a line
 /// over that span (another daemon slewed the clock, the oscillator wandered),
 /// and the older points are let go. A noisy but linear history keeps them all.
+///
+/// Every window is weighed against the whole set's [`Scale`]: a window that
+/// a burst of slow samples fills is not judged by those samples alone.
 pub fn fit_random_residuals(points: &[Point], at: f64, how: Weighting) -> Fit {
+    let scale = Scale::of(points);
     let mut n = points.len();
     loop {
         let window = &points[points.len() - n..];
-        let fit = fit_line(window, at, how);
-        if n / 2 < MIN_RUNS_POINTS || residual_runs_are_random(window, &fit, at, how) {
+        let fit = fit_line_scaled(window, at, how, scale);
+        if n / 2 < MIN_RUNS_POINTS || residual_runs_are_random(window, &fit, at, how, scale) {
             return fit;
         }
         n /= 2;
@@ -220,16 +329,17 @@ pub fn fit_random_residuals(points: &[Point], at: f64, how: Weighting) -> Fit {
 
 /// Wald-Wolfowitz runs test on the residuals' signs: false when there are
 /// fewer runs than random signs would give, by more than two sigma.
-fn residual_runs_are_random(points: &[Point], fit: &Fit, at: f64, how: Weighting) -> bool {
-    let wp = Weighted::new(points, how);
+fn residual_runs_are_random(points: &[Point], fit: &Fit, at: f64, how: Weighting, scale: Scale) -> bool {
+    let wp = Weighted::scaled(points, how, scale);
     let positive = |p: &Point| wp.offset(p) > fit.offset + fit.slope * (p.t - at);
-    let pos = points.iter().filter(|p| positive(p)).count() as f64;
-    let n = points.len() as f64;
+    let signs: Vec<bool> = wp.core().map(positive).collect();
+    let pos = signs.iter().filter(|&&s| s).count() as f64;
+    let n = signs.len() as f64;
     let neg = n - pos;
     if pos == 0.0 || neg == 0.0 {
         return n < 3.0;
     }
-    let runs = 1 + points.windows(2).filter(|w| positive(&w[0]) != positive(&w[1])).count();
+    let runs = 1 + signs.windows(2).filter(|w| w[0] != w[1]).count();
     let mean = 2.0 * pos * neg / n + 1.0;
     let var = (mean - 1.0) * (mean - 2.0) / (n - 1.0);
     runs as f64 >= mean - 2.0 * var.sqrt()
@@ -240,7 +350,7 @@ mod tests {
     use super::*;
 
     /// Steering, no asymmetry correction.
-    const PLAIN: Weighting = Weighting { min_delay_share: MIN_DELAY_SHARE, asymmetry: 0.0 };
+    const PLAIN: Weighting = Weighting { floor: Floor::Share(MIN_DELAY_SHARE), asymmetry: 0.0 };
 
     #[test]
     fn exact_line() {

@@ -3,7 +3,9 @@
 
 use std::collections::VecDeque;
 
-use super::fit::{asymmetry, fit_line_against, fit_line_explained, min_delay, point_weight, Fit, Point, Weighting};
+use super::fit::{
+    asymmetry, fit_line_against, fit_line_explained, min_delay, point_weight, Fit, Floor, Point, Weighting,
+};
 
 /// An asymmetry estimate at least this large (in size)...
 const ASYMMETRY_CLEAR: f64 = 0.45;
@@ -55,6 +57,11 @@ impl Register {
             self.points.pop_front();
         }
         self.points.push_back(p);
+    }
+
+    /// Lets the oldest `n` points go.
+    pub(super) fn drop_oldest(&mut self, n: usize) {
+        self.points.drain(..n.min(self.points.len()));
     }
 
     pub(super) fn clear(&mut self) {
@@ -116,8 +123,8 @@ impl Register {
 
     /// The weighting for the register's next fit: updates the asymmetry
     /// streak from the register as it is now.
-    pub(super) fn weighting(&mut self, min_delay_share: f64) -> Weighting {
-        let plain = Weighting { min_delay_share, asymmetry: 0.0 };
+    pub(super) fn weighting(&mut self, floor: Floor) -> Weighting {
+        let plain = Weighting { floor, asymmetry: 0.0 };
         let estimate = asymmetry(self.points.make_contiguous(), plain).unwrap_or(0.0);
         let held = self.asymmetry != 0.0 && estimate.signum() == self.asymmetry.signum();
         let bar = if held { ASYMMETRY_HOLD } else { ASYMMETRY_CLEAR };

@@ -16,7 +16,7 @@
 
 use std::time::Duration;
 
-use super::fit::{fit_line, Fit, Point, Weighting, MIN_DELAY_SHARE};
+use super::fit::{fit_line, Fit, Floor, Point, Weighting, MIN_DELAY_SHARE};
 use super::register::Register;
 use super::select::{select, Agreement, Interval, Selection, MIN_AGING};
 use super::{
@@ -480,15 +480,15 @@ impl Steering {
             src.votes.retain(|v| agree(v, &point));
             src.votes.push(point);
             (src.votes.len() >= STEP_AGREEMENT).then(|| {
-                let plain = Weighting { min_delay_share: MIN_DELAY_SHARE, asymmetry: 0.0 };
+                let plain = Weighting { floor: Floor::Share(MIN_DELAY_SHARE), asymmetry: 0.0 };
                 estimate(fit_line(&src.votes, t, plain), frame.p, true, false)
             })
         } else {
             src.votes.clear();
-            let plain = Weighting { min_delay_share: MIN_DELAY_SHARE, asymmetry: src.register.asymmetry() };
+            let plain = Weighting { floor: Floor::Share(MIN_DELAY_SHARE), asymmetry: src.register.asymmetry() };
             src.register.score_spans(&point, plain);
             src.register.push(point);
-            let how = src.register.weighting(MIN_DELAY_SHARE);
+            let how = src.register.weighting(Floor::Share(MIN_DELAY_SHARE));
             let fit = src.register.fit_best_span(t, how);
             src.jitter = fit.rms;
             Some(estimate(fit, frame.p, false, slewing))

@@ -3,9 +3,13 @@
 
 use std::time::Duration;
 
-use super::fit::{fit_random_residuals, Point, MEASURE_MIN_DELAY_SHARE};
+use super::fit::{fit_random_residuals, min_delay, Floor, Point, Scale};
 use super::register::Register;
 use super::{MEASURE_POINTS, STEP_THRESHOLD_SECS};
+
+/// A rise of the delay is another route once this many samples in a row
+/// show it (a burst of congestion is shorter).
+const ROUTE_POINTS: usize = 24;
 use crate::proto::validate::Sample;
 
 /// Every client's own estimate: the register holds the last
@@ -45,7 +49,8 @@ impl Tracker {
 
     /// Adds `sample`, taken at monotonic time `now`, and fits offset and
     /// drift. A sample further than the step threshold from the fit (the
-    /// server or the local clock jumped) starts the register afresh.
+    /// server or the local clock jumped) starts the register afresh; a
+    /// lasting rise of the delay (another route) lets the points before it go.
     pub fn measure(&mut self, now: Duration, sample: &Sample) {
         let t = now.as_secs_f64();
         let point =
@@ -58,7 +63,18 @@ impl Tracker {
             }
         }
         self.register.push(point);
-        let how = self.register.weighting(MEASURE_MIN_DELAY_SHARE);
+        // The path changed (its delay rose for good): when none of the newer
+        // half of the points is in the core, the older half describes
+        // another path and goes. (A burst of slow samples is shorter.)
+        let points = self.register.points();
+        let n = points.len();
+        if n >= 2 * ROUTE_POINTS {
+            let scale = Scale::of(points);
+            if min_delay(&points[n / 2..]) - scale.min_delay > scale.core_limit() {
+                self.register.drop_oldest(n / 2);
+            }
+        }
+        let how = self.register.weighting(Floor::Scatter);
         let fit = fit_random_residuals(self.register.points(), t, how);
         self.jitter = fit.rms;
         self.last_offset = fit.offset;
