@@ -100,6 +100,23 @@ impl Scale {
     pub fn core_limit(&self) -> f64 {
         CORE_EXCESS * self.quartile
     }
+
+    /// The core's limit as a fit with `floor` draws it: steering
+    /// ([`Floor::Share`]) never draws it tighter than twice the minimum
+    /// delay, so that a real move of the clock in a sample of modest delay
+    /// is not cut away while a register's scatter is still estimated from
+    /// few points.
+    pub fn core_for(&self, floor: Floor) -> f64 {
+        match floor {
+            Floor::Share(_) => self.core_limit().max(2.0 * self.min_delay),
+            Floor::Scatter => self.core_limit(),
+        }
+    }
+
+    /// Whether `p` is in the core as a fit with `floor` draws it.
+    pub fn in_core(&self, p: &Point, floor: Floor) -> bool {
+        p.delay - self.min_delay <= self.core_for(floor)
+    }
 }
 
 /// How a fit treats its points.
@@ -119,6 +136,8 @@ struct Weighted<'a> {
     floor: f64,
     /// Largest delay excess of the core.
     core: f64,
+    /// Whether points beyond the core weigh nothing (when any point is in it).
+    cut: bool,
 }
 
 /// The lower quartile of the delay excess of `points` over `min_delay`.
@@ -147,7 +166,9 @@ impl Weighted<'_> {
             Floor::Scatter if scale.quartile.is_infinite() => BASE_ERROR + min_delay * FEW_POINTS_SHARE,
             Floor::Scatter => (scale.quartile / SCATTER_RATIO).clamp(BASE_ERROR, (min_delay / 2.0).max(BASE_ERROR)),
         };
-        Weighted { points, min_delay, how, floor, core: scale.core_limit() }
+        let core = scale.core_for(how.floor);
+        let cut = points.iter().any(|p| scale.in_core(p, how.floor));
+        Weighted { points, min_delay, how, floor, core, cut }
     }
 
     fn in_core(&self, p: &Point) -> bool {
@@ -155,10 +176,10 @@ impl Weighted<'_> {
     }
 
     /// Weight: the inverse square of the point's possible error, half its
-    /// delay above the minimum plus the floor (0 beyond the core, with a
-    /// floor from the scatter).
+    /// delay above the minimum plus the floor; 0 beyond the core (a point
+    /// caught in congestion), unless no point is in it.
     fn weight(&self, p: &Point) -> f64 {
-        if self.how.floor == Floor::Scatter && !self.in_core(p) {
+        if self.cut && !self.in_core(p) {
             return 0.0;
         }
         let err = (p.delay - self.min_delay) / 2.0 + self.floor + p.extra;
@@ -193,17 +214,23 @@ impl Weighted<'_> {
 /// its path's.
 const UNEXPLAINED: f64 = 3.0;
 
-/// As [`fit_line_against`], but when the newest point lies further from the
+/// As [`fit_line_scaled`], but when the newest point lies further from the
 /// line than half its delay's excess (all a delay can explain) plus
 /// [`UNEXPLAINED`] noise floors and residual RMS, it is not weighed down for
 /// its delay: the clock moved (a frequency error), and down-weighting it
-/// would ignore that.
-pub fn fit_line_explained(points: &[Point], at: f64, how: Weighting, min_delay: f64) -> Fit {
-    let fit = fit_line_against(points, at, how, min_delay);
+/// would ignore that. A point beyond the core is left as it is.
+pub fn fit_line_explained(points: &[Point], at: f64, how: Weighting, scale: Scale) -> Fit {
+    let min_delay = scale.min_delay;
+    let fit = fit_line_scaled(points, at, how, scale);
     let Some(newest) = points.last().filter(|p| p.delay > min_delay) else { return fit };
-    let wp = Weighted::against(points, how, min_delay);
+    let wp = Weighted::scaled(points, how, scale);
+    // Beyond the core the point is caught in congestion: it tells nothing
+    // of the clock, whichever way it lies.
+    if wp.cut && !wp.in_core(newest) {
+        return fit;
+    }
     let floor = wp.floor;
-    let miss = wp.offset(newest) - (fit.offset + fit.slope * (newest.t - at));
+    let miss = newest.offset - how.asymmetry * (newest.delay - min_delay) - (fit.offset + fit.slope * (newest.t - at));
     if miss.abs() <= (newest.delay - min_delay) / 2.0 + UNEXPLAINED * (floor + fit.rms) {
         return fit;
     }
@@ -211,7 +238,7 @@ pub fn fit_line_explained(points: &[Point], at: f64, how: Weighting, min_delay: 
     if let Some(p) = adjusted.last_mut() {
         p.delay = min_delay;
     }
-    fit_line_against(&adjusted, at, how, min_delay)
+    fit_line_scaled(&adjusted, at, how, scale)
 }
 
 /// The weight `p` would have among `points` (its own delay counts toward
@@ -436,12 +463,12 @@ mod tests {
             (0..15).map(|i| Point { t: i as f64 * 64.0, offset: 0.0, delay: 2e-4, extra: 0.0 }).collect();
         pts.push(Point { t: 960.0, offset: 1.64e-3, delay: 4.07e-4, extra: 0.0 });
         let weighed_down = fit_line(&pts, 960.0, PLAIN);
-        let explained = fit_line_explained(&pts, 960.0, PLAIN, 2e-4);
+        let explained = fit_line_explained(&pts, 960.0, PLAIN, Scale::against(&pts, 2e-4));
         assert!(weighed_down.offset < 0.2e-3, "{}", weighed_down.offset);
         assert!(explained.offset > 3.0 * weighed_down.offset, "{} vs {}", explained.offset, weighed_down.offset);
         // A deviation its delay does explain stays weighed down.
         pts[15].offset = 0.9e-4;
-        assert_eq!(fit_line_explained(&pts, 960.0, PLAIN, 2e-4), fit_line(&pts, 960.0, PLAIN));
+        assert_eq!(fit_line_explained(&pts, 960.0, PLAIN, Scale::against(&pts, 2e-4)), fit_line(&pts, 960.0, PLAIN));
     }
 
     #[test]

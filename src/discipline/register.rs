@@ -3,9 +3,7 @@
 
 use std::collections::VecDeque;
 
-use super::fit::{
-    asymmetry, fit_line_against, fit_line_explained, min_delay, point_weight, Fit, Floor, Point, Weighting,
-};
+use super::fit::{asymmetry, fit_line_explained, fit_line_scaled, point_weight, Fit, Floor, Point, Scale, Weighting};
 
 /// An asymmetry estimate at least this large (in size)...
 const ASYMMETRY_CLEAR: f64 = 0.45;
@@ -78,25 +76,32 @@ impl Register {
             return;
         }
         let w = point_weight(points, p, how);
-        let lowest = min_delay(points);
+        let scale = Scale::of(points);
         for (k, &span) in SPANS.iter().enumerate() {
             let window = &points[points.len() - span.min(points.len())..];
-            let miss = p.offset - fit_line_against(window, p.t, how, lowest).offset;
+            let miss = p.offset - fit_line_scaled(window, p.t, how, scale).offset;
             self.span_errors[k] = SPAN_MEMORY * self.span_errors[k] + w * miss * miss;
         }
         self.span_weights = SPAN_MEMORY * self.span_weights + w;
     }
 
-    /// The fit at `t` over the span that has predicted best lately (all the
-    /// register, until spans have been scored).
+    /// The fit at `t` over the span that has predicted best lately among
+    /// those holding at least two points of the core (all the register,
+    /// until spans have been scored or when none does): a short span inside
+    /// a burst of congestion would follow the congestion.
     pub(super) fn fit_best_span(&mut self, t: f64, how: Weighting) -> Fit {
-        let scored = self.span_weights > 0.0;
-        let span = match (0..SPANS.len()).min_by(|&a, &b| self.span_errors[a].total_cmp(&self.span_errors[b])) {
-            Some(k) if scored => SPANS[k],
-            _ => self.capacity,
-        };
         let points = self.points.make_contiguous();
-        fit_line_explained(&points[points.len() - span.min(points.len())..], t, how, min_delay(points))
+        let scale = Scale::of(points);
+        let window = |span: usize| &points[points.len() - span.min(points.len())..];
+        let core_points = |span: usize| window(span).iter().filter(|p| scale.in_core(p, how.floor)).count();
+        let mut ranked: Vec<usize> = (0..SPANS.len()).collect();
+        ranked.sort_by(|&a, &b| self.span_errors[a].total_cmp(&self.span_errors[b]));
+        let span = ranked
+            .into_iter()
+            .map(|k| SPANS[k])
+            .find(|&span| self.span_weights > 0.0 && core_points(span) >= 2)
+            .unwrap_or(self.capacity);
+        fit_line_explained(window(span), t, how, scale)
     }
 
     pub(super) fn is_empty(&self) -> bool {

@@ -6,11 +6,11 @@ use std::time::Duration;
 use super::fit::{fit_random_residuals, min_delay, Floor, Point, Scale};
 use super::register::Register;
 use super::{MEASURE_POINTS, STEP_THRESHOLD_SECS};
+use crate::proto::validate::Sample;
 
 /// A rise of the delay is another route once this many samples in a row
 /// show it (a burst of congestion is shorter).
 const ROUTE_POINTS: usize = 24;
-use crate::proto::validate::Sample;
 
 /// Every client's own estimate: the register holds the last
 /// [`MEASURE_POINTS`] samples and the fit uses the longest recent span whose

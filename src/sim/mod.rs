@@ -29,6 +29,45 @@ pub enum Backend {
     Adjtime,
 }
 
+/// The benchmark's hard networks (bench/relay.py), for the simulator. Each
+/// part draws from the random stream only when it is set, so the other
+/// scenarios keep their figures.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct HardNet {
+    /// Heavy-tailed queueing both ways: each leg also waits
+    /// `scale * (U^(-1/shape) - 1)` (Lomax), capped at 100 x scale.
+    pub tail: Option<(f64, f64)>,
+    /// One-sided congestion (`every`, `window`, `extra`, `share`): from
+    /// `window / 2` into each `every` seconds, for `window` seconds, a share
+    /// of requests wait `extra * (0.5 + U / 2)` more on the way up.
+    pub bursts: Option<(f64, f64, f64, f64)>,
+    /// A symmetric route change: from this true time both legs take this much longer.
+    pub route: Option<(f64, f64)>,
+}
+
+impl HardNet {
+    /// The extra delay of a leg that leaves at true time `t` (`up`: client to server).
+    fn extra(&self, rng: &mut Rng, t: f64, up: bool) -> f64 {
+        let mut wait = 0.0;
+        if let Some((scale, shape)) = self.tail {
+            wait += (scale * ((1.0 - rng.uniform()).powf(-1.0 / shape) - 1.0)).min(100.0 * scale);
+        }
+        if let (Some((every, window, extra, share)), true) = (self.bursts, up) {
+            let u = rng.uniform();
+            let phase = t % every;
+            if (window / 2.0..1.5 * window).contains(&phase) && u < share {
+                wait += extra * (0.5 + 0.5 * u / share);
+            }
+        }
+        if let Some((at, extra)) = self.route {
+            if t >= at {
+                wait += extra;
+            }
+        }
+        wait
+    }
+}
+
 /// One server of a scenario, and the path to it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ServerModel {
@@ -50,6 +89,7 @@ pub struct ServerModel {
     pub asymmetry: f64,
     /// Probability a request or its reply is lost.
     pub loss: f64,
+    pub hard: HardNet,
 }
 
 impl ServerModel {
@@ -65,6 +105,7 @@ impl ServerModel {
             queue_on_return: false,
             asymmetry: 0.0,
             loss: 0.0,
+            hard: HardNet::default(),
         }
     }
 
@@ -107,6 +148,7 @@ pub struct Scenario {
     pub queue_on_return: bool,
     pub asymmetry: f64,
     pub loss: f64,
+    pub hard: HardNet,
     /// At this true time the one server's clock jumps by this much (figures
     /// are then taken against the server's clock).
     pub server_step: Option<(f64, f64)>,
@@ -144,6 +186,7 @@ impl Default for Scenario {
             queue_on_return: false,
             asymmetry: 0.0,
             loss: 0.0,
+            hard: HardNet::default(),
             server_step: None,
             servers: vec![],
             foreign: None,
@@ -172,6 +215,30 @@ impl Scenario {
             delay_exp_mean: 0.0,
             ..Scenario::default()
         }
+    }
+
+    /// The accuracy benchmark's hard networks (scripts/bench-accuracy.sh,
+    /// conditions 4 to 7), on `base`'s path: heavy-tailed queueing both ways,
+    /// one-sided congestion bursts of 2.5-5 ms for `window` seconds in every
+    /// 2 x `window`, a symmetric route change 3 ms longer at `route_at`, and
+    /// 20 % loss each way.
+    pub fn hard_networks(base: &Scenario, window: f64, route_at: f64) -> Vec<(&'static str, Scenario)> {
+        let hard = |hard: HardNet| Scenario { hard, ..base.clone() };
+        vec![
+            (
+                "heavy tail, Lomax(0.2 ms, 1.5) each way",
+                hard(HardNet { tail: Some((0.2e-3, 1.5)), ..HardNet::default() }),
+            ),
+            (
+                "bursts: 80 % of requests 2.5-5 ms slower, half the time",
+                hard(HardNet { bursts: Some((2.0 * window, window, 5e-3, 0.8)), ..HardNet::default() }),
+            ),
+            (
+                "route change: both ways 3 ms longer",
+                hard(HardNet { route: Some((route_at, 3e-3)), ..HardNet::default() }),
+            ),
+            ("20 % loss each way", Scenario { loss: 0.2, ..base.clone() }),
+        ]
     }
 
     /// The several-server scenarios of the simulation table (chrony's default
@@ -218,6 +285,7 @@ impl Scenario {
             queue_on_return: self.queue_on_return,
             asymmetry: self.asymmetry,
             loss: self.loss,
+            hard: self.hard.clone(),
         }]
     }
 }
@@ -243,9 +311,10 @@ pub struct Figures {
     pub corrections: u64,
     pub requests: u64,
     /// |the client's offset estimate - the true offset| at each valid reply
-    /// from `figures_from` on, seconds: median and 95th percentile.
+    /// from `figures_from` on, seconds: median, 95th percentile and largest.
     pub estimate_median: f64,
     pub estimate_p95: f64,
+    pub estimate_max: f64,
     /// Per server: each client's role and has_sync at the end, seconds it
     /// had has_sync = 1 while its server was off by more than 1 ms, and
     /// its role changes.
@@ -461,6 +530,7 @@ pub fn run(s: &Scenario) -> Figures {
     let n = estimate_errors.len();
     if n > 0 {
         (f.estimate_median, f.estimate_p95) = (estimate_errors[n / 2], estimate_errors[n * 95 / 100]);
+        f.estimate_max = estimate_errors[n - 1];
     }
     f
 }
@@ -481,12 +551,13 @@ fn drain(nodes: &mut [Node], k: usize, t: f64, now: Duration, model: &Arc<Mutex<
                 if srv.gone_at.is_some_and(|g| t >= g) || rng.uniform() < srv.loss {
                     continue;
                 }
-                let one_way = |rng: &mut Rng, queued: bool| {
+                let one_way = |rng: &mut Rng, queued: bool, leaves: f64, up: bool| {
                     srv.delay_base
                         + if queued { rng.exponential(srv.delay_exp_mean) } else { 0.0 }
                         + srv.jitter * rng.uniform()
+                        + srv.hard.extra(rng, leaves, up)
                 };
-                let arrive_server = t + one_way(rng, !srv.queue_on_return) + srv.asymmetry;
+                let arrive_server = t + one_way(rng, !srv.queue_on_return, t, true) + srv.asymmetry;
                 let req = Packet::parse(&request).unwrap();
                 let stamp = ntp(arrive_server + srv.offset_at(arrive_server));
                 let reply = Packet {
@@ -505,7 +576,7 @@ fn drain(nodes: &mut [Node], k: usize, t: f64, now: Duration, model: &Arc<Mutex<
                     transmit_ts: stamp,
                 };
                 if rng.uniform() >= srv.loss {
-                    n.in_flight.push((arrive_server + one_way(rng, true), reply.encode()));
+                    n.in_flight.push((arrive_server + one_way(rng, true, arrive_server, false), reply.encode()));
                 }
             }
             Output::Steer(sample) => {
