@@ -538,16 +538,20 @@ static int cmd_cycle(void)
 
 /* ----------------------------------------------------------------- destroy */
 
-/* Waits until every client's interval is the long one (its start-up burst is
- * over). Returns the last time at which some client was still in the burst. */
-static double wait_burst_over(tSMSNTPId *h, int n, double timeout)
+/* Waits until every client's interval is the long one (its start-up burst and
+ * the ramp after it are over: about 66 s at 64 s), and, when the server
+ * answers, its last request answered. Returns the last time at which some
+ * client was still in them. */
+static double wait_burst_over(tSMSNTPId *h, int n, double timeout, int answered)
 {
     double deadline = now_s() + timeout, last_busy = now_s();
     for (;;) {
         int busy = 0;
         for (int i = 0; i < n && !busy; i++) {
             struct prossntp_stats st = stats_of(h[i]);
-            busy = st.poll_interval < 60.0;
+            /* (While a request waits for its reply, the interval reads
+             * no_reply_delay: only an answered one shows the schedule.) */
+            busy = st.poll_interval < 60.0 || (answered && st.replies < st.requests);
         }
         if (!busy)
             return last_busy;
@@ -567,12 +571,12 @@ static int cmd_destroy(void)
     put("server", "%s", server_name);
     put("clients", "%d", n);
     /* Two rounds: right after sync (the worker sleeps up to 2 s, the start-up
-     * burst) and once the burst is over (it sleeps 64 s). */
+     * burst) and once the burst and the ramp are over (it sleeps 64 s). */
     for (int round = 0; round < 2; round++) {
         for (int i = 0; i < n; i++)
             h[i] = synced_client(64000, 64000);
         if (round == 1)
-            wait_burst_over(h, n, 30);
+            wait_burst_over(h, n, 150, 1);
         for (int i = 0; i < n; i++) {
             int64_t t0 = now_ns();
             if (sm_sntp_destroy(h[i]) != ERR_SM_OK)
@@ -716,7 +720,7 @@ static int cmd_wakeups(void)
             die("cannot find the worker thread");
         if (silent)
             server_mode("silent"); /* the next request goes unanswered */
-        wait_burst_over(&h, 1, 30);
+        wait_burst_over(&h, 1, 150, !silent);
         sleep_s(1.0);
         long req0 = server_requests(), sw0 = ctxt_switches(tid);
         sleep_s(window);
@@ -794,7 +798,7 @@ static int cmd_many(int n)
     /* Idle: every burst over, no request due for the whole window. The last
      * burst request of a client went after `busy` was last seen, so none is
      * due before busy + 64 s. */
-    double busy = wait_burst_over(h, n, 120);
+    double busy = wait_burst_over(h, n, 150, 1);
     double start = now_s() + 1.0;
     if (start + window > busy + 63.0)
         window = busy + 63.0 - start;
