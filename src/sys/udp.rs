@@ -34,8 +34,25 @@ pub fn enable_rx_timestamps(fd: RawFd) -> io::Result<()> {
     }
 }
 
+/// Asks the kernel to report ICMP errors (port or host unreachable) on an
+/// unconnected socket: the next receive fails with the error, as on a
+/// connected one, and the error queue holds the ICMP message.
+pub fn enable_icmp_errors(fd: RawFd, ipv6: bool) -> io::Result<()> {
+    let on: libc::c_int = 1;
+    let (level, name) =
+        if ipv6 { (libc::IPPROTO_IPV6, libc::IPV6_RECVERR) } else { (libc::IPPROTO_IP, libc::IP_RECVERR) };
+    // SAFETY: `on` is a live c_int whose size is passed; `fd` is a socket the caller owns.
+    let rc =
+        unsafe { libc::setsockopt(fd, level, name, (&on as *const libc::c_int).cast(), size_of::<libc::c_int>() as _) };
+    if rc < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
 /// Asks the kernel to timestamp every datagram as it leaves (Linux; elsewhere
-/// `Unsupported`). The times are read with [`read_tx_timestamps`].
+/// `Unsupported`). The times are read with [`drain_error_queue`].
 pub fn enable_tx_timestamps(fd: RawFd) -> io::Result<()> {
     #[cfg(target_os = "linux")]
     {
@@ -64,56 +81,81 @@ pub fn enable_tx_timestamps(fd: RawFd) -> io::Result<()> {
     }
 }
 
-/// Drains the socket's error queue of transmit timestamps (non-blocking) and
-/// returns the latest, if any. Must be called when the socket polls ready, or
-/// a pending error-queue entry keeps it ready.
-pub fn read_tx_timestamps(fd: RawFd) -> Option<NtpTimestamp> {
-    #[cfg(target_os = "linux")]
-    {
-        let mut latest = None;
-        loop {
-            let mut control = [0u64; 32];
-            let mut byte = [0u8; 1];
-            let mut iov = libc::iovec { iov_base: byte.as_mut_ptr().cast(), iov_len: byte.len() };
-            // SAFETY: msghdr is plain C data; all-zero is valid before the fields are set.
-            let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
-            msg.msg_iov = &mut iov;
-            msg.msg_iovlen = 1;
-            msg.msg_control = control.as_mut_ptr().cast();
-            msg.msg_controllen = size_of::<[u64; 32]>() as _;
-            // SAFETY: every pointer in `msg` refers to a live buffer of the stated length.
-            let n = unsafe { libc::recvmsg(fd, &mut msg, libc::MSG_ERRQUEUE | libc::MSG_DONTWAIT) };
-            if n < 0 {
-                return latest;
-            }
-            latest = tx_timestamp_of(&msg).or(latest);
-        }
-    }
-    #[cfg(not(target_os = "linux"))]
-    {
-        let _ = fd;
-        None
-    }
+/// What the error queue held when drained.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ErrorQueue {
+    /// The latest transmit timestamp.
+    pub sent: Option<NtpTimestamp>,
+    /// The errno of the latest ICMP error (port or host unreachable...).
+    pub icmp_errno: Option<i32>,
 }
 
-#[cfg(target_os = "linux")]
-fn tx_timestamp_of(msg: &libc::msghdr) -> Option<NtpTimestamp> {
-    // SAFETY: `msg` was filled by recvmsg; the CMSG macros walk its control buffer within msg_controllen.
+/// Drains the socket's error queue (non-blocking): transmit timestamps and
+/// ICMP errors; the latest of each. Must be called when the socket polls
+/// ready, or a pending error-queue entry keeps it ready.
+pub fn drain_error_queue(fd: RawFd) -> ErrorQueue {
+    let mut found = ErrorQueue::default();
+    #[cfg(target_os = "linux")]
+    loop {
+        let mut control = [0u64; 32];
+        let mut byte = [0u8; 1];
+        let mut iov = libc::iovec { iov_base: byte.as_mut_ptr().cast(), iov_len: byte.len() };
+        // SAFETY: msghdr is plain C data; all-zero is valid before the fields are set.
+        let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+        msg.msg_iov = &mut iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = control.as_mut_ptr().cast();
+        msg.msg_controllen = size_of::<[u64; 32]>() as _;
+        // SAFETY: every pointer in `msg` refers to a live buffer of the stated length.
+        let n = unsafe { libc::recvmsg(fd, &mut msg, libc::MSG_ERRQUEUE | libc::MSG_DONTWAIT) };
+        if n < 0 {
+            break;
+        }
+        each_cmsg(&msg, |level, kind, data| match (level, kind) {
+            (libc::SOL_SOCKET, libc::SCM_TIMESTAMPING) => {
+                // struct scm_timestamping: ts[0] is the software timestamp.
+                if let Some(ts) = read::<libc::timespec>(data).filter(|ts| ts.tv_sec != 0 || ts.tv_nsec != 0) {
+                    found.sent = Some(NtpTimestamp::from_unix(ts.tv_sec as i64, ts.tv_nsec as u32));
+                }
+            }
+            (libc::IPPROTO_IP, libc::IP_RECVERR) | (libc::IPPROTO_IPV6, libc::IPV6_RECVERR) => {
+                if let Some(e) = read::<libc::sock_extended_err>(data) {
+                    if e.ee_origin == libc::SO_EE_ORIGIN_ICMP || e.ee_origin == libc::SO_EE_ORIGIN_ICMP6 {
+                        found.icmp_errno = Some(e.ee_errno as i32);
+                    }
+                }
+            }
+            _ => {}
+        });
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = fd;
+    found
+}
+
+/// Calls `f(level, type, data)` for each control message `recvmsg` left in
+/// `msg`: the one parser of control messages.
+fn each_cmsg(msg: &libc::msghdr, mut f: impl FnMut(libc::c_int, libc::c_int, &[u8])) {
+    // SAFETY: `msg` was filled by recvmsg; the CMSG macros walk its control
+    // buffer within msg_controllen, and each message's data lies within it.
     unsafe {
         let mut cmsg = libc::CMSG_FIRSTHDR(msg);
         while !cmsg.is_null() {
             let h = &*cmsg;
-            if h.cmsg_level == libc::SOL_SOCKET && h.cmsg_type == libc::SCM_TIMESTAMPING {
-                // struct scm_timestamping: ts[0] is the software timestamp.
-                let ts: libc::timespec = std::ptr::read_unaligned(libc::CMSG_DATA(cmsg).cast());
-                if ts.tv_sec != 0 || ts.tv_nsec != 0 {
-                    return Some(NtpTimestamp::from_unix(ts.tv_sec as i64, ts.tv_nsec as u32));
-                }
-            }
+            let header = libc::CMSG_LEN(0) as usize;
+            let len = (h.cmsg_len as usize).saturating_sub(header);
+            let data = std::slice::from_raw_parts(libc::CMSG_DATA(cmsg), len);
+            f(h.cmsg_level, h.cmsg_type, data);
             cmsg = libc::CMSG_NXTHDR(msg, cmsg);
         }
     }
-    None
+}
+
+/// A `T` (plain C data) from the start of `data`, if it is long enough.
+fn read<T: Copy>(data: &[u8]) -> Option<T> {
+    // SAFETY: `data` holds at least size_of::<T>() bytes, and T is plain C
+    // data (every caller's T is a libc struct of integers): any bytes are valid.
+    (data.len() >= size_of::<T>()).then(|| unsafe { std::ptr::read_unaligned(data.as_ptr().cast::<T>()) })
 }
 
 /// A received datagram: its length, sender and kernel receive time (if the
@@ -166,27 +208,21 @@ fn socket_addr(ss: &libc::sockaddr_storage) -> Option<SocketAddr> {
 }
 
 fn timestamp_of(msg: &libc::msghdr) -> Option<NtpTimestamp> {
-    // SAFETY: `msg` was filled by recvmsg; the CMSG macros walk its control buffer within msg_controllen.
-    unsafe {
-        let mut cmsg = libc::CMSG_FIRSTHDR(msg);
-        while !cmsg.is_null() {
-            let h = &*cmsg;
-            if h.cmsg_level == libc::SOL_SOCKET && h.cmsg_type == TS_OPTION {
-                #[cfg(target_os = "linux")]
-                {
-                    let ts: libc::timespec = std::ptr::read_unaligned(libc::CMSG_DATA(cmsg).cast());
-                    return Some(NtpTimestamp::from_unix(ts.tv_sec as i64, ts.tv_nsec as u32));
-                }
-                #[cfg(not(target_os = "linux"))]
-                {
-                    let tv: libc::timeval = std::ptr::read_unaligned(libc::CMSG_DATA(cmsg).cast());
-                    return Some(NtpTimestamp::from_unix(tv.tv_sec as i64, tv.tv_usec as u32 * 1000));
-                }
-            }
-            cmsg = libc::CMSG_NXTHDR(msg, cmsg);
+    let mut found = None;
+    each_cmsg(msg, |level, kind, data| {
+        if level != libc::SOL_SOCKET || kind != TS_OPTION {
+            return;
         }
-    }
-    None
+        #[cfg(target_os = "linux")]
+        if let Some(ts) = read::<libc::timespec>(data) {
+            found = Some(NtpTimestamp::from_unix(ts.tv_sec as i64, ts.tv_nsec as u32));
+        }
+        #[cfg(not(target_os = "linux"))]
+        if let Some(tv) = read::<libc::timeval>(data) {
+            found = Some(NtpTimestamp::from_unix(tv.tv_sec as i64, tv.tv_usec as u32 * 1000));
+        }
+    });
+    found
 }
 
 #[cfg(test)]
@@ -198,19 +234,31 @@ mod tests {
 
     #[cfg(target_os = "linux")]
     #[test]
+    fn an_unconnected_socket_hears_of_port_unreachable() {
+        let closed = UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+        let tx = UdpSocket::bind("127.0.0.1:0").unwrap();
+        enable_icmp_errors(tx.as_raw_fd(), false).unwrap();
+        tx.send_to(b"anyone?", closed).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        assert_eq!(drain_error_queue(tx.as_raw_fd()).icmp_errno, Some(libc::ECONNREFUSED));
+        assert_eq!(drain_error_queue(tx.as_raw_fd()), ErrorQueue::default(), "the queue is drained");
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
     fn sent_datagrams_get_a_kernel_transmit_timestamp() {
         let rx = UdpSocket::bind("127.0.0.1:0").unwrap();
         let tx = UdpSocket::bind("127.0.0.1:0").unwrap();
         enable_tx_timestamps(tx.as_raw_fd()).unwrap();
-        assert_eq!(read_tx_timestamps(tx.as_raw_fd()), None, "nothing sent yet");
+        assert_eq!(drain_error_queue(tx.as_raw_fd()).sent, None, "nothing sent yet");
         let before = wall_now();
         tx.send_to(b"one", rx.local_addr().unwrap()).unwrap();
-        let first = read_tx_timestamps(tx.as_raw_fd()).expect("transmit timestamp");
+        let first = drain_error_queue(tx.as_raw_fd()).sent.expect("transmit timestamp");
         tx.send_to(b"two", rx.local_addr().unwrap()).unwrap();
-        let second = read_tx_timestamps(tx.as_raw_fd()).expect("transmit timestamp");
+        let second = drain_error_queue(tx.as_raw_fd()).sent.expect("transmit timestamp");
         let after = wall_now();
         assert!(before.since(first).0 <= 0 && first.since(second).0 <= 0 && second.since(after).0 <= 0);
-        assert_eq!(read_tx_timestamps(tx.as_raw_fd()), None, "the queue is drained");
+        assert_eq!(drain_error_queue(tx.as_raw_fd()).sent, None, "the queue is drained");
         // Error-queue entries never show up as datagrams.
         let mut buf = [0u8; 8];
         let r = recv_timestamped(rx.as_raw_fd(), &mut buf).unwrap();

@@ -182,7 +182,6 @@ fn run(shared: Arc<Shared>, socket: UdpSocket, select: BackendSelect, owner: Arc
             epoch,
             generation: 0,
             server: None,
-            connected: false,
             trace,
             server_text: None,
             tx_timestamps: false,
@@ -216,8 +215,6 @@ struct Loop<'a> {
     epoch: Instant,
     generation: u64,
     server: Option<SocketAddr>,
-    /// Whether `server` is the socket's connected peer.
-    connected: bool,
     trace: TraceFn,
     server_text: Option<Arc<str>>,
     /// Whether the kernel timestamps sent datagrams, and when the last
@@ -372,14 +369,13 @@ impl Loop<'_> {
         if let Err(e) = r {
             self.error(errno(&e), format!("cannot set traffic class {}: {e}", cfg.traffic_class));
         }
-        // Connecting lets the kernel drop datagrams from other peers and report ICMP errors.
-        self.connected = match self.socket.connect(cfg.server) {
-            Ok(()) => true,
-            Err(e) => {
-                self.error(errno(&e), format!("connect to {} failed: {e}", cfg.server));
-                false
-            }
-        };
+        // The socket stays unconnected: on Linux a connected UDP socket's
+        // receive timestamps came about 7 us later on loopback (a T4 late by
+        // that, an offset biased by half of it); the client checks each
+        // reply's source itself, and ICMP errors are asked for explicitly.
+        if let Err(e) = udp::enable_icmp_errors(self.socket.as_raw_fd(), cfg.server.is_ipv6()) {
+            self.error(errno(&e), format!("no ICMP error reports ({e})"));
+        }
         self.server = Some(cfg.server);
         let text: Arc<str> = cfg.server.to_string().into();
         if let Some(m) = &self.membership {
@@ -402,13 +398,7 @@ impl Loop<'_> {
                 Output::Send(packet) => {
                     if let Some(server) = self.server {
                         let t1 = wall_now();
-                        // Connected, the socket sends with send(); send_to
-                        // only where connect failed.
-                        let sent = if self.connected {
-                            self.socket.send(&packet)
-                        } else {
-                            self.socket.send_to(&packet, server)
-                        };
+                        let sent = self.socket.send_to(&packet, server);
                         if let Err(e) = sent {
                             self.error(errno(&e), format!("send to {server} failed: {e}"));
                             self.client.on_send_failed();
@@ -416,7 +406,7 @@ impl Loop<'_> {
                         }
                         self.client.on_sent(t1);
                         self.sent_at = Some(t1);
-                        self.take_tx_timestamp();
+                        self.take_error_queue();
                     }
                 }
                 Output::Steer(sample) => {
@@ -459,14 +449,16 @@ impl Loop<'_> {
         Flow::Continue
     }
 
-    /// The kernel's transmit time of the request just sent, when it has
-    /// come (on loopback at once, else usually before the reply), replaces
-    /// the time read before `sendto`. Also drains the error queue.
-    fn take_tx_timestamp(&mut self) {
-        if !self.tx_timestamps {
-            return;
+    /// Drains the error queue. The kernel's transmit time of the request
+    /// just sent, when it has come (on loopback at once, else usually before
+    /// the reply), replaces the time read before `sendto`; an ICMP error is
+    /// the last error, as a failed receive would be.
+    fn take_error_queue(&mut self) {
+        let queue = udp::drain_error_queue(self.socket.as_raw_fd());
+        if let Some(e) = queue.icmp_errno {
+            self.icmp_error(e);
         }
-        let Some(t) = udp::read_tx_timestamps(self.socket.as_raw_fd()) else { return };
+        let Some(t) = queue.sent.filter(|_| self.tx_timestamps) else { return };
         // Only this socket's one request in flight left after `sent_at`.
         if let Some(t1) = self.sent_at {
             let after = t.since(t1).as_seconds();
@@ -476,8 +468,14 @@ impl Loop<'_> {
         }
     }
 
+    fn icmp_error(&mut self, e: i32) {
+        let server = self.server.map(|s| s.to_string()).unwrap_or_default();
+        let what = format!("from {server}: {}", io::Error::from_raw_os_error(e));
+        self.last_error = Some(LastError { errno: e, what, at: Instant::now() });
+    }
+
     fn receive(&mut self) -> Flow {
-        self.take_tx_timestamp();
+        self.take_error_queue();
         let mut buf = [0u8; RECV_BUF];
         loop {
             match udp::recv_timestamped(self.socket.as_raw_fd(), &mut buf) {
@@ -507,11 +505,7 @@ impl Loop<'_> {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Flow::Continue,
                 // ICMP errors (port unreachable and the like) mean no reply.
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) if e.raw_os_error().is_some_and(is_icmp_errno) => {
-                    let server = self.server.map(|s| s.to_string()).unwrap_or_default();
-                    self.last_error =
-                        Some(LastError { errno: errno(&e), what: format!("from {server}: {e}"), at: Instant::now() });
-                }
+                Err(e) if e.raw_os_error().is_some_and(is_icmp_errno) => self.icmp_error(errno(&e)),
                 Err(e) => {
                     self.error(errno(&e), format!("receive failed: {e}"));
                     return Flow::Continue;
