@@ -131,11 +131,9 @@ pub struct Weighting {
 
 struct Weighted<'a> {
     points: &'a [Point],
-    min_delay: f64,
+    scale: Scale,
     how: Weighting,
     floor: f64,
-    /// Largest delay excess of the core.
-    core: f64,
     /// Whether points beyond the core weigh nothing (when any point is in it).
     cut: bool,
 }
@@ -166,13 +164,16 @@ impl Weighted<'_> {
             Floor::Scatter if scale.quartile.is_infinite() => BASE_ERROR + min_delay * FEW_POINTS_SHARE,
             Floor::Scatter => (scale.quartile / SCATTER_RATIO).clamp(BASE_ERROR, (min_delay / 2.0).max(BASE_ERROR)),
         };
-        let core = scale.core_for(how.floor);
         let cut = points.iter().any(|p| scale.in_core(p, how.floor));
-        Weighted { points, min_delay, how, floor, core, cut }
+        Weighted { points, scale, how, floor, cut }
+    }
+
+    fn min_delay(&self) -> f64 {
+        self.scale.min_delay
     }
 
     fn in_core(&self, p: &Point) -> bool {
-        p.delay - self.min_delay <= self.core
+        self.scale.in_core(p, self.how.floor)
     }
 
     /// Weight: the inverse square of the point's possible error, half its
@@ -182,7 +183,7 @@ impl Weighted<'_> {
         if self.cut && !self.in_core(p) {
             return 0.0;
         }
-        let err = (p.delay - self.min_delay) / 2.0 + self.floor + p.extra;
+        let err = (p.delay - self.min_delay()) / 2.0 + self.floor + p.extra;
         1.0 / (err * err)
     }
 
@@ -192,7 +193,7 @@ impl Weighted<'_> {
     }
 
     fn offset(&self, p: &Point) -> f64 {
-        p.offset - self.how.asymmetry * (p.delay - self.min_delay)
+        p.offset - self.how.asymmetry * (p.delay - self.min_delay())
     }
 
     /// Weighted means of (t - at, offset, delay - min delay) and the weight sum.
@@ -203,7 +204,7 @@ impl Weighted<'_> {
             sw += w;
             st += w * (p.t - at);
             so += w * self.offset(p);
-            sd += w * (p.delay - self.min_delay);
+            sd += w * (p.delay - self.min_delay());
         }
         (st / sw, so / sw, sd / sw, sw)
     }
@@ -310,13 +311,13 @@ pub fn asymmetry(points: &[Point], how: Weighting) -> Option<f64> {
     if core.len() < MIN_ASYMMETRY_POINTS {
         return None;
     }
-    let wp = Weighted::against(&core, Weighting { asymmetry: 0.0, ..how }, all.min_delay);
+    let wp = Weighted::against(&core, Weighting { asymmetry: 0.0, ..how }, all.min_delay());
     let at = points[points.len() - 1].t;
     let (tm, om, dm, _) = wp.means(at);
     let (mut stt, mut std, mut sdd, mut sto, mut sdo) = (0.0, 0.0, 0.0, 0.0, 0.0);
     for p in &core {
         let w = wp.weight(p);
-        let (t, d, o) = (p.t - at - tm, p.delay - wp.min_delay - dm, p.offset - om);
+        let (t, d, o) = (p.t - at - tm, p.delay - wp.min_delay() - dm, p.offset - om);
         stt += w * t * t;
         std += w * t * d;
         sdd += w * d * d;
