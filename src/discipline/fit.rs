@@ -306,8 +306,8 @@ pub fn asymmetry(points: &[Point], how: Weighting) -> Option<f64> {
         return None;
     }
     let all = Weighted::new(points, Weighting { asymmetry: 0.0, ..how });
-    // (Measuring looks at the core only: see [`CORE_EXCESS`].)
-    let core: Vec<Point> = if how.floor == Floor::Scatter { all.core().copied().collect() } else { points.to_vec() };
+    // The core only: see [`CORE_EXCESS`].
+    let core: Vec<Point> = all.core().copied().collect();
     if core.len() < MIN_ASYMMETRY_POINTS {
         return None;
     }
