@@ -134,7 +134,7 @@ struct Weighted<'a> {
     scale: Scale,
     how: Weighting,
     floor: f64,
-    /// Whether points beyond the core weigh nothing (when any point is in it).
+    /// Whether points beyond the core weigh nothing (when two or more are in it).
     cut: bool,
 }
 
@@ -164,7 +164,8 @@ impl Weighted<'_> {
             Floor::Scatter if scale.quartile.is_infinite() => BASE_ERROR + min_delay * FEW_POINTS_SHARE,
             Floor::Scatter => (scale.quartile / SCATTER_RATIO).clamp(BASE_ERROR, (min_delay / 2.0).max(BASE_ERROR)),
         };
-        let cut = points.iter().any(|p| scale.in_core(p, how.floor));
+        // One core point alone would be a line with no slope through it.
+        let cut = points.iter().filter(|p| scale.in_core(p, how.floor)).count() >= 2;
         Weighted { points, scale, how, floor, cut }
     }
 
@@ -178,7 +179,7 @@ impl Weighted<'_> {
 
     /// Weight: the inverse square of the point's possible error, half its
     /// delay above the minimum plus the floor; 0 beyond the core (a point
-    /// caught in congestion), unless no point is in it.
+    /// caught in congestion), unless fewer than two points are in it.
     fn weight(&self, p: &Point) -> f64 {
         if self.cut && !self.in_core(p) {
             return 0.0;
