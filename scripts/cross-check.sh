@@ -9,7 +9,10 @@ for t in x86_64-unknown-freebsd x86_64-apple-darwin x86_64-unknown-illumos; do
     if ! rustup target list --installed 2>/dev/null | grep -qx "$t"; then
         timeout 120 rustup target add "$t" >/dev/null 2>&1 || { echo "cross-check: $t skipped (target std not available)"; continue; }
     fi
-    if cargo check --quiet --lib --bins --target "$t" 2>&1 | grep -v '^warning: prossntp@' | grep -E '^(error|warning)'; then
+    # (Not a pipe from cargo: with pipefail a failed check made the test false, "ok".)
+    out=$(cargo check --quiet --lib --bins --target "$t" 2>&1) && rc=0 || rc=$?
+    if [ "$rc" != 0 ] || grep -v '^warning: prossntp@' <<<"$out" | grep -E '^(error|warning)'; then
+        [ "$rc" = 0 ] || grep -E '^(error|warning)' <<<"$out" | head -20
         echo "cross-check: $t FAILED"; failed=1
     else
         echo "cross-check: $t ok"

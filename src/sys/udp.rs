@@ -35,19 +35,28 @@ pub fn enable_rx_timestamps(fd: RawFd) -> io::Result<()> {
 }
 
 /// Asks the kernel to report ICMP errors (port or host unreachable) on an
-/// unconnected socket: the next receive fails with the error, as on a
-/// connected one, and the error queue holds the ICMP message.
+/// unconnected socket (Linux; elsewhere `Unsupported`): the next receive
+/// fails with the error, as on a connected one, and the error queue holds
+/// the ICMP message.
 pub fn enable_icmp_errors(fd: RawFd, ipv6: bool) -> io::Result<()> {
-    let on: libc::c_int = 1;
-    let (level, name) =
-        if ipv6 { (libc::IPPROTO_IPV6, libc::IPV6_RECVERR) } else { (libc::IPPROTO_IP, libc::IP_RECVERR) };
-    // SAFETY: `on` is a live c_int whose size is passed; `fd` is a socket the caller owns.
-    let rc =
-        unsafe { libc::setsockopt(fd, level, name, (&on as *const libc::c_int).cast(), size_of::<libc::c_int>() as _) };
-    if rc < 0 {
-        Err(io::Error::last_os_error())
-    } else {
+    #[cfg(target_os = "linux")]
+    {
+        let on: libc::c_int = 1;
+        let (level, name) =
+            if ipv6 { (libc::IPPROTO_IPV6, libc::IPV6_RECVERR) } else { (libc::IPPROTO_IP, libc::IP_RECVERR) };
+        // SAFETY: `on` is a live c_int whose size is passed; `fd` is a socket the caller owns.
+        let rc = unsafe {
+            libc::setsockopt(fd, level, name, (&on as *const libc::c_int).cast(), size_of::<libc::c_int>() as _)
+        };
+        if rc < 0 {
+            return Err(io::Error::last_os_error());
+        }
         Ok(())
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = (fd, ipv6);
+        Err(io::ErrorKind::Unsupported.into())
     }
 }
 
@@ -94,6 +103,12 @@ pub struct ErrorQueue {
 /// ICMP errors; the latest of each. Must be called when the socket polls
 /// ready, or a pending error-queue entry keeps it ready.
 pub fn drain_error_queue(fd: RawFd) -> ErrorQueue {
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = fd;
+        ErrorQueue::default()
+    }
+    #[cfg(target_os = "linux")]
     let mut found = ErrorQueue::default();
     #[cfg(target_os = "linux")]
     loop {
@@ -128,8 +143,7 @@ pub fn drain_error_queue(fd: RawFd) -> ErrorQueue {
             _ => {}
         });
     }
-    #[cfg(not(target_os = "linux"))]
-    let _ = fd;
+    #[cfg(target_os = "linux")]
     found
 }
 
