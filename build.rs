@@ -22,7 +22,7 @@ fn main() {
         println!("cargo:rustc-cdylib-link-arg=-Wl,-z,nodelete");
     }
     // The soname: programs record NEEDED libprossntp.so.1 (major = PROSSNTP_VERSION_MAJOR;
-    // `make install` installs libprossntp.so.1.1.0 with that link; scripts/so-links.sh adds the
+    // `make install` installs libprossntp.so.1.2.0 with that link; scripts/so-links.sh adds the
     // link next to the built library for programs linked against target/).
     match std::env::var("CARGO_CFG_TARGET_OS").as_deref() {
         Ok("linux" | "freebsd") => println!("cargo:rustc-cdylib-link-arg=-Wl,-soname,libprossntp.so.1"),
@@ -61,7 +61,8 @@ fn main() {
     ext.header = Some(EXT_HEADER.into());
     ext.after_includes = Some(EXT_AFTER_INCLUDES.into());
     ext.trailer = Some(EXT_TRAILER.into());
-    ext.sys_includes = vec!["stddef.h".into(), "stdint.h".into()];
+    ext.sys_includes = vec!["stddef.h".into(), "stdint.h".into(), "time.h".into()];
+    ext.export.rename.insert("timespec".into(), "struct timespec".into());
     ext.includes = vec!["prossntp.h".into()];
     ext.export.include = vec![];
     ext.export.exclude.extend(["tSMSNTPId".into(), "tSM_INT".into()]);
@@ -80,8 +81,9 @@ fn main() {
 
 const EXT_HEADER: &str = "/*
  * prossntp_ext.h: prossntp's own calls, beyond Aculab's API: a client's
- * statistics, the library version, and texts for error codes and rejection
- * reasons. Everything here is prefixed prossntp_ / PROSSNTP_.
+ * statistics and its own clock of the server, the library version, and
+ * texts for error codes and rejection reasons. Everything here is prefixed
+ * prossntp_ / PROSSNTP_.
  */
 #ifndef PROSSNTP_EXT_H
 #define PROSSNTP_EXT_H";

@@ -1,7 +1,8 @@
 /*
  * prossntp_ext.h: prossntp's own calls, beyond Aculab's API: a client's
- * statistics, the library version, and texts for error codes and rejection
- * reasons. Everything here is prefixed prossntp_ / PROSSNTP_.
+ * statistics and its own clock of the server, the library version, and
+ * texts for error codes and rejection reasons. Everything here is prefixed
+ * prossntp_ / PROSSNTP_.
  */
 #ifndef PROSSNTP_EXT_H
 #define PROSSNTP_EXT_H
@@ -10,6 +11,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 #include "prossntp.h"
 
 #ifdef __cplusplus
@@ -22,7 +24,7 @@ extern "C" {
  */
 #define PROSSNTP_VERSION_MAJOR 1
 
-#define PROSSNTP_VERSION_MINOR 1
+#define PROSSNTP_VERSION_MINOR 2
 
 #define PROSSNTP_VERSION_PATCH 0
 
@@ -185,6 +187,12 @@ extern "C" {
 #define PROSSNTP_STEER_REFUSED 6
 
 /**
+ * The smallest `size` `prossntp_gettime` accepts: the struct's size in its
+ * first version.
+ */
+#define PROSSNTP_TIME_MIN_SIZE 48
+
+/**
  * What a client measures and does, filled by `prossntp_get_stats`.
  *
  * Set `size` to `sizeof(struct prossntp_stats)` before the call: the library
@@ -321,6 +329,47 @@ struct prossntp_stats {
    * ("" when there is nothing to add).
    */
   char role_detail[128];
+  /**
+   * Corrections of the client's own clock (`prossntp_gettime`) made at
+   * once: beyond the step threshold (0.128 s), or the first sample of
+   * another server.
+   */
+  uint64_t own_clock_steps;
+};
+
+/**
+ * The server's time, from a client's own clock: filled by `prossntp_gettime`.
+ *
+ * Set `size` to `sizeof(struct prossntp_time)` before the call: the library
+ * fills that many bytes at most and sets `size` to the number it filled.
+ */
+struct prossntp_time {
+  /**
+   * In: the caller's `sizeof(struct prossntp_time)`. Out: bytes filled.
+   */
+  size_t size;
+  /**
+   * 1: the time follows the server; 0: no valid sample yet (the host's time).
+   */
+  int synced;
+  /**
+   * The server's leap indicator at the last valid sample (0..3).
+   */
+  int leap;
+  /**
+   * The server's time now, UTC, since the Unix epoch.
+   */
+  struct timespec time;
+  /**
+   * The same instant as a 64-bit NTP timestamp (seconds since 1900 in the
+   * high 32 bits, era wrapped; the fraction in the low 32).
+   */
+  uint64_t ntp;
+  /**
+   * Seconds: |time - the server's true time| is at most this (infinity
+   * while `synced` is 0).
+   */
+  double error_bound;
 };
 
 /**
@@ -336,6 +385,24 @@ struct prossntp_stats {
  * `stats` must be NULL or point to at least `stats->size` writable bytes.
  */
 tSM_INT prossntp_get_stats(tSMSNTPId sntp, struct prossntp_stats *stats);
+
+/**
+ * Fills `*t` with the server's time now from client `sntp`'s own clock: a
+ * clock nobody steers (CLOCK_MONOTONIC_RAW on Linux) mapped to the server's
+ * time by the client's estimate, whatever happens to the host clock. Set
+ * `t->size` to `sizeof(struct prossntp_time)` first. Lock-free, from any
+ * thread.
+ *
+ * Returns `ERR_SM_OK` (with `synced` = 0, the host's time and an unbounded
+ * error before the first valid sample); `ERR_SM_BAD_PARAMETER` for a NULL
+ * pointer, a size below `PROSSNTP_TIME_MIN_SIZE` or a handle that is not a
+ * live client; `ERR_SM_WRONG_MODULE_STATE` for a client inherited across
+ * `fork()`.
+ *
+ * # Safety
+ * `t` must be NULL or point to at least `t->size` writable bytes.
+ */
+tSM_INT prossntp_gettime(tSMSNTPId sntp, struct prossntp_time *t);
 
 /**
  * The library's version, "MAJOR.MINOR.PATCH" (static storage).

@@ -19,8 +19,13 @@ pub struct Fit {
     pub slope: f64,
     /// Weighted RMS of the residuals.
     pub rms: f64,
-    /// Variance of the slope, (s/s)^2; infinite with fewer than two points.
+    /// Variance of the slope, (s/s)^2, as the points' assumed errors give
+    /// it; infinite with fewer than two points.
     pub slope_var: f64,
+    /// The weighted residuals' sum of squares per degree of freedom (0 with
+    /// two points or fewer): above 1, the points scatter more than their
+    /// assumed errors say, and `slope_var` is that much too small.
+    pub chi2: f64,
     /// The weighted mean time of the points less the evaluation time (<= 0):
     /// where the fitted offset is known best, whatever the slope.
     pub centroid: f64,
@@ -288,6 +293,7 @@ pub fn fit_line_scaled(points: &[Point], at: f64, how: Weighting, scale: Scale) 
         slope,
         rms: (rss / sw).sqrt(),
         slope_var: if enough { 1.0 / stt } else { f64::INFINITY },
+        chi2: if points.len() > 2 { rss / (points.len() - 2) as f64 } else { 0.0 },
         centroid: tm,
     }
 }

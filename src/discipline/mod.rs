@@ -5,6 +5,7 @@
 //!   client is one): a register per source, selection and combining
 //!   ([`select`]), then one correction: a step or a slew, and a frequency.
 //! - [`tracker`]: measuring only, each client's own estimate of its server.
+//! - [`module_clock`]: each client's own clock of its server (`prossntp_gettime`).
 //! - [`foreign`]: noticing another discipline in the kernel's clock state.
 //!
 //! A source's samples go into a register (newest [`MAX_POINTS`]). A weighted
@@ -17,6 +18,7 @@
 
 mod fit;
 pub mod foreign;
+pub mod module_clock;
 mod register;
 pub mod select;
 pub mod steer;

@@ -27,6 +27,8 @@ pub struct Tracker {
     /// The local clock's drift from the fit, s/s, and the time of that fit
     /// (monotonic s).
     drift: Option<f64>,
+    /// Variance of `drift`, (s/s)^2 (infinite with one point).
+    drift_var: f64,
     measured_at: f64,
 }
 
@@ -37,6 +39,7 @@ impl Default for Tracker {
             jitter: 0.0,
             last_offset: 0.0,
             drift: None,
+            drift_var: f64::INFINITY,
             measured_at: 0.0,
         }
     }
@@ -79,6 +82,8 @@ impl Tracker {
         self.jitter = fit.rms;
         self.last_offset = fit.offset;
         self.drift = Some(fit.slope);
+        // As the residuals say, when they scatter more than assumed.
+        self.drift_var = fit.slope_var * fit.chi2.max(1.0);
         self.measured_at = t;
     }
 
@@ -96,6 +101,12 @@ impl Tracker {
     /// before two samples.
     pub fn frequency_error_ppm(&self) -> f64 {
         self.drift.unwrap_or(0.0) * 1e6
+    }
+
+    /// Standard deviation of the drift, s/s (infinite before two samples),
+    /// from the points' assumed errors or their real scatter, the larger.
+    pub fn drift_sd(&self) -> f64 {
+        self.drift_var.sqrt()
     }
 
     /// The asymmetry correction in force (see [`super::fit::Weighting`]).

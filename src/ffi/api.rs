@@ -34,7 +34,7 @@ unsafe fn read_parms<T>(p: *const T) -> Option<T> {
     (!p.is_null()).then(|| unsafe { ptr::read_unaligned(p) })
 }
 
-fn handle_key(sntp: tSMSNTPId) -> usize {
+pub(super) fn handle_key(sntp: tSMSNTPId) -> usize {
     sntp as usize
 }
 

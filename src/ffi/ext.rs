@@ -1,5 +1,5 @@
 //! The library's own calls, beyond Aculab's API (`prossntp_ext.h`): the
-//! statistics of a client, the version, and texts for error codes and
+//! statistics of a client, its own clock of the server, the version, and texts for error codes and
 //! rejection reasons. Same rules as the `sm_` calls: pointers and handles
 //! validated, a panic boundary, traced.
 
@@ -8,12 +8,16 @@ use std::os::raw::{c_char, c_int};
 use std::ptr;
 use std::time::Instant;
 
-use super::api::{entry, lookup};
+use super::api::{entry, handle_key, lookup};
 use super::ext_types::*;
+use super::registry;
 use super::types::*;
+use crate::discipline::module_clock::Time;
 use crate::discipline::Role;
 use crate::owner::NotSteering;
+use crate::proto::timestamp::NtpTimestamp;
 use crate::proto::validate::Reject;
+use crate::sys::time::realtime_ns;
 use crate::worker::stats::{ClockRole, Measuring, State, Stats};
 
 /// The version as text, from Cargo.toml (the header's PROSSNTP_VERSION_* must
@@ -110,6 +114,7 @@ fn to_c(s: &Stats) -> prossntp_stats {
         },
         reserved2: 0,
         role_detail: [0; 128],
+        own_clock_steps: s.own_clock_steps,
     };
     put_text(&mut c.backend, s.backend);
     put_text(&mut c.server, s.server.as_deref().unwrap_or(""));
@@ -163,6 +168,67 @@ pub unsafe extern "C" fn prossntp_get_stats(sntp: tSMSNTPId, stats: *mut prossnt
         },
         || format!("prossntp_get_stats(sntp={sntp:p}, stats={stats:p})"),
     )
+}
+
+/// Fills `*t` with the server's time now from client `sntp`'s own clock: a
+/// clock nobody steers (CLOCK_MONOTONIC_RAW on Linux) mapped to the server's
+/// time by the client's estimate, whatever happens to the host clock. Set
+/// `t->size` to `sizeof(struct prossntp_time)` first. Lock-free, from any
+/// thread.
+///
+/// Returns `ERR_SM_OK` (with `synced` = 0, the host's time and an unbounded
+/// error before the first valid sample); `ERR_SM_BAD_PARAMETER` for a NULL
+/// pointer, a size below `PROSSNTP_TIME_MIN_SIZE` or a handle that is not a
+/// live client; `ERR_SM_WRONG_MODULE_STATE` for a client inherited across
+/// `fork()`.
+///
+/// # Safety
+/// `t` must be NULL or point to at least `t->size` writable bytes.
+#[no_mangle]
+pub unsafe extern "C" fn prossntp_gettime(sntp: tSMSNTPId, t: *mut prossntp_time) -> tSM_INT {
+    entry(
+        || {
+            if t.is_null() {
+                return ERR_SM_BAD_PARAMETER;
+            }
+            // SAFETY: non-NULL; the caller guarantees its `size` field is readable.
+            let size = unsafe { ptr::addr_of!((*t).size).read_unaligned() };
+            if size < PROSSNTP_TIME_MIN_SIZE {
+                return ERR_SM_BAD_PARAMETER;
+            }
+            let Some(now) = registry::with(handle_key(sntp), |h| (!h.orphaned()).then(|| h.worker.own_time())) else {
+                return ERR_SM_BAD_PARAMETER;
+            };
+            let Some(now) = now else { return ERR_SM_WRONG_MODULE_STATE };
+            let mut c = to_c_time(now);
+            let n = size.min(size_of::<prossntp_time>());
+            c.size = n;
+            // SAFETY: the caller provides `size` >= n writable bytes at `t`;
+            // the source is a local value of at least n bytes.
+            unsafe { ptr::copy_nonoverlapping(ptr::addr_of!(c).cast::<u8>(), t.cast::<u8>(), n) };
+            ERR_SM_OK
+        },
+        || format!("prossntp_gettime(sntp={sntp:p}, t={t:p})"),
+    )
+}
+
+/// The C struct for a reading of the own clock (None: not synced, the host's time).
+fn to_c_time(now: Option<Time>) -> prossntp_time {
+    let (unix_ns, error_bound, synced, leap) = match now {
+        Some(t) => (t.unix_ns, t.error_bound, 1, i32::from(t.leap)),
+        // Before the first sample: the host's time, of no known error.
+        None => (realtime_ns(), f64::INFINITY, 0, 0),
+    };
+    let (secs, nanos) = (unix_ns.div_euclid(1_000_000_000), unix_ns.rem_euclid(1_000_000_000));
+    let ntp = NtpTimestamp::from_unix(secs, nanos as u32).0;
+    prossntp_time {
+        size: size_of::<prossntp_time>(),
+        synced,
+        leap,
+        time: libc::timespec { tv_sec: secs as libc::time_t, tv_nsec: nanos as _ },
+        ntp,
+        error_bound,
+    }
 }
 
 /// The library's version, "MAJOR.MINOR.PATCH" (static storage).

@@ -1,14 +1,14 @@
 //! The C-visible types of `prossntp_ext.h`, the library's own calls beyond
-//! Aculab's API: the statistics struct and its constants.
+//! Aculab's API: the statistics and time structs and their constants.
 #![allow(non_camel_case_types)]
 
-use std::os::raw::c_char;
+use std::os::raw::{c_char, c_int};
 
 use crate::proto::validate::Reject;
 
 /// Library version, also returned as text by `prossntp_version`.
 pub const PROSSNTP_VERSION_MAJOR: i32 = 1;
-pub const PROSSNTP_VERSION_MINOR: i32 = 1;
+pub const PROSSNTP_VERSION_MINOR: i32 = 2;
 pub const PROSSNTP_VERSION_PATCH: i32 = 0;
 
 /// `state`: created, not configured yet.
@@ -163,6 +163,38 @@ pub struct prossntp_stats {
     /// The role's reason, or what keeps the process from steering, as text
     /// ("" when there is nothing to add).
     pub role_detail: [c_char; 128],
+    // ---- from here on: added in 1.2 (size 664) ----
+    /// Corrections of the client's own clock (`prossntp_gettime`) made at
+    /// once: beyond the step threshold (0.128 s), or the first sample of
+    /// another server.
+    pub own_clock_steps: u64,
+}
+
+/// The smallest `size` `prossntp_gettime` accepts: the struct's size in its
+/// first version.
+pub const PROSSNTP_TIME_MIN_SIZE: usize = 48;
+
+/// The server's time, from a client's own clock: filled by `prossntp_gettime`.
+///
+/// Set `size` to `sizeof(struct prossntp_time)` before the call: the library
+/// fills that many bytes at most and sets `size` to the number it filled.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct prossntp_time {
+    /// In: the caller's `sizeof(struct prossntp_time)`. Out: bytes filled.
+    pub size: usize,
+    /// 1: the time follows the server; 0: no valid sample yet (the host's time).
+    pub synced: c_int,
+    /// The server's leap indicator at the last valid sample (0..3).
+    pub leap: c_int,
+    /// The server's time now, UTC, since the Unix epoch.
+    pub time: libc::timespec,
+    /// The same instant as a 64-bit NTP timestamp (seconds since 1900 in the
+    /// high 32 bits, era wrapped; the fraction in the low 32).
+    pub ntp: u64,
+    /// Seconds: |time - the server's true time| is at most this (infinity
+    /// while `synced` is 0).
+    pub error_bound: f64,
 }
 
 const _: () = assert!(PROSSNTP_REJECT_COUNT as usize == Reject::COUNT && Reject::COUNT <= PROSSNTP_REJECT_SLOTS);
@@ -180,5 +212,11 @@ const _: () = {
     assert!(offset_of!(prossntp_stats, last_error_age) == 496);
     assert!(offset_of!(prossntp_stats, role) == 504);
     assert!(offset_of!(prossntp_stats, role_detail) == 528);
-    assert!(size_of::<prossntp_stats>() == 656);
+    assert!(offset_of!(prossntp_stats, own_clock_steps) == 656);
+    assert!(size_of::<prossntp_stats>() == 664);
+    assert!(offset_of!(prossntp_time, synced) == 8);
+    assert!(offset_of!(prossntp_time, time) == 16);
+    assert!(offset_of!(prossntp_time, ntp) == 32);
+    assert!(offset_of!(prossntp_time, error_bound) == 40);
+    assert!(size_of::<prossntp_time>() == PROSSNTP_TIME_MIN_SIZE);
 };

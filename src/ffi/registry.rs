@@ -143,6 +143,13 @@ pub fn get(key: usize) -> Option<Arc<Handle>> {
     read(shard(key)).get(&key).cloned()
 }
 
+/// Runs `f` on the client under its shard's read lock, without taking a
+/// reference (no shared counter is touched: the hot path of calls made
+/// from many threads at once).
+pub fn with<R>(key: usize, f: impl FnOnce(&Handle) -> R) -> Option<R> {
+    read(shard(key)).get(&key).map(|h| f(h))
+}
+
 pub fn remove(key: usize) -> Option<Arc<Handle>> {
     write(shard(key)).remove(&key)
 }

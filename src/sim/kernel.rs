@@ -41,6 +41,11 @@ pub struct Model {
     pub steps: u32,
     /// Sum of all steps, seconds.
     pub stepped: f64,
+    /// The raw clock (CLOCK_MONOTONIC_RAW) minus true time, seconds: the
+    /// oscillator alone, which no correction or step moves.
+    pub raw_phase: f64,
+    /// A slew of the wall clock by somebody else, s/s (see [`Model::meddle`]).
+    pub meddling: f64,
     rng: Rng,
 }
 
@@ -60,6 +65,8 @@ impl Model {
             esterror: 16_000_000,
             steps: 0,
             stepped: 0.0,
+            raw_phase: 0.0,
+            meddling: 0.0,
             rng: Rng::new(seed ^ 0x6b65_726e),
         }
     }
@@ -69,6 +76,19 @@ impl Model {
         self.freq = ppm * 1e-6;
         self.maxerror = 100_000;
         self.esterror = 1_000;
+    }
+
+    /// Somebody else steps the wall clock by `step` seconds and from now on
+    /// slews it at `slew` s/s (the raw clock does not notice).
+    pub fn meddle(&mut self, step: f64, slew: f64) {
+        self.phase += step;
+        self.stepped += step;
+        self.meddling = slew;
+    }
+
+    /// The raw clock's reading now, seconds.
+    pub fn raw(&self) -> f64 {
+        self.now + self.raw_phase
     }
 
     /// Total frequency error of the local clock, s/s (slews excluded).
@@ -88,7 +108,8 @@ impl Model {
             let boundary = self.now.floor() + 1.0;
             let end = t.min(boundary);
             let dt = end - self.now;
-            self.phase += (self.freq_error() + self.chunk) * dt;
+            self.phase += (self.freq_error() + self.chunk + self.meddling) * dt;
+            self.raw_phase += self.osc * dt;
             if self.walk > 0.0 {
                 self.osc += self.rng.normal() * self.walk * dt.sqrt();
             }

@@ -12,11 +12,13 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::clock::{self, ClockBackend};
+use crate::discipline::module_clock::{ModuleClock, RawStamps, Reading};
 use crate::owner::hostlock::Solo;
 use crate::owner::{Membership, Options, Owner, TraceFn};
 use crate::proto::client::{Client, Config, Output, Steered};
 use crate::proto::packet::{Packet, MODE_SERVER, NTP_VERSION};
 use crate::proto::timestamp::{NtpDuration, NtpShort, NtpTimestamp};
+use crate::proto::validate::Verdict;
 use crate::sys::lock::lock;
 use kernel::{Model, SimKernel};
 use rng::Rng;
@@ -167,6 +169,10 @@ pub struct Scenario {
     pub figures_from: f64,
     /// Print every clock action to stderr.
     pub trace: bool,
+    /// At true time `.0` somebody else steps the wall clock by `.1` seconds
+    /// and from then on slews it at `.2` s/s (the clients' own clocks must
+    /// not notice).
+    pub meddle: Option<(f64, f64, f64)>,
 }
 
 impl Default for Scenario {
@@ -195,6 +201,7 @@ impl Default for Scenario {
             steering: true,
             figures_from: 210.0,
             trace: false,
+            meddle: None,
         }
     }
 }
@@ -341,6 +348,17 @@ pub struct Figures {
     pub steady_rms: f64,
     pub steady_max: f64,
     pub steady_freq: f64,
+    /// The clients' own clocks (`prossntp_gettime`), read every second from
+    /// `figures_from` on: |time - the server's true time|, seconds, median,
+    /// 95th percentile and largest; the median error bound; and, from the
+    /// first sync on, the seconds where the error exceeded the bound.
+    pub own_median: f64,
+    pub own_p95: f64,
+    pub own_max: f64,
+    pub own_bound_median: f64,
+    pub own_over_bound_secs: u32,
+    /// Corrections of the own clocks made at once, all clients.
+    pub own_steps: u64,
 }
 
 const UNIX_BASE: i64 = 1_800_000_000;
@@ -372,6 +390,26 @@ struct Node {
     role: crate::discipline::Role,
     role_changes: u64,
     synced_while_false: f64,
+    /// The client's own clock, and the wall minus the raw clock (ns) at its
+    /// last request.
+    module: ModuleClock,
+    reading: Reading,
+    gap_at_send: i64,
+}
+
+/// The modelled wall clock, Unix ns.
+fn wall_ns(m: &Model) -> i64 {
+    UNIX_BASE * 1_000_000_000 + (m.local() * 1e9).round() as i64
+}
+
+/// The modelled raw clock, ns (the host has been up an hour).
+fn raw_ns(m: &Model) -> i64 {
+    3_600_000_000_000 + (m.raw() * 1e9).round() as i64
+}
+
+/// A server's true time at true time `t`, Unix ns.
+fn server_ns(server: &ServerModel, t: f64) -> i64 {
+    UNIX_BASE * 1_000_000_000 + ((t + server.offset_at(t)) * 1e9).round() as i64
 }
 
 /// Runs `s` and measures it.
@@ -413,6 +451,9 @@ pub fn run(s: &Scenario) -> Figures {
                 role: crate::discipline::Role::Measuring,
                 role_changes: 0,
                 synced_while_false: 0.0,
+                module: ModuleClock::new(),
+                reading: Reading::default(),
+                gap_at_send: 0,
             }
         })
         .collect();
@@ -428,6 +469,8 @@ pub fn run(s: &Scenario) -> Figures {
     let mut toward_false: f64 = 0.0;
     let mut next_sample = 0.0;
     let mut next_foreign = s.foreign.map_or(f64::INFINITY, |f| f.start);
+    let mut next_meddle = s.meddle.map_or(f64::INFINITY, |m| m.0);
+    let (mut own_errors, mut own_bounds, mut own_over) = (vec![], vec![], 0);
     // Phase less steps at the last sample, for the adjtime rate.
     let mut last_unstepped = None;
     loop {
@@ -439,7 +482,7 @@ pub fn run(s: &Scenario) -> Figures {
             .map(|d| d.as_secs_f64())
             .fold(f64::INFINITY, f64::min);
         let next_arrival = nodes.iter().flat_map(|n| n.in_flight.iter().map(|p| p.0)).fold(f64::INFINITY, f64::min);
-        let t = next_client.min(next_tick).min(next_arrival).min(next_sample).min(next_foreign);
+        let t = next_client.min(next_tick).min(next_arrival).min(next_sample).min(next_foreign).min(next_meddle);
         if t > s.duration {
             break;
         }
@@ -465,12 +508,28 @@ pub fn run(s: &Scenario) -> Figures {
                 over_bound += (err.abs() > bound) as u32;
                 over_est += (err.abs() > est) as u32;
             }
+            let raw = raw_ns(&lock(&model));
             for n in &mut nodes {
                 if n.client.synced() && n.server.offset_at(t).abs() > 1e-3 {
                     n.synced_while_false += 1.0;
                 }
+                if n.reading.synced {
+                    let own = n.reading.at(raw);
+                    let err = (own.unix_ns - server_ns(&n.server, t)).abs() as f64 * 1e-9;
+                    own_over += (err > own.error_bound) as u32;
+                    if t >= s.figures_from {
+                        own_errors.push(err);
+                        own_bounds.push(own.error_bound);
+                    }
+                }
             }
             next_sample += 1.0;
+            continue;
+        }
+        if t == next_meddle {
+            let (_, step, slew) = s.meddle.expect("scheduled");
+            lock(&model).meddle(step, slew);
+            next_meddle = f64::INFINITY;
             continue;
         }
         if t == next_foreign {
@@ -490,9 +549,17 @@ pub fn run(s: &Scenario) -> Figures {
             let n = &mut nodes[k];
             if let Some(i) = n.in_flight.iter().position(|p| p.0 == t) {
                 let (_, data) = n.in_flight.swap_remove(i);
-                let t4 = ntp(lock(&model).local());
+                let (t4, t4_unix_ns, raw, gap) = {
+                    let m = lock(&model);
+                    let (wall, raw) = (wall_ns(&m), raw_ns(&m));
+                    (ntp(m.local()), wall, raw, wall - raw)
+                };
                 let replies = n.client.counters().valid_replies;
-                n.client.handle_packet(n.addr, &data, t4, now);
+                if let Verdict::Valid(sample) = n.client.handle_packet(n.addr, &data, t4, now) {
+                    let stamps = RawStamps { t4_unix_ns, gap_at_send: n.gap_at_send, gap_at_receipt: gap };
+                    n.module.on_sample(&sample, stamps);
+                    n.reading = n.module.publish(raw);
+                }
                 if n.client.counters().valid_replies > replies && t >= s.figures_from {
                     let m = lock(&model);
                     let target = if single { truth(t) } else { n.server.offset_at(t) };
@@ -526,6 +593,14 @@ pub fn run(s: &Scenario) -> Figures {
         f.synced_while_false.push(n.synced_while_false);
         f.role_changes.push(n.role_changes);
     }
+    own_errors.sort_by(f64::total_cmp);
+    own_bounds.sort_by(f64::total_cmp);
+    if let (Some(&max), k) = (own_errors.last(), own_errors.len()) {
+        (f.own_median, f.own_p95, f.own_max) = (own_errors[k / 2], own_errors[k * 95 / 100], max);
+        f.own_bound_median = own_bounds[k / 2];
+    }
+    f.own_over_bound_secs = own_over;
+    f.own_steps = nodes.iter().map(|n| n.module.steps()).sum();
     estimate_errors.sort_by(|a, b| a.total_cmp(b));
     let n = estimate_errors.len();
     if n > 0 {
@@ -546,7 +621,11 @@ fn drain(nodes: &mut [Node], k: usize, t: f64, now: Duration, model: &Arc<Mutex<
         let n = &mut nodes[k];
         match out {
             Output::Send(request) => {
-                n.client.on_sent(ntp(lock(model).local()));
+                {
+                    let m = lock(model);
+                    n.client.on_sent(ntp(m.local()));
+                    n.gap_at_send = wall_ns(&m) - raw_ns(&m);
+                }
                 let srv = &n.server;
                 if srv.gone_at.is_some_and(|g| t >= g) || rng.uniform() < srv.loss {
                     continue;

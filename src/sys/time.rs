@@ -36,22 +36,52 @@ fn read_ns(id: libc::clockid_t) -> i128 {
 }
 
 /// CLOCK_REALTIME minus CLOCK_MONOTONIC, nanoseconds: it moves only when the
-/// clock is stepped. Read between two monotonic reads, the closest pair of
-/// a few tries (a preempted read would be off by the time it was away).
+/// clock is stepped.
 pub fn real_minus_mono_ns() -> i128 {
-    let mut best = (i128::MAX, 0);
+    closest_pair(libc::CLOCK_MONOTONIC).1
+}
+
+/// `id` read twice around CLOCK_REALTIME: their midpoint, and REALTIME minus
+/// it, ns; the closest pair of a few tries (a preempted read would be off by
+/// the time it was away).
+fn closest_pair(id: libc::clockid_t) -> (i128, i128) {
+    let mut best = (i128::MAX, 0, 0);
     for _ in 0..8 {
-        let m1 = read_ns(libc::CLOCK_MONOTONIC);
+        let m1 = read_ns(id);
         let r = read_ns(libc::CLOCK_REALTIME);
-        let m2 = read_ns(libc::CLOCK_MONOTONIC);
+        let m2 = read_ns(id);
         if m2 - m1 < best.0 {
-            best = (m2 - m1, r - (m1 + m2) / 2);
+            best = (m2 - m1, (m1 + m2) / 2, r - (m1 + m2) / 2);
         }
         if best.0 < 20_000 {
             break;
         }
     }
-    best.1
+    (best.1, best.2)
+}
+
+/// The raw clock, which nobody steers or slews: CLOCK_MONOTONIC_RAW where
+/// the kernel has one; elsewhere CLOCK_MONOTONIC, which only the frequency
+/// correction moves.
+#[cfg(any(target_os = "linux", target_os = "android", target_os = "macos", target_os = "ios"))]
+const RAW: libc::clockid_t = libc::CLOCK_MONOTONIC_RAW;
+#[cfg(not(any(target_os = "linux", target_os = "android", target_os = "macos", target_os = "ios")))]
+const RAW: libc::clockid_t = libc::CLOCK_MONOTONIC;
+
+/// The raw clock now, ns.
+pub fn raw_ns() -> i64 {
+    read_ns(RAW) as i64
+}
+
+/// The raw clock now and CLOCK_REALTIME minus it, ns.
+pub fn raw_pair() -> (i64, i64) {
+    let (raw, gap) = closest_pair(RAW);
+    (raw as i64, gap as i64)
+}
+
+/// CLOCK_REALTIME, Unix ns.
+pub fn realtime_ns() -> i64 {
+    read_ns(libc::CLOCK_REALTIME) as i64
 }
 
 /// CLOCK_MONOTONIC, and CLOCK_REALTIME minus CLOCK_MONOTONIC, in seconds.

@@ -3,6 +3,7 @@
 //! the monotonic clock, hands a steering client's samples to the clock's
 //! owner ([`crate::owner`]) and posts status messages.
 
+pub mod clock_board;
 pub mod stats;
 pub mod status;
 
@@ -19,11 +20,14 @@ use crate::sys::lock::lock;
 use socket2::{Domain, Protocol, Socket, Type};
 
 use crate::clock;
+use crate::discipline::module_clock::{ModuleClock, RawStamps, Time};
 use crate::owner::{Membership, NotSteering, Owner};
 use crate::proto::client::{Client, Config, Output, Steered, StopReason};
 use crate::proto::timestamp::NtpTimestamp;
 use crate::proto::validate::Verdict;
-use crate::sys::{notify::Notifier, poll::poll_readable, random::random_u64, time::wall_now, udp};
+use crate::sys::time::{raw_ns, raw_pair, unix_secs_now, wall_now};
+use crate::sys::{notify::Notifier, poll::poll_readable, random::random_u64, udp};
+use clock_board::ClockBoard;
 use stats::{LastError, Measuring, State, Stats};
 use status::{Report, StatusBoard};
 
@@ -55,6 +59,8 @@ struct Shared {
     stats: Mutex<Stats>,
     commands: Mutex<Commands>,
     wake: Arc<Notifier>,
+    /// The client's own clock, read by callers without a lock.
+    clock: ClockBoard,
 }
 
 /// A running client: its worker thread and what it shares with callers.
@@ -91,6 +97,7 @@ impl Worker {
             stats: Mutex::new(Stats::default()),
             commands: Mutex::new(Commands::default()),
             wake: Arc::new(Notifier::new()?),
+            clock: ClockBoard::new(),
         });
         let sh = Arc::clone(&shared);
         let thread = thread::Builder::new()
@@ -111,6 +118,12 @@ impl Worker {
 
     pub fn status(&self) -> Report {
         self.shared.status.take()
+    }
+
+    /// The client's own clock now: its server's time and error bound
+    /// (None before the first valid sample). Lock-free; any thread.
+    pub fn own_time(&self) -> Option<Time> {
+        self.shared.clock.read(raw_ns)
     }
 
     pub fn event_fd(&self) -> i32 {
@@ -185,9 +198,12 @@ fn run(shared: Arc<Shared>, socket: UdpSocket, select: BackendSelect, owner: Arc
             trace,
             server_text: None,
             tx_timestamps: false,
+            connected: false,
             sent_at: None,
             last_reply_at: None,
             last_error: None,
+            module: ModuleClock::new(),
+            gap_at_send: None,
         };
         l.run();
         l.publish();
@@ -221,8 +237,14 @@ struct Loop<'a> {
     /// request went (read before `sendto`).
     tx_timestamps: bool,
     sent_at: Option<NtpTimestamp>,
+    /// Whether `server` is the socket's connected peer (not on Linux).
+    connected: bool,
     last_reply_at: Option<Instant>,
     last_error: Option<LastError>,
+    /// The client's own clock of its server, and the wall clock minus the
+    /// raw clock next to the last request's send, ns.
+    module: ModuleClock,
+    gap_at_send: Option<i64>,
 }
 
 enum Flow {
@@ -327,6 +349,7 @@ impl Loop<'_> {
             counters: *c.counters(),
             last_error: self.last_error.clone(),
             role: c.role(),
+            own_clock_steps: self.module.steps(),
             clock: match &view {
                 Some(v) => stats::ClockRole::Member {
                     not_steering: v.not_steering,
@@ -369,12 +392,23 @@ impl Loop<'_> {
         if let Err(e) = r {
             self.error(errno(&e), format!("cannot set traffic class {}: {e}", cfg.traffic_class));
         }
-        // The socket stays unconnected: on Linux a connected UDP socket's
+        // On Linux the socket stays unconnected: a connected UDP socket's
         // receive timestamps came about 7 us later on loopback (a T4 late by
         // that, an offset biased by half of it); the client checks each
         // reply's source itself, and ICMP errors are asked for explicitly.
-        if let Err(e) = udp::enable_icmp_errors(self.socket.as_raw_fd(), cfg.server.is_ipv6()) {
-            self.error(errno(&e), format!("no ICMP error reports ({e})"));
+        // Elsewhere connecting is what reports them.
+        self.connected = match udp::enable_icmp_errors(self.socket.as_raw_fd(), cfg.server.is_ipv6()) {
+            Ok(()) => false,
+            Err(_) => match self.socket.connect(cfg.server) {
+                Ok(()) => true,
+                Err(e) => {
+                    self.error(errno(&e), format!("connect to {} failed: {e}", cfg.server));
+                    false
+                }
+            },
+        };
+        if self.server != Some(cfg.server) {
+            self.module.reset();
         }
         self.server = Some(cfg.server);
         let text: Arc<str> = cfg.server.to_string().into();
@@ -398,7 +432,11 @@ impl Loop<'_> {
                 Output::Send(packet) => {
                     if let Some(server) = self.server {
                         let t1 = wall_now();
-                        let sent = self.socket.send_to(&packet, server);
+                        let sent = if self.connected {
+                            self.socket.send(&packet)
+                        } else {
+                            self.socket.send_to(&packet, server)
+                        };
                         if let Err(e) = sent {
                             self.error(errno(&e), format!("send to {server} failed: {e}"));
                             self.client.on_send_failed();
@@ -406,6 +444,7 @@ impl Loop<'_> {
                         }
                         self.client.on_sent(t1);
                         self.sent_at = Some(t1);
+                        self.gap_at_send = Some(raw_pair().1);
                         self.take_error_queue();
                     }
                 }
@@ -468,6 +507,17 @@ impl Loop<'_> {
         }
     }
 
+    /// A valid sample goes to the client's own clock, against the raw clock.
+    fn own_clock_sample(&mut self, s: &crate::proto::validate::Sample) {
+        let gap = raw_pair().1;
+        let Some(gap_at_send) = self.gap_at_send else { return };
+        let (secs, nanos) = s.t4.to_unix(unix_secs_now());
+        let t4_unix_ns = secs.saturating_mul(1_000_000_000).saturating_add(i64::from(nanos));
+        self.module.on_sample(s, RawStamps { t4_unix_ns, gap_at_send, gap_at_receipt: gap });
+        let module = &mut self.module;
+        self.shared.clock.publish(raw_ns, |from| module.publish(from));
+    }
+
     fn icmp_error(&mut self, e: i32) {
         let server = self.server.map(|s| s.to_string()).unwrap_or_default();
         let what = format!("from {server}: {}", io::Error::from_raw_os_error(e));
@@ -486,6 +536,7 @@ impl Loop<'_> {
                     match self.client.handle_packet(from, &buf[..rx.len], t4, self.now()) {
                         Verdict::Valid(s) => {
                             self.last_reply_at = Some(Instant::now());
+                            self.own_clock_sample(&s);
                             (self.trace)(&format!(
                                 "prossntp: sample from {from}: offset {:+.6} s, delay {:.6} s, stratum {}",
                                 s.offset.as_seconds(),

@@ -82,4 +82,6 @@ pub struct Stats {
     /// What its server is to the clock.
     pub role: Role,
     pub clock: ClockRole,
+    /// Corrections of the client's own clock made at once (`prossntp_gettime`).
+    pub own_clock_steps: u64,
 }

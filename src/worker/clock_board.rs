@@ -1,0 +1,215 @@
+//! A client's own-clock reading, published by its worker and read by any
+//! thread without a lock: two slots, each under a sequence count, and the
+//! index of the current one.
+//!
+//! A new reading starts at a raw time `c` a little ahead. The worker first
+//! marks the current slot as ending (pending), reads the raw clock, marks it
+//! as ending at `c` (readers of it stop its clock there), fills the other
+//! slot with a reading continuous at `c`, waits until the raw clock has
+//! passed `c`, and only then makes it current. A reader takes the end mark
+//! before and after its raw read, and checks that its slot is still the
+//! current one: unchanged and unmarked, its raw read came before the
+//! worker's, so before `c`. So no two calls ever see time go
+//! backwards, across threads too. Readers wait only while the worker is
+//! between its two marks (two instructions), as a sequence lock's readers
+//! wait out a write.
+
+use std::sync::atomic::{fence, AtomicI64, AtomicU64, AtomicUsize, Ordering};
+
+use crate::discipline::module_clock::{Reading, Time};
+
+/// How far ahead of the raw clock a new reading starts, ns: time for the
+/// worker to fill the other slot before then.
+const AHEAD_NS: i64 = 20_000;
+/// `ends` while the worker is about to set it.
+const PENDING: i64 = i64::MAX - 1;
+const WORDS: usize = 9;
+
+#[derive(Default)]
+struct Slot {
+    /// Even: stable; odd: being written. Counts writes.
+    seq: AtomicU64,
+    words: [AtomicU64; WORDS],
+    /// Raw time (ns) at which this slot's reading stops: the next one takes over.
+    ends: AtomicI64,
+}
+
+pub struct ClockBoard {
+    slots: [Slot; 2],
+    current: AtomicUsize,
+}
+
+impl Default for ClockBoard {
+    fn default() -> Self {
+        let board = ClockBoard { slots: Default::default(), current: AtomicUsize::new(0) };
+        for s in &board.slots {
+            s.ends.store(i64::MAX, Ordering::Relaxed);
+        }
+        board
+    }
+}
+
+fn encode(r: &Reading) -> [u64; WORDS] {
+    [
+        u64::from(r.synced) | u64::from(r.leap) << 8,
+        r.raw0 as u64,
+        r.time0 as u64,
+        r.rate.to_bits(),
+        r.slew.to_bits(),
+        r.slew_ns as u64,
+        r.bound0.to_bits(),
+        r.bound_rate.to_bits(),
+        0,
+    ]
+}
+
+fn decode(w: &[u64; WORDS]) -> Reading {
+    Reading {
+        synced: w[0] & 1 != 0,
+        leap: (w[0] >> 8) as u8,
+        raw0: w[1] as i64,
+        time0: w[2] as i64,
+        rate: f64::from_bits(w[3]),
+        slew: f64::from_bits(w[4]),
+        slew_ns: w[5] as i64,
+        bound0: f64::from_bits(w[6]),
+        bound_rate: f64::from_bits(w[7]),
+    }
+}
+
+impl ClockBoard {
+    pub fn new() -> ClockBoard {
+        ClockBoard::default()
+    }
+
+    /// Publishes `make(c)`, a reading from raw time `c` on (continuous there
+    /// with the current one). Only the worker calls this (one writer).
+    /// `raw` reads the raw clock, ns; the call takes about 20 us.
+    pub fn publish(&self, raw: impl Fn() -> i64, make: impl FnOnce(i64) -> Reading) {
+        let old = &self.slots[self.current.load(Ordering::Acquire)];
+        old.ends.store(PENDING, Ordering::SeqCst);
+        let ends = raw().saturating_add(AHEAD_NS);
+        old.ends.store(ends, Ordering::SeqCst);
+        let next = make(ends);
+        let i = 1 - self.current.load(Ordering::Acquire);
+        let slot = &self.slots[i];
+        let seq = slot.seq.load(Ordering::Relaxed);
+        slot.seq.store(seq + 1, Ordering::Relaxed);
+        fence(Ordering::Release);
+        for (w, v) in slot.words.iter().zip(encode(&next)) {
+            w.store(v, Ordering::Relaxed);
+        }
+        slot.ends.store(i64::MAX, Ordering::Relaxed);
+        slot.seq.store(seq + 2, Ordering::Release);
+        // Readers of the new slot must all read a raw time past `ends`.
+        while raw() < ends {
+            std::hint::spin_loop();
+        }
+        self.current.store(i, Ordering::SeqCst);
+    }
+
+    /// The reading, evaluated at the raw clock now: the server's time and
+    /// its error bound (None before the first sync).
+    pub fn read(&self, raw: impl Fn() -> i64) -> Option<Time> {
+        loop {
+            let current = self.current.load(Ordering::SeqCst);
+            let slot = &self.slots[current];
+            let seq = slot.seq.load(Ordering::Acquire);
+            if seq & 1 == 1 {
+                std::hint::spin_loop();
+                continue;
+            }
+            let mut w = [0u64; WORDS];
+            for (v, a) in w.iter_mut().zip(&slot.words) {
+                *v = a.load(Ordering::Relaxed);
+            }
+            fence(Ordering::Acquire);
+            let ends = slot.ends.load(Ordering::SeqCst);
+            if slot.seq.load(Ordering::Relaxed) != seq || ends == PENDING {
+                std::hint::spin_loop();
+                continue;
+            }
+            let now = raw();
+            // Still the current slot, unmarked or marked as before: a slot
+            // filled while this call was away must not be taken for it.
+            if slot.ends.load(Ordering::SeqCst) != ends
+                || slot.seq.load(Ordering::SeqCst) != seq
+                || self.current.load(Ordering::SeqCst) != current
+            {
+                continue;
+            }
+            let r = decode(&w);
+            if !r.synced {
+                return None;
+            }
+            // Past the end mark the next reading is on its way: this one's
+            // clock stops there, its bound growing by what it lags.
+            let at = now.min(ends);
+            let mut t = r.at(at);
+            t.error_bound += (now - at) as f64 * 1e-9 * (1.0 + r.rate.abs() + r.bound_rate);
+            return Some(t);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    #[test]
+    fn a_reading_round_trips_through_the_words() {
+        let r = Reading {
+            synced: true,
+            leap: 2,
+            raw0: 123,
+            time0: -456,
+            rate: -1e-4,
+            slew: 5e-4,
+            slew_ns: 7,
+            bound0: 1e-3,
+            bound_rate: 15e-6,
+        };
+        assert_eq!(decode(&encode(&r)), r);
+    }
+
+    #[test]
+    fn readers_on_other_threads_never_see_time_go_back_across_publishes() {
+        // The raw clock: real monotonic time.
+        let start = std::time::Instant::now();
+        let raw = move || 1_000_000_000 + start.elapsed().as_nanos() as i64;
+        let board = Arc::new(ClockBoard::new());
+        assert_eq!(board.read(raw), None);
+        let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let readers: Vec<_> = (0..4)
+            .map(|_| {
+                let (b, raw, done) = (board.clone(), raw, done.clone());
+                std::thread::spawn(move || {
+                    let (mut last, mut reads) = (i64::MIN, 0u64);
+                    while !done.load(Ordering::SeqCst) {
+                        if let Some(t) = b.read(raw) {
+                            assert!(t.unix_ns >= last, "back by {} ns", last - t.unix_ns);
+                            last = t.unix_ns;
+                        }
+                        reads += 1;
+                    }
+                    reads
+                })
+            })
+            .collect();
+        // Alternate fast and slow rates: each new reading continuous at its start.
+        let mut reading = Reading::default();
+        for k in 0..2000 {
+            board.publish(raw, |c| {
+                let time0 = if reading.synced { reading.at(c).unix_ns + 1 } else { 5_000_000_000 };
+                let rate = if k % 2 == 0 { 1e-3 } else { -1e-3 };
+                reading = Reading { synced: true, raw0: c, time0, rate, ..Reading::default() };
+                reading
+            });
+        }
+        done.store(true, Ordering::SeqCst);
+        for r in readers {
+            assert!(r.join().unwrap() > 0);
+        }
+    }
+}
