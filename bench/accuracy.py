@@ -69,7 +69,7 @@ class Collector:
         self.a = a
         self.t0 = time.monotonic()
         self.lock = threading.Lock()
-        self.samples = {"prossntp": [], "chronyd": [], "ntpdig": []}
+        self.samples = {c: [] for c in CLIENTS}
         self.stop = threading.Event()
         self.procs = []
         self.errors = []
@@ -107,6 +107,9 @@ class Collector:
                 seen.add(n)
                 self.add("prossntp", float(kv["offset"]), float(kv["sample_offset"]), float(kv["delay"]),
                          float(kv.get("freq_ppm", "nan")))
+                # The own clock (prossntp_gettime) less the host clock, read just after.
+                if "own_offset" in kv:
+                    self.add("prossntp-own", float(kv["own_offset"]), math.nan, float(kv["delay"]))
             except (KeyError, ValueError):
                 self.errors.append("prossntp: cannot parse %r" % line.strip())
 
@@ -279,7 +282,7 @@ def fmt(x, digits=1):
     return "n/a" if x is None or (isinstance(x, float) and math.isnan(x)) else "%.*f" % (digits, x)
 
 
-CLIENTS = ["prossntp", "chronyd", "ntpdig"]
+CLIENTS = ["prossntp", "prossntp-own", "chronyd", "ntpdig"]
 EXCURSION = 5  # hard networks: the largest error at most this many medians
 FREQ_FLOOR_PPM = 1.0  # frequency p95 allowed whatever chronyd reads
 
@@ -493,6 +496,9 @@ def report(a):
         "*95 % CI of median*: bootstrap interval of the median error; a missed target whose interval "
         "overlaps the reference's is marked *within noise*. Successive filtered estimates are "
         "correlated (each is a fit over the last samples), so these intervals are optimistic.")
+    say("- *prossntp-own* is the same client's own clock, `prossntp_gettime` (the server's time from "
+        "CLOCK_MONOTONIC_RAW and the client's estimate against it), less the host clock read just after, "
+        "at each sample: its error is that of the time a program reads, not a target here.")
     say("- Common random numbers: the relay draws each client's delays from a stream of its own, "
         "keyed by the client's address and seeded alike (prossntp sends from 127.0.0.11, chronyd from "
         "127.0.0.12, ntpdig from 127.0.0.1), so the n-th request of every client meets the same "

@@ -6,8 +6,10 @@
  * bench/results/cost.md.
  *
  *   cbench calls      [--quick]        per-call cost of sm_sntp_status,
- *                                      sm_sntp_get_event, prossntp_get_stats
- *                                      from 1, 2 and 8 threads (own handles)
+ *                                      sm_sntp_get_event, prossntp_get_stats,
+ *                                      prossntp_gettime from 1, 2 and 8
+ *                                      threads (own handles), and of
+ *                                      prossntp_gettime from 8 on one handle
  *   cbench cycle      [--quick]        create + config + destroy
  *   cbench destroy    [--quick]        destroy latency of synced clients
  *                                      sleeping 64 s
@@ -371,8 +373,8 @@ static tSMSNTPId synced_client(unsigned long no_reply, unsigned long had_reply)
 
 /* ------------------------------------------------------------------- calls */
 
-enum { F_STATUS, F_EVENT, F_STATS, F_COUNT };
-static const char *const f_names[F_COUNT] = {"status", "get_event", "get_stats"};
+enum { F_STATUS, F_EVENT, F_STATS, F_GETTIME, F_COUNT, F_GETTIME_SHARED = F_COUNT };
+static const char *const f_names[F_COUNT + 1] = {"status", "get_event", "get_stats", "gettime", "gettime_shared"};
 #define BATCH 100
 
 struct calls_job {
@@ -390,7 +392,10 @@ static void *calls_thread(void *arg)
     SM_SNTP_STATUS_PARMS s;
     SM_SNTP_EVENT_PARMS e;
     struct prossntp_stats st;
+    struct prossntp_time tm;
     int64_t cpu0;
+    memset(&tm, 0, sizeof tm);
+    tm.size = sizeof tm;
     memset(&s, 0, sizeof s);
     memset(&e, 0, sizeof e);
     memset(&st, 0, sizeof st);
@@ -412,9 +417,13 @@ static void *calls_thread(void *arg)
             for (int i = 0; i < BATCH; i++)
                 rc |= sm_sntp_get_event(&e);
             break;
-        default:
+        case F_STATS:
             for (int i = 0; i < BATCH; i++)
                 rc |= prossntp_get_stats(j->h, &st);
+            break;
+        default:
+            for (int i = 0; i < BATCH; i++)
+                rc |= prossntp_gettime(j->h, &tm);
             break;
         }
         j->per_call[b] = (double)(now_ns() - t0) / BATCH;
@@ -487,6 +496,11 @@ static int cmd_calls(void)
         calls_run(clients, 2, f, batches);
         calls_run(clients, 8, f, batches);
     }
+    /* prossntp_gettime from 8 threads on one client: the common case. */
+    tSMSNTPId one[8];
+    for (int i = 0; i < 8; i++)
+        one[i] = clients[0];
+    calls_run(one, 8, F_GETTIME_SHARED, batches);
     for (int i = 0; i < 8; i++)
         sm_sntp_destroy(clients[i]);
     return 0;

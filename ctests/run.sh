@@ -175,6 +175,7 @@ build stress ctests/stress.c -pthread "${LINK[@]}"
 build leakcycle ctests/leakcycle.c -pthread "${LINK[@]}"
 build bad_input ctests/bad_input.c "${LINK[@]}"
 build flow ctests/flow.c "${LINK[@]}"
+build own_clock ctests/own_clock.c -pthread -lm "${LINK[@]}"
 
 # ---------------------------------------------------------------- header and symbols
 
@@ -228,7 +229,7 @@ decorated_names=(sm_sntp_config_iPsSNTPtSAdiUiUi_ sm_sntp_config_ipv6_iPsSNTPtSA
     sm_sntp_create_iPsSNTPtMte1_2_SIdSI6d_ sm_sntp_destroy_iSNTPt sm_sntp_get_event_iPsSNTPtEt_
     sm_sntp_status_iPsSNTPte1_3_usi___)
 
-ext_names=(prossntp_get_stats prossntp_version prossntp_strerror prossntp_reject_text)
+ext_names=(prossntp_get_stats prossntp_gettime prossntp_version prossntp_strerror prossntp_reject_text)
 
 # exports: NAME TYPE-LETTERS for each symbol the .so must define.
 check_exports() {
@@ -241,7 +242,7 @@ check_exports() {
         grep -qx "$name [BDGS]" <<<"$table" || problems+=("$name (data)")
     done
     if ((${#problems[@]} == 0)); then
-        echo "    the .so exports all 16 function names and TiNGtrace, TiNG_showtrace"
+        echo "    the .so exports all 17 function names and TiNGtrace, TiNG_showtrace"
         pass "exports"
     else
         fail "exports" "not exported: ${problems[*]}"
@@ -302,6 +303,8 @@ run_case bad-input bad_input
 if start_server; then
     run_case flow-testserver-v4 flow basic "$TS_V4"
     run_case flow-testserver-v6 flow basic "$TS_V6"
+    run_case own-clock-v4 own_clock "$TS_V4"
+    run_case own-clock-v6 own_clock "$TS_V6"
 else
     fail flow-testserver-v4 "no test server"
     fail flow-testserver-v6 "no test server"
@@ -349,7 +352,7 @@ done
 
 echo
 echo "measured:"
-grep -E '^ *(stress:|leakcycle:|calls|descriptors|threads|heap|first sync after|lost sync after|regained sync after|sync [0-9.]+ s after|kod-rate:|many:|threads:|bad-input cases:|destroy took)' \
+grep -E '^ *(stress:|leakcycle:|calls|descriptors|threads|heap|first sync after|lost sync after|regained sync after|sync [0-9.]+ s after|kod-rate:|many:|threads:|bad-input cases:|destroy took|threads: [0-9]+ calls from)' \
     "$LOGS"/*.log 2>/dev/null | sed -E "s|^$LOGS/||; s|\.log: *|: |; s|^|    |" || true
 if ((skipped > 0)); then
     echo "skipped: $skipped"

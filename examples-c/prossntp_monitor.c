@@ -23,7 +23,8 @@
  *   TIME status=Sync|Stopped has_sync=0|1 state=idle|running|stopped|ended
  *   TIME sample n=N offset=+S sample_offset=+S delay=S jitter=S freq_ppm=+F
  *        stratum=N refid=ID leap=N poll=S server=ADDR:PORT backend=NAME
- *        steering=0|1 rejected=N kod=N steps=N slews=N
+ *        steering=0|1 rejected=N kod=N steps=N slews=N role=ROLE not_steering=N
+ *        server_time=YYYY-MM-DDTHH:MM:SS.NNNNNNNNNZ own_offset=+S own_error_bound=S
  *   TIME summary end=count|time|signal|stopped|error samples=N requests=N
  *        replies=N rejected=N [rejected.REASON=N rejected.REASON.text="..."]...
  *        kod=N steps=N slews=N steps_refused=N [last_errno=N last_error="..."
@@ -33,7 +34,10 @@
  * the client used (its `replies` counter grew); the stats are read after each
  * event and every 100 ms, so a sample is reported up to 100 ms late, and n is
  * the counter's value (samples between two reads share one line). Offsets
- * are server time minus local time, in seconds; refid is ASCII for stratum 1
+ * are server time minus local time, in seconds; server_time is the server's
+ * time from the client's own clock (prossntp_gettime, once it has a sample),
+ * own_offset that time less this host's clock read just after, and
+ * own_error_bound the bound the library gives for server_time; refid is ASCII for stratum 1
  * and a dotted quad otherwise. Errors go to stderr as
  * "prossntp-monitor: ...".
  *
@@ -204,7 +208,26 @@ static void format_refid(const struct prossntp_stats *st, char *out, size_t cap)
     }
 }
 
-static int print_sample(const struct prossntp_stats *st)
+/* The server's time from the client's own clock (prossntp_gettime), its
+ * error bound, and that time less this host's clock read right after. */
+static void add_own_clock(struct line *l, tSMSNTPId sntp)
+{
+    struct prossntp_time t;
+    struct timespec host;
+    struct tm tm;
+    char when[32];
+    memset(&t, 0, sizeof t);
+    t.size = sizeof t;
+    if (prossntp_gettime(sntp, &t) != ERR_SM_OK || !t.synced)
+        return;
+    clock_gettime(CLOCK_REALTIME, &host);
+    gmtime_r(&t.time.tv_sec, &tm);
+    strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%S", &tm);
+    add(l, " server_time=%s.%09ldZ own_offset=%+.9f own_error_bound=%.9f", when, (long)t.time.tv_nsec,
+        (double)(t.time.tv_sec - host.tv_sec) + (t.time.tv_nsec - host.tv_nsec) * 1e-9, t.error_bound);
+}
+
+static int print_sample(tSMSNTPId sntp, const struct prossntp_stats *st)
 {
     struct line l;
     char refid[16];
@@ -220,6 +243,7 @@ static int print_sample(const struct prossntp_stats *st)
     /* The role fields came with 1.1.0: an older library leaves them out. */
     if (st->size >= offsetof(struct prossntp_stats, role_detail) + sizeof st->role_detail)
         add(&l, " role=%s not_steering=%d", role_name(st->role), (int)st->not_steering);
+    add_own_clock(&l, sntp);
     return emit(&l);
 }
 
@@ -571,7 +595,7 @@ int main(int argc, char **argv)
         }
         if (st.replies > seen) {
             seen = st.replies;
-            if (!quiet && print_sample(&st) != 0) {
+            if (!quiet && print_sample(create.sntp, &st) != 0) {
                 end = "error";
                 break;
             }

@@ -37,6 +37,7 @@ fn main() {
     match std::env::args().nth(2).as_deref() {
         Some("startup") => return startup(seeds),
         Some("hard") => return hard_networks(seeds),
+        Some("own") => return own_clock(seeds),
         _ => {}
     }
     let d = Scenario::default();
@@ -63,6 +64,55 @@ fn main() {
     for (name, s) in measuring_scenarios() {
         measure_row(name, &s, seeds);
     }
+    own_clock(seeds);
+}
+
+/// The clients' own clocks (`prossntp_gettime`) across the scenarios.
+fn own_clock(seeds: u64) {
+    println!("\nOwn clock, prossntp_gettime ({seeds} seeds; median / worst): |time - the server's true time| read every second from 210 s (20 s in the benchmark's set-up), us; the error bound's median; over bound = seconds from the first sync on with the error above the bound; steps = corrections made at once:\n");
+    println!("| scenario | median error | p95 error | max error | bound | over bound s | steps |");
+    println!("|---|---|---|---|---|---|---|");
+    for (name, base) in own_clock_scenarios() {
+        let runs = runs(&base, seeds);
+        let cell = |f: &dyn Fn(&Figures) -> f64, d: usize| {
+            let (m, w) = pick(&runs, f);
+            format!("{m:.d$} / {w:.d$}")
+        };
+        println!(
+            "| {name} | {} | {} | {} | {} | {} | {} |",
+            cell(&|r| r.own_median * 1e6, 1),
+            cell(&|r| r.own_p95 * 1e6, 1),
+            cell(&|r| r.own_max * 1e6, 1),
+            cell(&|r| r.own_bound_median * 1e6, 0),
+            cell(&|r| r.own_over_bound_secs as f64, 0),
+            cell(&|r| r.own_steps as f64, 0),
+        );
+    }
+}
+
+/// Where the own clock is judged: steering and measuring, polls, jitter,
+/// a server step, the hard networks, and a host clock meddled with.
+fn own_clock_scenarios() -> Vec<(String, Scenario)> {
+    let d = Scenario::default();
+    let m = Scenario { steering: false, ..d.clone() };
+    let mut v: Vec<(String, Scenario)> = vec![
+        ("chrony default, steering".into(), d.clone()),
+        ("chrony default, measuring only".into(), m.clone()),
+        (
+            "measuring; somebody steps the host clock 1 s at 3000 s, then slews it at 500 ppm".into(),
+            Scenario { meddle: Some((3000.0, 1.0, 500e-6)), ..m.clone() },
+        ),
+        ("poll 16 s".into(), Scenario { poll: 16.0, ..d.clone() }),
+        ("poll 1024 s, 100,000 s".into(), Scenario { poll: 1024.0, duration: 100_000.0, ..d.clone() }),
+        ("+1 ms uniform jitter".into(), Scenario { jitter: 1e-3, ..d.clone() }),
+        ("oscillator wander 1e-8 (10x)".into(), Scenario { freq_walk: 1e-8, ..d.clone() }),
+        ("server steps 1 s at 5000 s".into(), Scenario { server_step: Some((5000.0, 1.0)), ..d.clone() }),
+        ("benchmark set-up, 1 ms uniform jitter".into(), Scenario { jitter: 1e-3, ..Scenario::benchmark_measuring() }),
+    ];
+    for (name, s) in Scenario::hard_networks(&d, 1280.0, 5000.0) {
+        v.push((format!("hard network: {name}"), s));
+    }
+    v
 }
 
 /// The accuracy benchmark's conditions, then chrony's scenario, measure only.

@@ -12,7 +12,7 @@
 #   SCENARIOS    "step slew freq status"
 #   ONE_CLOCK_BACKENDS   backends that also run the one-clock scenarios, in a VM
 #                of their own each ("adjtimex"; "" for none)
-#   ONE_CLOCK_SCENARIOS  "multi falseticker twoproc foreign"
+#   ONE_CLOCK_SCENARIOS  "multi falseticker twoproc foreign ownclock"
 #   V6_SCENARIOS scenarios whose client talks IPv6 ("slew")
 #   VM_JOBS      VMs run at once (4)
 #   VM_TIMEOUT   seconds one VM may run (420)
@@ -28,7 +28,7 @@ VM=$ROOT/build/vm
 BACKENDS=${BACKENDS:-adjtimex ntp_adjtime adjtime}
 SCENARIOS=${SCENARIOS:-step slew freq status}
 ONE_CLOCK_BACKENDS=${ONE_CLOCK_BACKENDS-adjtimex}
-ONE_CLOCK_SCENARIOS=${ONE_CLOCK_SCENARIOS:-multi falseticker twoproc foreign}
+ONE_CLOCK_SCENARIOS=${ONE_CLOCK_SCENARIOS:-multi falseticker twoproc foreign ownclock}
 V6_SCENARIOS=${V6_SCENARIOS:-slew}
 VM_JOBS=${VM_JOBS:-4}
 VM_TIMEOUT=${VM_TIMEOUT:-420}

@@ -187,3 +187,29 @@ fn bursts_of_one_sided_congestion_do_not_capture_the_clock() {
         assert_eq!((f.over_bound_secs, f.over_esterror_secs), (0, 0));
     }
 }
+
+#[test]
+fn the_own_clock_keeps_the_servers_time_whatever_the_host_clock_does() {
+    // Measuring only; somebody steps the host clock by 1 s at 3000 s and
+    // slews it at 500 ppm from then on: the own clock must not move.
+    let meddled = Scenario { steering: false, meddle: Some((3000.0, 1.0, 500e-6)), ..Scenario::default() };
+    for (name, base) in [("steering", Scenario::default()), ("meddled", meddled)] {
+        let r = runs(&base, 5);
+        let err = median(&r, |f| f.own_median);
+        let max = r.iter().map(|f| f.own_max).fold(0.0, f64::max);
+        eprintln!("{name}: own clock median error {:.1} us, largest {:.1} us", err * 1e6, max * 1e6);
+        assert!(err < 100e-6, "{name}: median {err}");
+        assert!(max < 2e-3, "{name}: largest {max}");
+        assert!(r.iter().all(|f| f.own_over_bound_secs == 0), "{name}: the bound holds from the first sync");
+        assert!(r.iter().all(|f| f.own_steps == 0), "{name}: no correction at once");
+    }
+}
+
+#[test]
+fn a_server_step_steps_the_own_clock_once() {
+    // (Until the next sample the clock cannot know: those seconds are over
+    // its bound, and counted.)
+    let r = runs(&Scenario { server_step: Some((5000.0, 1.0)), ..Scenario::default() }, 3);
+    assert!(r.iter().all(|f| f.own_steps == 1), "{:?}", r.iter().map(|f| f.own_steps).collect::<Vec<_>>());
+    assert!(r.iter().all(|f| f.own_over_bound_secs <= 64), "one poll interval at most");
+}

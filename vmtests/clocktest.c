@@ -795,7 +795,7 @@ static void scenario_step(const char *backend)
     struct server srv = server_of(v6, P.port_step);
     struct client c;
     struct watch w;
-    double before, after, delay = 0;
+    double before, after, delay = 0, own_vs_host = NAN, own_bound = 0;
 
     if (reset_to_true_time(S, backend) != 0) {
         verdict(S, backend, 0, "could not reset the guest clock to true time");
@@ -822,13 +822,28 @@ static void scenario_step(const char *backend)
     client_wait(&c, P.step_secs);
     after = measure(&srv, &delay);
     printf("VMDATA %s %s t=%.3f offset=%+.6f\n", S, backend, mono_raw() - c.t0, after);
+    /* The library steers the clock to the server: its own clock (prossntp_gettime) must agree with the
+     * host clock to within its bound, give or take the host clock's own measured error. */
+    {
+        struct prossntp_time t;
+        struct timespec now;
+        memset(&t, 0, sizeof t);
+        t.size = sizeof t;
+        if (prossntp_gettime(c.sntp, &t) == 0 && t.synced) {
+            clock_gettime(CLOCK_REALTIME, &now);
+            own_vs_host = (double)(ns_of(&t.time) - ns_of(&now)) / 1e9;
+            own_bound = t.error_bound;
+        }
+    }
     snapshot(&c);
     client_stop(&c);
     watch_stop(&w);
-    verdict(S, backend, !isnan(after) && fabs(after) < 0.001,
+    verdict(S, backend,
+            !isnan(after) && fabs(after) < 0.001 && !isnan(own_vs_host) &&
+                fabs(own_vs_host) <= own_bound + fabs(after) + 0.0002,
             "%s: +0.5 s server: offset before %+.6f s, after %+.6f s (limit 0.001), sync after %.1f s, "
-            "largest clock jump %+.6f s, delay %.6f s",
-            fam(v6), before, after, c.t_sync, w.max_jump / 1e9, delay);
+            "largest clock jump %+.6f s, delay %.6f s; own clock - host clock %+.6f s (bound %.6f s)",
+            fam(v6), before, after, c.t_sync, w.max_jump / 1e9, delay, own_vs_host, own_bound);
 }
 
 static void scenario_slew(const char *backend)
@@ -1335,6 +1350,147 @@ static void scenario_foreign(const char *backend)
     verdict(S, backend, pass[0] && pass[1], "%s; %s", details[0], details[1]);
 }
 
+/* ------------------------------------------------------------ own clock */
+
+/*
+ * A thread reading prossntp_gettime every millisecond: counts reversals, and
+ * the largest difference between the own clock's advance and the raw
+ * clock's between two reads (a jump; a slew of the estimate moves it by at
+ * most 0.5 us per ms).
+ */
+struct own_watch {
+    pthread_t th;
+    tSMSNTPId sntp;
+    volatile int run;
+    long reads, reversals;
+    double max_jump;
+};
+
+static void *own_watch_main(void *arg)
+{
+    struct own_watch *w = arg;
+    int64_t last_own = 0, last_raw = 0;
+    while (w->run) {
+        struct prossntp_time t;
+        struct timespec r;
+        memset(&t, 0, sizeof t);
+        t.size = sizeof t;
+        if (prossntp_gettime(w->sntp, &t) == 0 && t.synced) {
+            int64_t own = ns_of(&t.time);
+            clock_gettime(CLOCK_MONOTONIC_RAW, &r);
+            if (last_own != 0) {
+                double jump = fabs((double)((own - last_own) - (ns_of(&r) - last_raw))) / 1e9;
+                if (own < last_own)
+                    w->reversals++;
+                /* Reads more than 5 ms apart (preempted) say little of a jump. */
+                if (ns_of(&r) - last_raw < 5000000 && jump > w->max_jump)
+                    w->max_jump = jump;
+            }
+            last_own = own;
+            last_raw = ns_of(&r);
+            w->reads++;
+        }
+        sleep_s(0.001);
+    }
+    return NULL;
+}
+
+/* |own time - the server's time| less its error bound, the server's time
+ * being the guest clock plus clocktest's own measured offset to it. */
+static double own_excess(tSMSNTPId sntp, const struct server *srv, double *err_out, double *bound_out)
+{
+    struct prossntp_time t;
+    struct timespec now;
+    double off = measure(srv, NULL), err;
+    memset(&t, 0, sizeof t);
+    t.size = sizeof t;
+    if (isnan(off) || prossntp_gettime(sntp, &t) != 0 || !t.synced)
+        return NAN;
+    clock_gettime(CLOCK_REALTIME, &now);
+    err = (double)(ns_of(&t.time) - ns_of(&now)) / 1e9 - off;
+    *err_out = err;
+    *bound_out = t.error_bound;
+    return fabs(err) - t.error_bound;
+}
+
+static void scenario_ownclock(const char *backend)
+{
+    const char *S = "ownclock";
+    struct server srv = server_of(0, P.port_step);
+    struct client c;
+    struct own_watch w;
+    struct prossntp_stats st;
+    struct timex tx;
+    double t, worst = -1, err = 0, bound = 0, worst_err = 0, worst_bound = 0;
+    int pass;
+
+    if (reset_to_true_time(S, backend) != 0) {
+        verdict(S, backend, 0, "could not reset the guest clock to true time");
+        return;
+    }
+    /* The client measures only; this program steps and slews the clock. */
+    if (start_checked(&c, S, "none", &srv) != 0) {
+        verdict(S, backend, 0, "%s", g_rejected);
+        return;
+    }
+    if (!client_wait_sync(&c, 30)) {
+        client_stop(&c);
+        verdict(S, backend, 0, "no has_sync=1 within 30 s");
+        return;
+    }
+    client_wait(&c, 10);
+    memset(&w, 0, sizeof w);
+    w.sntp = c.sntp;
+    w.run = 1;
+    pthread_create(&w.th, NULL, own_watch_main, &w);
+    for (t = 0; t <= 40; t += 2) {
+        double excess;
+        if (t == 10) {
+            /* A step of +1 s. */
+            struct timespec now;
+            int64_t ns;
+            clock_gettime(CLOCK_REALTIME, &now);
+            ns = ns_of(&now) + 1000000000;
+            now.tv_sec = (time_t)(ns / 1000000000);
+            now.tv_nsec = (long)(ns % 1000000000);
+            clock_settime(CLOCK_REALTIME, &now);
+            printf("VMINFO %s %s: guest clock stepped +1 s\n", S, backend);
+        }
+        if (t == 20) {
+            /* +500 ppm of frequency and a 0.4 s one-shot slew (500 ppm more). */
+            memset(&tx, 0, sizeof tx);
+            tx.modes = ADJ_FREQUENCY;
+            tx.freq = 500L << 16;
+            adjtimex(&tx);
+            memset(&tx, 0, sizeof tx);
+            tx.modes = ADJ_OFFSET_SINGLESHOT;
+            tx.offset = 400000;
+            adjtimex(&tx);
+            printf("VMINFO %s %s: guest clock at +500 ppm and slewing +0.4 s\n", S, backend);
+        }
+        excess = own_excess(c.sntp, &srv, &err, &bound);
+        printf("VMDATA %s %s t=%.3f own_error=%+.6f bound=%.6f\n", S, backend, t, err, bound);
+        if (!isnan(excess) && excess > worst) {
+            worst = excess;
+            worst_err = err;
+            worst_bound = bound;
+        }
+        client_wait(&c, 2);
+    }
+    w.run = 0;
+    pthread_join(w.th, NULL);
+    stats_of(&c, &st);
+    client_stop(&c);
+    kernel_defaults();
+    /* Within the bound, give or take clocktest's own measurement (+-0.1 ms). */
+    pass = w.reads > 1000 && w.reversals == 0 && w.max_jump < 0.001 && worst < 0.0001 && st.own_clock_steps == 0;
+    verdict(S, backend, pass,
+            "+0.5 s server, guest clock stepped +1 s at 10 s and slewed at 1000 ppm from 20 s: %ld reads, %ld "
+            "reversals, largest jump %.6f s (limit 0.001), worst error %+.6f s against a bound of %.6f s "
+            "(excess %+.6f, limit 0.0001), own-clock steps %llu",
+            w.reads, w.reversals, w.max_jump, worst_err, worst_bound, worst, (unsigned long long)st.own_clock_steps);
+}
+
 /* ------------------------------------------------------------------- main */
 
 int main(int argc, char **argv)
@@ -1372,7 +1528,8 @@ int main(int argc, char **argv)
 
     snprintf(list, sizeof list, "%s", P.backends);
     for (backend = strtok_r(list, ",", &save); backend; backend = strtok_r(NULL, ",", &save)) {
-        static const char *order[] = {"step", "slew", "freq", "multi", "falseticker", "twoproc", "foreign", "status"};
+        static const char *order[] = {"step", "slew", "freq", "ownclock", "multi", "falseticker", "twoproc", "foreign",
+                                      "status"};
         size_t k;
         printf("VMINFO ===== backend %s =====\n", backend);
         g_snapshot.have = 0;
@@ -1399,6 +1556,8 @@ int main(int argc, char **argv)
                 scenario_twoproc(backend);
             else if (strcmp(order[k], "foreign") == 0)
                 scenario_foreign(backend);
+            else if (strcmp(order[k], "ownclock") == 0)
+                scenario_ownclock(backend);
             else
                 scenario_status(backend);
         }
