@@ -423,6 +423,30 @@ static double measure(const struct server *srv, double *delay_out)
 }
 
 /*
+ * The offset of the lowest-delay one of 5 queries, and that delay: the
+ * server's time then lay within delay / 2 of guest time + offset (t1 is read
+ * in user space, so the send path counts in the delay, which a TCG guest
+ * makes long). NAN when fewer than 3 answered.
+ */
+static double measure_best(const struct server *srv, double *delay_out)
+{
+    double off, del, best_off = NAN, best_del = INFINITY;
+    int n = 0, tries;
+    for (tries = 0; tries < 8 && n < 5; tries++) {
+        if (sntp_once(srv, &off, &del) == 0) {
+            n++;
+            if (del < best_del) {
+                best_del = del;
+                best_off = off;
+            }
+        }
+        sleep_s(0.02);
+    }
+    *delay_out = best_del;
+    return n < 3 ? NAN : best_off;
+}
+
+/*
  * Steps the guest clock to true time (the independent measurement of the
  * true-time server) after putting the kernel discipline back to defaults.
  */
@@ -788,6 +812,8 @@ static const char *fam(int v6)
     return v6 ? "IPv6" : "IPv4";
 }
 
+static double own_excess(tSMSNTPId sntp, const struct server *srv, double *err_out, double *bound_out);
+
 static void scenario_step(const char *backend)
 {
     const char *S = "step";
@@ -795,7 +821,7 @@ static void scenario_step(const char *backend)
     struct server srv = server_of(v6, P.port_step);
     struct client c;
     struct watch w;
-    double before, after, delay = 0, own_vs_host = NAN, own_bound = 0;
+    double before, after, delay = 0, own_vs_host = NAN, own_bound = 0, own_excess_v = NAN;
 
     if (reset_to_true_time(S, backend) != 0) {
         verdict(S, backend, 0, "could not reset the guest clock to true time");
@@ -825,25 +851,19 @@ static void scenario_step(const char *backend)
     /* The library steers the clock to the server: its own clock (prossntp_gettime) must agree with the
      * host clock to within its bound, give or take the host clock's own measured error. */
     {
-        struct prossntp_time t;
-        struct timespec now;
-        memset(&t, 0, sizeof t);
-        t.size = sizeof t;
-        if (prossntp_gettime(c.sntp, &t) == 0 && t.synced) {
-            clock_gettime(CLOCK_REALTIME, &now);
-            own_vs_host = (double)(ns_of(&t.time) - ns_of(&now)) / 1e9;
-            own_bound = t.error_bound;
-        }
+        double own_err = NAN;
+        own_excess_v = own_excess(c.sntp, &srv, &own_err, &own_bound);
+        own_vs_host = own_err;
     }
     snapshot(&c);
     client_stop(&c);
     watch_stop(&w);
     verdict(S, backend,
-            !isnan(after) && fabs(after) < 0.001 && !isnan(own_vs_host) &&
-                fabs(own_vs_host) <= own_bound + fabs(after) + 0.0002,
+            !isnan(after) && fabs(after) < 0.001 && !isnan(own_excess_v) && own_excess_v <= 0,
             "%s: +0.5 s server: offset before %+.6f s, after %+.6f s (limit 0.001), sync after %.1f s, "
-            "largest clock jump %+.6f s, delay %.6f s; own clock - host clock %+.6f s (bound %.6f s)",
-            fam(v6), before, after, c.t_sync, w.max_jump / 1e9, delay, own_vs_host, own_bound);
+            "largest clock jump %+.6f s, delay %.6f s; own clock error %+.6f s (bound %.6f s, beyond it and clocktest's "
+            "half delay %+.6f s)",
+            fam(v6), before, after, c.t_sync, w.max_jump / 1e9, delay, own_vs_host, own_bound, own_excess_v);
 }
 
 static void scenario_slew(const char *backend)
@@ -1372,22 +1392,26 @@ static void *own_watch_main(void *arg)
     int64_t last_own = 0, last_raw = 0;
     while (w->run) {
         struct prossntp_time t;
-        struct timespec r;
+        struct timespec r1, r2;
         memset(&t, 0, sizeof t);
         t.size = sizeof t;
+        clock_gettime(CLOCK_MONOTONIC_RAW, &r1);
         if (prossntp_gettime(w->sntp, &t) == 0 && t.synced) {
-            int64_t own = ns_of(&t.time);
-            clock_gettime(CLOCK_MONOTONIC_RAW, &r);
-            if (last_own != 0) {
-                double jump = fabs((double)((own - last_own) - (ns_of(&r) - last_raw))) / 1e9;
-                if (own < last_own)
-                    w->reversals++;
-                /* Reads more than 5 ms apart (preempted) say little of a jump. */
-                if (ns_of(&r) - last_raw < 5000000 && jump > w->max_jump)
-                    w->max_jump = jump;
+            int64_t own = ns_of(&t.time), raw;
+            clock_gettime(CLOCK_MONOTONIC_RAW, &r2);
+            raw = (ns_of(&r1) + ns_of(&r2)) / 2;
+            if (last_own != 0 && own < last_own)
+                w->reversals++;
+            /* Only a call not preempted (its raw reads 0.1 ms apart at most) says what the own clock did. */
+            if (ns_of(&r2) - ns_of(&r1) < 100000) {
+                if (last_own != 0 && raw - last_raw < 5000000) {
+                    double jump = fabs((double)((own - last_own) - (raw - last_raw))) / 1e9;
+                    if (jump > w->max_jump)
+                        w->max_jump = jump;
+                }
+                last_own = own;
+                last_raw = raw;
             }
-            last_own = own;
-            last_raw = ns_of(&r);
             w->reads++;
         }
         sleep_s(0.001);
@@ -1395,22 +1419,28 @@ static void *own_watch_main(void *arg)
     return NULL;
 }
 
-/* |own time - the server's time| less its error bound, the server's time
- * being the guest clock plus clocktest's own measured offset to it. */
+/* |own time - the server's time| less its error bound and less clocktest's
+ * own uncertainty (half its query's delay), the server's time being the
+ * guest clock plus clocktest's own measured offset to it. */
 static double own_excess(tSMSNTPId sntp, const struct server *srv, double *err_out, double *bound_out)
 {
     struct prossntp_time t;
-    struct timespec now;
-    double off = measure(srv, NULL), err;
+    struct timespec before, after;
+    double delay = 0, off = measure_best(srv, &delay), err, host, width;
     memset(&t, 0, sizeof t);
     t.size = sizeof t;
+    /* The call's own clock read lies between two guest clock reads (in a
+     * TCG guest a clock read can be a slow system call). */
+    clock_gettime(CLOCK_REALTIME, &before);
     if (isnan(off) || prossntp_gettime(sntp, &t) != 0 || !t.synced)
         return NAN;
-    clock_gettime(CLOCK_REALTIME, &now);
-    err = (double)(ns_of(&t.time) - ns_of(&now)) / 1e9 - off;
+    clock_gettime(CLOCK_REALTIME, &after);
+    host = (double)(ns_of(&before) + ns_of(&after)) / 2e9;
+    width = (double)(ns_of(&after) - ns_of(&before)) / 1e9;
+    err = ((double)ns_of(&t.time) / 1e9 - host) - off;
     *err_out = err;
     *bound_out = t.error_bound;
-    return fabs(err) - t.error_bound;
+    return fabs(err) - t.error_bound - delay / 2 - width / 2;
 }
 
 static void scenario_ownclock(const char *backend)
@@ -1482,12 +1512,12 @@ static void scenario_ownclock(const char *backend)
     stats_of(&c, &st);
     client_stop(&c);
     kernel_defaults();
-    /* Within the bound, give or take clocktest's own measurement (+-0.1 ms). */
-    pass = w.reads > 1000 && w.reversals == 0 && w.max_jump < 0.001 && worst < 0.0001 && st.own_clock_steps == 0;
+    /* Within the bound, give or take clocktest's own measurement (half its delay, taken off above). */
+    pass = w.reads > 1000 && w.reversals == 0 && w.max_jump < 0.001 && worst <= 0 && st.own_clock_steps == 0;
     verdict(S, backend, pass,
             "+0.5 s server, guest clock stepped +1 s at 10 s and slewed at 1000 ppm from 20 s: %ld reads, %ld "
             "reversals, largest jump %.6f s (limit 0.001), worst error %+.6f s against a bound of %.6f s "
-            "(excess %+.6f, limit 0.0001), own-clock steps %llu",
+            "(excess beyond the bound and clocktest's own half delay %+.6f, limit 0), own-clock steps %llu",
             w.reads, w.reversals, w.max_jump, worst_err, worst_bound, worst, (unsigned long long)st.own_clock_steps);
 }
 

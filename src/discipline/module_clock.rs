@@ -31,11 +31,13 @@ const NS: f64 = 1e9;
 /// nanoseconds, read next to the request's send and next to the reply's
 /// receipt (a step or slew of the wall clock in between shows as their
 /// difference, and is taken out).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct RawStamps {
     pub t4_unix_ns: i64,
     pub gap_at_send: i64,
     pub gap_at_receipt: i64,
+    /// How far each gap read can be off, ns (half the clock reads' spread).
+    pub gap_error: i64,
 }
 
 /// What a caller reads: from raw time `raw0` (ns) the server's time is
@@ -80,6 +82,27 @@ impl Reading {
         let unix_ns = self.time0.saturating_add(dt).saturating_add(gained as i64);
         let to_run = (self.slew_ns - during) as f64 * self.slew.abs();
         Time { unix_ns, error_bound: self.bound0 + self.bound_rate * dt as f64 / NS + to_run / NS, leap: self.leap }
+    }
+}
+
+impl Reading {
+    /// The reading's rate of advance at `raw`, less 1.
+    pub fn rate_at(&self, raw: i64) -> f64 {
+        if raw.saturating_sub(self.raw0) < self.slew_ns {
+            self.rate + self.slew
+        } else {
+            self.rate
+        }
+    }
+
+    /// The reading at `from`, run on to `raw` at `rate` (less 1) instead of
+    /// its own: its bound grows by the difference as well.
+    pub fn run_on(&self, from: i64, raw: i64, rate: f64) -> Time {
+        let start = self.at(from);
+        let dt = raw.saturating_sub(from).max(0);
+        let unix_ns = start.unix_ns.saturating_add(dt).saturating_add((dt as f64 * rate).floor() as i64);
+        let drift = (self.rate_at(from) - rate).abs() + self.bound_rate;
+        Time { unix_ns, error_bound: start.error_bound + drift * dt as f64 / NS, leap: self.leap }
     }
 }
 
@@ -164,7 +187,8 @@ impl ModuleClock {
             // The server's time lies within the last sample's root distance
             // of what that sample read, and the estimate is this far from it.
             bound: relative.root_distance().as_seconds().max(0.0)
-                + (relative.offset.as_seconds() - self.tracker.last_offset()).abs(),
+                + (relative.offset.as_seconds() - self.tracker.last_offset()).abs()
+                + stamps.gap_error as f64 / NS,
             bound_rate: PHI + rate_error,
         });
         self.leap = sample.leap;
@@ -223,6 +247,12 @@ impl ModuleClock {
         self.reading
     }
 
+    /// The estimate's rate (the server's time against the raw clock, less
+    /// 1) and its bound's growth, s/s, for the trace.
+    pub fn rate(&self) -> Option<(f64, f64)> {
+        self.estimate.map(|e| (e.rate, e.bound_rate))
+    }
+
     /// Corrections of the reading made at once (beyond the step threshold).
     pub fn steps(&self) -> u64 {
         self.steps
@@ -270,7 +300,10 @@ mod tests {
                 root_dispersion: NtpDuration::ZERO,
                 t4: NtpTimestamp::ZERO,
             };
-            c.on_sample(&sample, RawStamps { t4_unix_ns: wall4, gap_at_send: gaps.0, gap_at_receipt: gaps.1 });
+            c.on_sample(
+                &sample,
+                RawStamps { t4_unix_ns: wall4, gap_at_send: gaps.0, gap_at_receipt: gaps.1, gap_error: 0 },
+            );
             c.publish(self.raw(t4))
         }
         fn feed(&self, c: &mut ModuleClock, t: f64, gap: i64) -> Reading {

@@ -556,7 +556,8 @@ pub fn run(s: &Scenario) -> Figures {
                 };
                 let replies = n.client.counters().valid_replies;
                 if let Verdict::Valid(sample) = n.client.handle_packet(n.addr, &data, t4, now) {
-                    let stamps = RawStamps { t4_unix_ns, gap_at_send: n.gap_at_send, gap_at_receipt: gap };
+                    let stamps =
+                        RawStamps { t4_unix_ns, gap_at_send: n.gap_at_send, gap_at_receipt: gap, gap_error: 0 };
                     n.module.on_sample(&sample, stamps);
                     n.reading = n.module.publish(raw);
                 }

@@ -41,10 +41,11 @@ pub fn real_minus_mono_ns() -> i128 {
     closest_pair(libc::CLOCK_MONOTONIC).1
 }
 
-/// `id` read twice around CLOCK_REALTIME: their midpoint, and REALTIME minus
-/// it, ns; the closest pair of a few tries (a preempted read would be off by
-/// the time it was away).
-fn closest_pair(id: libc::clockid_t) -> (i128, i128) {
+/// `id` read twice around CLOCK_REALTIME: their midpoint, REALTIME minus
+/// it, and the two reads' distance (the pair's uncertainty), ns; the
+/// closest pair of a few tries (a preempted read would be off by the time
+/// it was away).
+fn closest_pair(id: libc::clockid_t) -> (i128, i128, i128) {
     let mut best = (i128::MAX, 0, 0);
     for _ in 0..8 {
         let m1 = read_ns(id);
@@ -57,7 +58,7 @@ fn closest_pair(id: libc::clockid_t) -> (i128, i128) {
             break;
         }
     }
-    (best.1, best.2)
+    (best.1, best.2, best.0)
 }
 
 /// The raw clock, which nobody steers or slews: CLOCK_MONOTONIC_RAW where
@@ -73,10 +74,11 @@ pub fn raw_ns() -> i64 {
     read_ns(RAW) as i64
 }
 
-/// The raw clock now and CLOCK_REALTIME minus it, ns.
-pub fn raw_pair() -> (i64, i64) {
-    let (raw, gap) = closest_pair(RAW);
-    (raw as i64, gap as i64)
+/// CLOCK_REALTIME minus the raw clock now, and how far that can be off
+/// (half the pair's width), ns.
+pub fn raw_gap() -> (i64, i64) {
+    let (_, gap, width) = closest_pair(RAW);
+    (gap as i64, (width / 2) as i64)
 }
 
 /// CLOCK_REALTIME, Unix ns.

@@ -3,16 +3,17 @@
 //! index of the current one.
 //!
 //! A new reading starts at a raw time `c` a little ahead. The worker first
-//! marks the current slot as ending (pending), reads the raw clock, marks it
-//! as ending at `c` (readers of it stop its clock there), fills the other
-//! slot with a reading continuous at `c`, waits until the raw clock has
-//! passed `c`, and only then makes it current. A reader takes the end mark
-//! before and after its raw read, and checks that its slot is still the
-//! current one: unchanged and unmarked, its raw read came before the
-//! worker's, so before `c`. So no two calls ever see time go
-//! backwards, across threads too. Readers wait only while the worker is
-//! between its two marks (two instructions), as a sequence lock's readers
-//! wait out a write.
+//! marks the current slot as ending (pending), reads the raw clock, works
+//! out the new reading, marks the slot as ending at `c` with the lower of
+//! the two readings' rates there, fills the other slot, waits until the raw
+//! clock has passed `c`, and only then makes it current. A reader past the
+//! mark runs the old reading on from `c` at that lower rate, so it never
+//! gets ahead of the new one. A reader takes the mark before and after its
+//! raw read, and checks that its slot is still the current one: unchanged
+//! and unmarked, its raw read came before the worker's, so before `c`. So
+//! no two calls ever see time go backwards, across threads too, and none
+//! sees it stand still. Readers wait only while the worker is between its
+//! two marks, as a sequence lock's readers wait out a write.
 
 use std::sync::atomic::{fence, AtomicI64, AtomicU64, AtomicUsize, Ordering};
 
@@ -30,8 +31,10 @@ struct Slot {
     /// Even: stable; odd: being written. Counts writes.
     seq: AtomicU64,
     words: [AtomicU64; WORDS],
-    /// Raw time (ns) at which this slot's reading stops: the next one takes over.
+    /// Raw time (ns) at which the next reading takes over from this one...
     ends: AtomicI64,
+    /// ...and the rate (less 1, f64 bits) this one runs at past it.
+    rate_after: AtomicU64,
 }
 
 pub struct ClockBoard {
@@ -89,8 +92,12 @@ impl ClockBoard {
         let old = &self.slots[self.current.load(Ordering::Acquire)];
         old.ends.store(PENDING, Ordering::SeqCst);
         let ends = raw().saturating_add(AHEAD_NS);
-        old.ends.store(ends, Ordering::SeqCst);
         let next = make(ends);
+        let was = decode(&std::array::from_fn(|k| old.words[k].load(Ordering::Relaxed)));
+        // (The new reading's slower rate, during its correction or after it.)
+        let after = was.rate_at(ends).min(next.rate).min(next.rate + next.slew);
+        old.rate_after.store(after.to_bits(), Ordering::SeqCst);
+        old.ends.store(ends, Ordering::SeqCst);
         let i = 1 - self.current.load(Ordering::Acquire);
         let slot = &self.slots[i];
         let seq = slot.seq.load(Ordering::Relaxed);
@@ -142,11 +149,14 @@ impl ClockBoard {
             if !r.synced {
                 return None;
             }
-            // Past the end mark the next reading is on its way: this one's
-            // clock stops there, its bound growing by what it lags.
-            let at = now.min(ends);
-            let mut t = r.at(at);
-            t.error_bound += (now - at) as f64 * 1e-9 * (1.0 + r.rate.abs() + r.bound_rate);
+            // Past the end mark the next reading is on its way: this one
+            // runs on at the lower of the two rates.
+            let t = if now > ends {
+                let rate_after = f64::from_bits(slot.rate_after.load(Ordering::SeqCst));
+                r.run_on(ends, now, rate_after)
+            } else {
+                r.at(now)
+            };
             return Some(t);
         }
     }

@@ -25,7 +25,7 @@ use crate::owner::{Membership, NotSteering, Owner};
 use crate::proto::client::{Client, Config, Output, Steered, StopReason};
 use crate::proto::timestamp::NtpTimestamp;
 use crate::proto::validate::Verdict;
-use crate::sys::time::{raw_ns, raw_pair, unix_secs_now, wall_now};
+use crate::sys::time::{raw_gap, raw_ns, unix_secs_now, wall_now};
 use crate::sys::{notify::Notifier, poll::poll_readable, random::random_u64, udp};
 use clock_board::ClockBoard;
 use stats::{LastError, Measuring, State, Stats};
@@ -244,7 +244,7 @@ struct Loop<'a> {
     /// The client's own clock of its server, and the wall clock minus the
     /// raw clock next to the last request's send, ns.
     module: ModuleClock,
-    gap_at_send: Option<i64>,
+    gap_at_send: Option<(i64, i64)>,
 }
 
 enum Flow {
@@ -444,7 +444,7 @@ impl Loop<'_> {
                         }
                         self.client.on_sent(t1);
                         self.sent_at = Some(t1);
-                        self.gap_at_send = Some(raw_pair().1);
+                        self.gap_at_send = Some(raw_gap());
                         self.take_error_queue();
                     }
                 }
@@ -509,13 +509,27 @@ impl Loop<'_> {
 
     /// A valid sample goes to the client's own clock, against the raw clock.
     fn own_clock_sample(&mut self, s: &crate::proto::validate::Sample) {
-        let gap = raw_pair().1;
-        let Some(gap_at_send) = self.gap_at_send else { return };
+        let (gap, gap_error) = raw_gap();
+        let Some((gap_at_send, send_error)) = self.gap_at_send else { return };
         let (secs, nanos) = s.t4.to_unix(unix_secs_now());
         let t4_unix_ns = secs.saturating_mul(1_000_000_000).saturating_add(i64::from(nanos));
-        self.module.on_sample(s, RawStamps { t4_unix_ns, gap_at_send, gap_at_receipt: gap });
+        let gap_error = (gap_error + send_error) / 2;
+        self.module.on_sample(s, RawStamps { t4_unix_ns, gap_at_send, gap_at_receipt: gap, gap_error });
         let module = &mut self.module;
         self.shared.clock.publish(raw_ns, |from| module.publish(from));
+    }
+
+    /// The own clock, for the sample's trace line.
+    fn own_clock_text(&self) -> String {
+        match (self.shared.clock.read(raw_ns), self.module.rate()) {
+            (Some(t), Some((rate, growth))) => format!(
+                "; own clock bound {:.1} us, rate {:+.3} ppm, bound growth {:.3} ppm",
+                t.error_bound * 1e6,
+                rate * 1e6,
+                growth * 1e6
+            ),
+            _ => String::new(),
+        }
     }
 
     fn icmp_error(&mut self, e: i32) {
@@ -538,10 +552,11 @@ impl Loop<'_> {
                             self.last_reply_at = Some(Instant::now());
                             self.own_clock_sample(&s);
                             (self.trace)(&format!(
-                                "prossntp: sample from {from}: offset {:+.6} s, delay {:.6} s, stratum {}",
+                                "prossntp: sample from {from}: offset {:+.6} s, delay {:.6} s, stratum {}{}",
                                 s.offset.as_seconds(),
                                 s.delay.as_seconds(),
-                                s.stratum
+                                s.stratum,
+                                self.own_clock_text()
                             ))
                         }
                         Verdict::Rejected(why) => {
