@@ -13,6 +13,12 @@ fn pick(runs: &[Figures], f: impl Fn(&Figures) -> f64) -> (f64, f64) {
     median_and_worst(&mut runs.iter().map(f).collect::<Vec<_>>())
 }
 
+/// "median / worst" of a figure over the runs, `d` decimals.
+fn median_worst_cell(runs: &[Figures], f: &dyn Fn(&Figures) -> f64, d: usize) -> String {
+    let (m, w) = pick(runs, f);
+    format!("{m:.d$} / {w:.d$}")
+}
+
 /// The columns both tables share: sync time, RMS and max offset, RMS frequency error.
 fn common_columns(runs: &[Figures]) -> String {
     let sync = pick(runs, |r| r.sync_time.unwrap_or(f64::INFINITY));
@@ -74,10 +80,7 @@ fn own_clock(seeds: u64) {
     println!("|---|---|---|---|---|---|---|");
     for (name, base) in own_clock_scenarios() {
         let runs = runs(&base, seeds);
-        let cell = |f: &dyn Fn(&Figures) -> f64, d: usize| {
-            let (m, w) = pick(&runs, f);
-            format!("{m:.d$} / {w:.d$}")
-        };
+        let cell = |f: &dyn Fn(&Figures) -> f64, d: usize| median_worst_cell(&runs, f, d);
         println!(
             "| {name} | {} | {} | {} | {} | {} | {} |",
             cell(&|r| r.own_median * 1e6, 1),
@@ -219,10 +222,7 @@ fn hard_networks(seeds: u64) {
     println!("|---|---|---|---|---|---|---|");
     for (name, base) in Scenario::hard_networks(&Scenario::default(), 1280.0, 5000.0) {
         let runs = runs(&base, seeds);
-        let cell = |f: &dyn Fn(&Figures) -> f64, d: usize| {
-            let (m, w) = pick(&runs, f);
-            format!("{m:.d$} / {w:.d$}")
-        };
+        let cell = |f: &dyn Fn(&Figures) -> f64, d: usize| median_worst_cell(&runs, f, d);
         println!(
             "| {name} | {} | {} | {} | {} | {} | {} |",
             cell(&|r| r.sync_time.unwrap_or(f64::INFINITY), 0),
