@@ -230,11 +230,20 @@ static void stats_sizes(tSMSNTPId c4)
     st.size = PROSSNTP_STATS_MIN_SIZE - 1;
     BAD(prossntp_get_stats(c4, &st), ERR_SM_BAD_PARAMETER, "prossntp_get_stats with size MIN-1");
     CHECK(st.state == 0 && st.size == PROSSNTP_STATS_MIN_SIZE - 1, "  nothing written");
-    memset(big, 0xa5, sizeof big);
-    st.size = sizeof big;
-    memcpy(big, &st.size, sizeof st.size);
-    CHECK_EQ(prossntp_get_stats(c4, (struct prossntp_stats *)(void *)big), 0, "control: a bigger (newer) struct");
-    memcpy(&st, big, sizeof st);
+    /* The worker publishes its first figures once it has taken the config. */
+    {
+        double deadline = h_now() + 2.0;
+        do {
+            memset(big, 0xa5, sizeof big);
+            st.size = sizeof big;
+            memcpy(big, &st.size, sizeof st.size);
+            CHECK_EQ(prossntp_get_stats(c4, (struct prossntp_stats *)(void *)big), 0,
+                     "control: a bigger (newer) struct");
+            memcpy(&st, big, sizeof st);
+            if (st.state != PROSSNTP_STATE_RUNNING)
+                h_sleep_ms(10);
+        } while (st.state != PROSSNTP_STATE_RUNNING && h_now() < deadline);
+    }
     CHECK(st.size == sizeof st && big[sizeof st] == 0xa5 && big[sizeof big - 1] == 0xa5,
           "  only this version's bytes written (size %u)", st.size);
     CHECK(st.state == PROSSNTP_STATE_RUNNING, "  and they are the client's stats (Running)");

@@ -540,10 +540,7 @@ static int scenario_many(void)
     took = h_now() - t0;
     CHECK_EQ(bad, 0, "destroyed them all (in %.3f s)", took);
     fds_after = h_count_entries("/proc/self/fd");
-    /* A joined thread can stay listed in /proc a moment longer (the kernel
-     * wakes the joiner before it reaps the task): wait up to a second. */
-    for (i = 0; i < 100 && (threads_after = h_count_entries("/proc/self/task")) != threads_before; i++)
-        h_sleep_ms(10);
+    threads_after = h_threads_settle(threads_before);
     CHECK_EQ(fds_after, fds_before, "open descriptors back to %d", fds_before);
     CHECK_EQ(threads_after, threads_before, "threads back to %d", threads_before);
     return 0;

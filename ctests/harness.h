@@ -350,6 +350,20 @@ static inline int h_count_entries(const char *dir)
 /* Provided by the ASan/TSan/LSan runtimes; NULL otherwise. */
 extern size_t __sanitizer_get_current_allocated_bytes(void) __attribute__((weak));
 
+/* The number of this process's threads once it is back to `want`, or
+ * whatever it is after a second: a joined thread can stay listed in
+ * /proc/self/task a moment longer (the kernel wakes the joiner before it
+ * reaps the task). */
+static inline int h_threads_settle(int want)
+{
+    int i, n = h_count_entries("/proc/self/task");
+    for (i = 0; i < 100 && n != want; i++) {
+        h_sleep_ms(10);
+        n = h_count_entries("/proc/self/task");
+    }
+    return n;
+}
+
 static inline int h_sanitized(void)
 {
     return __sanitizer_get_current_allocated_bytes != NULL;

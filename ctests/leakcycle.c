@@ -179,7 +179,7 @@ int main(int argc, char **argv)
     }
     took = h_now() - t0;
     fds_end = h_count_fds();
-    threads_end = h_count_entries("/proc/self/task");
+    threads_end = h_threads_settle(threads_start);
     heap_end = heap_in_use();
 
     printf("leakcycle: %ld cycles in %.2f s (%.3f ms each); %ld of %ld waits reached Sync\n", cycles, took,
