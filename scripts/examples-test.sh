@@ -196,7 +196,7 @@ if kind == "monitor":
     SIGNED = re.compile(r"[+-]\d+\.\d{9}$")
     UNSIGNED = re.compile(r"\d+\.\d{9}$")
     SAMPLE_KEYS = ("n offset sample_offset delay jitter freq_ppm stratum refid leap poll server backend "
-                   "steering rejected kod steps slews role not_steering").split()
+                   "steering rejected kod steps slews role not_steering server_time own_offset own_error_bound").split()
     records = []
     for i, line in enumerate(lines, 1):
         m = re.match(rf"({STAMP}) (start |sample |summary )?(.*)$", line)
@@ -260,6 +260,13 @@ if kind == "monitor":
         need(float(f["delay"]) < 0.05, f"delay {f['delay']} on loopback")
         near(float(f["offset"]), WANT, TOL, "offset")
         near(float(f["sample_offset"]), WANT, TOL, "sample_offset")
+        # The own clock (prossntp_gettime): the server's time, and its error bound.
+        need(re.match(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z$", f["server_time"]),
+             f"server_time={f['server_time']} is not UTC with nanoseconds")
+        need(SIGNED.match(f["own_offset"]), f"own_offset={f['own_offset']} is not a signed 9-decimal number")
+        need(UNSIGNED.match(f["own_error_bound"]) and 0 < float(f["own_error_bound"]) < 1,
+             f"own_error_bound={f['own_error_bound']}")
+        near(float(f["own_offset"]), WANT, TOL, "own_offset")
     ns = [int(r[2]["n"]) for r in samples if "n" in r[2]]
     need(ns == sorted(set(ns)), f"sample numbers {ns} do not increase")
     want_samples = int(opts.get("samples", "0"))
