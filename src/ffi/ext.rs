@@ -129,6 +129,20 @@ fn to_c(s: &Stats) -> prossntp_stats {
     c
 }
 
+/// The size protocol's write: the first `n` bytes of `value` (`n` at most
+/// its size) to `dst`, so that a caller built against an older, shorter
+/// struct gets only what it has room for.
+///
+/// # Safety
+/// `dst` must point to at least `n` writable bytes.
+unsafe fn write_prefix<T>(dst: *mut T, value: &T, n: usize) {
+    let n = n.min(size_of::<T>());
+    // SAFETY: `dst` has `n` writable bytes (the caller's promise); `value`
+    // is a live T of at least `n` bytes; the two cannot overlap (`value` is
+    // the library's own).
+    unsafe { ptr::copy_nonoverlapping(ptr::from_ref(value).cast::<u8>(), dst.cast::<u8>(), n) };
+}
+
 /// Fills `*stats` with what client `sntp` measures and does. Set
 /// `stats->size` to `sizeof(struct prossntp_stats)` first: at most that many
 /// bytes are written, and `size` is set to the number written.
@@ -161,9 +175,8 @@ pub unsafe extern "C" fn prossntp_get_stats(sntp: tSMSNTPId, stats: *mut prossnt
             let mut c = to_c(&handle.worker.stats());
             let n = size.min(size_of::<prossntp_stats>());
             c.size = n as u32;
-            // SAFETY: the caller provides `size` >= n writable bytes at `stats`;
-            // the source is a local value of at least n bytes.
-            unsafe { ptr::copy_nonoverlapping(ptr::addr_of!(c).cast::<u8>(), stats.cast::<u8>(), n) };
+            // SAFETY: the caller provides `size` >= n writable bytes at `stats`.
+            unsafe { write_prefix(stats, &c, n) };
             ERR_SM_OK
         },
         || format!("prossntp_get_stats(sntp={sntp:p}, stats={stats:p})"),
@@ -203,9 +216,8 @@ pub unsafe extern "C" fn prossntp_gettime(sntp: tSMSNTPId, t: *mut prossntp_time
             let mut c = to_c_time(now);
             let n = size.min(size_of::<prossntp_time>());
             c.size = n;
-            // SAFETY: the caller provides `size` >= n writable bytes at `t`;
-            // the source is a local value of at least n bytes.
-            unsafe { ptr::copy_nonoverlapping(ptr::addr_of!(c).cast::<u8>(), t.cast::<u8>(), n) };
+            // SAFETY: the caller provides `size` >= n writable bytes at `t`.
+            unsafe { write_prefix(t, &c, n) };
             ERR_SM_OK
         },
         || format!("prossntp_gettime(sntp={sntp:p}, t={t:p})"),

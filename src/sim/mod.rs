@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::clock::{self, ClockBackend};
-use crate::discipline::module_clock::{ModuleClock, RawStamps, Reading};
+use crate::discipline::module_clock::{ModuleClock, RawStamps};
 use crate::owner::hostlock::Solo;
 use crate::owner::{Membership, Options, Owner, TraceFn};
 use crate::proto::client::{Client, Config, Output, Steered};
@@ -393,7 +393,6 @@ struct Node {
     /// The client's own clock, and the wall minus the raw clock (ns) at its
     /// last request.
     module: ModuleClock,
-    reading: Reading,
     gap_at_send: i64,
 }
 
@@ -452,7 +451,6 @@ pub fn run(s: &Scenario) -> Figures {
                 role_changes: 0,
                 synced_while_false: 0.0,
                 module: ModuleClock::new(),
-                reading: Reading::default(),
                 gap_at_send: 0,
             }
         })
@@ -513,8 +511,8 @@ pub fn run(s: &Scenario) -> Figures {
                 if n.client.synced() && n.server.offset_at(t).abs() > 1e-3 {
                     n.synced_while_false += 1.0;
                 }
-                if n.reading.synced {
-                    let own = n.reading.at(raw);
+                if n.module.reading().synced {
+                    let own = n.module.reading().at(raw);
                     let err = (own.unix_ns - server_ns(&n.server, t)).abs() as f64 * 1e-9;
                     own_over += (err > own.error_bound) as u32;
                     if t >= s.figures_from {
@@ -559,7 +557,7 @@ pub fn run(s: &Scenario) -> Figures {
                     let stamps =
                         RawStamps { t4_unix_ns, gap_at_send: n.gap_at_send, gap_at_receipt: gap, gap_error: 0 };
                     n.module.on_sample(&sample, stamps);
-                    n.reading = n.module.publish(raw);
+                    n.module.publish(raw);
                 }
                 if n.client.counters().valid_replies > replies && t >= s.figures_from {
                     let m = lock(&model);
