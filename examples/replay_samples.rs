@@ -5,7 +5,11 @@
 //! CLIENT is prossntp (default), chronyd or ntpdig. Prints, per file, the
 //! median, p95 and largest error of the estimates from 20 s on against the
 //! benchmark's +37 ms, and the p95 of |frequency| (the truth is 0); with -v
-//! each estimate too.
+//! each estimate too. With `--emit LABEL` it prints instead, for every
+//! sample, a row in the benchmark's samples.csv form (client LABEL, the
+//! library's estimate from that client's raw samples): the benchmark's
+//! paired comparison of prossntp's discipline and chronyd's on chronyd's own
+//! measurements.
 use prossntp::discipline::Tracker;
 use prossntp::proto::timestamp::{NtpDuration, NtpTimestamp};
 use prossntp::proto::validate::Sample;
@@ -22,10 +26,14 @@ fn quantile(v: &mut [f64], q: f64) -> f64 {
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let verbose = args.iter().any(|a| a == "-v");
+    let emit = args.iter().position(|a| a == "--emit").and_then(|i| args.get(i + 1));
     let files: Vec<&String> = args.iter().filter(|a| a.ends_with(".csv")).collect();
-    let who = args.iter().find(|a| !a.ends_with(".csv") && *a != "-v").map_or("prossntp", |s| s.as_str());
+    let who = args
+        .iter()
+        .find(|a| !a.ends_with(".csv") && *a != "-v" && *a != "--emit" && Some(*a) != emit)
+        .map_or("prossntp", |s| s.as_str());
     if files.is_empty() {
-        eprintln!("usage: replay_samples [-v] SAMPLES.CSV... [prossntp|chronyd|ntpdig]");
+        eprintln!("usage: replay_samples [-v | --emit LABEL] SAMPLES.CSV... [prossntp|chronyd|ntpdig]");
         std::process::exit(2);
     }
     for path in files {
@@ -56,6 +64,10 @@ fn main() {
                 t4: NtpTimestamp::from_unix(1_800_000_000, 0),
             };
             d.measure(Duration::from_secs_f64(t), &s);
+            if let Some(label) = emit {
+                println!("{label},{t:.3},{:.9},{so:.9},{del:.9},{:.9}", d.last_offset(), d.frequency_error_ppm());
+                continue;
+            }
             if t >= WARMUP {
                 errs.push((d.last_offset() - TRUE_OFFSET).abs() * 1e6);
                 freqs.push(d.frequency_error_ppm().abs());
@@ -72,6 +84,9 @@ fn main() {
             }
         }
         let n = errs.len();
+        if emit.is_some() {
+            continue;
+        }
         println!(
             "{path}: {who}, {n} estimates from {WARMUP} s: median {:.1} us, p95 {:.1}, max {:.1}, frequency p95 {:.2} ppm",
             quantile(&mut errs, 0.5),

@@ -66,9 +66,10 @@ if [ "${PROSSNTP_BENCH_INNER:-}" != 1 ]; then
     fi
     # Build outside the namespace (it has no network). Private copies, so
     # that a rebuild elsewhere during the run changes nothing.
-    nice -n 10 cargo build --release --lib --bin prossntp-testserver
+    nice -n 10 cargo build --release --lib --bin prossntp-testserver --example replay_samples
     mkdir -p "$bin"
     cp "${BENCH_SERVER:-target/release/prossntp-testserver}" "$bin/prossntp-testserver"
+    cp target/release/examples/replay_samples "$bin/replay_samples"
     cflags=(-std=c99 -O2 -Wall -Wextra -Iinclude)
     link=("${BENCH_LIBDIR:-target/release}/libprossntp.a" -lpthread -ldl -lm)
     # The prossntp client is the project's monitor (measure only, -b none).
@@ -156,6 +157,9 @@ condition() {
     collector_pid=$!
     wait "$collector_pid"
     collector_pid=
+    # The paired rows: prossntp's discipline on chronyd's raw samples.
+    "$bin/replay_samples" --emit prossntp@chronyd "$run/$name/samples.csv" chronyd > "$run/$name/paired.csv"
+    cat "$run/$name/paired.csv" >> "$run/$name/samples.csv"
     stop_pid "$relay_pid"
     relay_pid=
 }
