@@ -69,7 +69,7 @@ class Collector:
         self.a = a
         self.t0 = time.monotonic()
         self.lock = threading.Lock()
-        self.samples = {c: [] for c in CLIENTS}
+        self.samples = {c: [] for c in CLIENTS if c != PAIRED}  # the paired rows come after
         self.stop = threading.Event()
         self.procs = []
         self.errors = []
