@@ -22,7 +22,7 @@ fn main() {
         println!("cargo:rustc-cdylib-link-arg=-Wl,-z,nodelete");
     }
     // The soname: programs record NEEDED libprossntp.so.1 (major = PROSSNTP_VERSION_MAJOR;
-    // `make install` installs libprossntp.so.1.2.0 with that link; scripts/so-links.sh adds the
+    // `make install` installs libprossntp.so.1.3.0 with that link; scripts/so-links.sh adds the
     // link next to the built library for programs linked against target/).
     match std::env::var("CARGO_CFG_TARGET_OS").as_deref() {
         Ok("linux" | "freebsd") => println!("cargo:rustc-cdylib-link-arg=-Wl,-soname,libprossntp.so.1"),

@@ -29,7 +29,7 @@ struct Sim {
     nonce: u64,
     server: SocketAddr,
     /// The last request's encoded bytes.
-    request: [u8; 48],
+    request: Vec<u8>,
     /// What the clock owner runs for a steering client.
     steering: Option<(Steering, SourceId)>,
 }
@@ -51,7 +51,7 @@ impl Sim {
             let id = d.add_source();
             (d, id)
         });
-        let mut s = Sim { c, now: Duration::ZERO, base: wall_now(), nonce: 1, server, request: [0; 48], steering };
+        let mut s = Sim { c, now: Duration::ZERO, base: wall_now(), nonce: 1, server, request: vec![0; 48], steering };
         // Warm up: fill the discipline's register.
         for _ in 0..20 {
             s.request_due();

@@ -176,6 +176,7 @@ build leakcycle ctests/leakcycle.c -pthread "${LINK[@]}"
 build bad_input ctests/bad_input.c "${LINK[@]}"
 build flow ctests/flow.c "${LINK[@]}"
 build own_clock ctests/own_clock.c -pthread -lm "${LINK[@]}"
+build auth ctests/auth.c "${LINK[@]}"
 
 # ---------------------------------------------------------------- header and symbols
 
@@ -229,7 +230,8 @@ decorated_names=(sm_sntp_config_iPsSNTPtSAdiUiUi_ sm_sntp_config_ipv6_iPsSNTPtSA
     sm_sntp_create_iPsSNTPtMte1_2_SIdSI6d_ sm_sntp_destroy_iSNTPt sm_sntp_get_event_iPsSNTPtEt_
     sm_sntp_status_iPsSNTPte1_3_usi___)
 
-ext_names=(prossntp_get_stats prossntp_gettime prossntp_version prossntp_strerror prossntp_reject_text)
+ext_names=(prossntp_get_stats prossntp_gettime prossntp_config_key prossntp_config_keyfile prossntp_config_nts prossntp_version
+    prossntp_strerror prossntp_reject_text)
 
 # exports: NAME TYPE-LETTERS for each symbol the .so must define.
 check_exports() {
@@ -322,6 +324,20 @@ chronyd_case() {
 }
 chronyd_case flow-chronyd-v4 PROSSNTP_CHRONYD_V4 "$CHRONYD_V4"
 chronyd_case flow-chronyd-v6 PROSSNTP_CHRONYD_V6 "$CHRONYD_V6"
+# Symmetric keys against chronyd's key file (scripts/testnet.sh).
+if [[ -n $CHRONYD_V4 && -n ${PROSSNTP_CHRONYD_KEYS:-} ]]; then
+    nts_v4=() nts_v6=()
+    if [[ -n ${PROSSNTP_NTS_CA:-} ]]; then
+        nts_v4=("$PROSSNTP_NTS_CA" 127.0.0.1 "${PROSSNTP_NTS_KE_PORT:-4460}")
+        nts_v6=("$PROSSNTP_NTS_CA" ::1 "${PROSSNTP_NTS_KE_PORT:-4460}")
+    fi
+    run_case auth-chronyd-v4 auth "$CHRONYD_V4" "$PROSSNTP_CHRONYD_KEYS" "${nts_v4[@]}"
+    run_case auth-chronyd-v6 auth "$CHRONYD_V6" "$PROSSNTP_CHRONYD_KEYS" "${nts_v6[@]}"
+elif [[ ${PROSSNTP_ALLOW_NO_CHRONYD:-} == 1 ]]; then
+    skip auth-chronyd "PROSSNTP_CHRONYD_KEYS is not set (PROSSNTP_ALLOW_NO_CHRONYD=1)"
+else
+    fail auth-chronyd "PROSSNTP_CHRONYD_KEYS is not set (run through scripts/testnet.sh)"
+fi
 
 # Each scenario switches the server's mode: each gets a fresh server.
 if start_server; then

@@ -24,7 +24,7 @@ extern "C" {
  */
 #define PROSSNTP_VERSION_MAJOR 1
 
-#define PROSSNTP_VERSION_MINOR 2
+#define PROSSNTP_VERSION_MINOR 3
 
 #define PROSSNTP_VERSION_PATCH 0
 
@@ -104,9 +104,34 @@ extern "C" {
 #define PROSSNTP_REJECT_NEGATIVE_DELAY 10
 
 /**
+ * `rejected[]` index: the client authenticates its server and the reply has no MAC (or is a crypto-NAK).
+ */
+#define PROSSNTP_REJECT_AUTH_MISSING 11
+
+/**
+ * `rejected[]` index: a MAC under another key ID.
+ */
+#define PROSSNTP_REJECT_AUTH_WRONG_KEY 12
+
+/**
+ * `rejected[]` index: a MAC that does not verify, or a malformed trailer.
+ */
+#define PROSSNTP_REJECT_AUTH_BAD_MAC 13
+
+/**
+ * `rejected[]` index: the client uses NTS and the reply has no authenticator or not the request's unique identifier.
+ */
+#define PROSSNTP_REJECT_NTS_MISSING 14
+
+/**
+ * `rejected[]` index: an NTS authenticator that does not verify, or malformed extension fields.
+ */
+#define PROSSNTP_REJECT_NTS_BAD 15
+
+/**
  * Number of reasons in use; `rejected[]` has room for `PROSSNTP_REJECT_SLOTS`.
  */
-#define PROSSNTP_REJECT_COUNT 11
+#define PROSSNTP_REJECT_COUNT 16
 
 /**
  * Size of `rejected[]` (fixed: new reasons take unused slots).
@@ -185,6 +210,43 @@ extern "C" {
  * `not_steering`: the clock call was refused (EPERM).
  */
 #define PROSSNTP_STEER_REFUSED 6
+
+/**
+ * `auth`: plain SNTP (the origin timestamp is the only check).
+ */
+#define PROSSNTP_AUTH_NONE 0
+
+/**
+ * `auth`: a symmetric key (`prossntp_config_key`): only replies with a
+ * valid MAC under it are used.
+ */
+#define PROSSNTP_AUTH_KEY 1
+
+/**
+ * `auth`: NTS (`prossntp_config_nts`): only replies authenticated with
+ * the keys of a key exchange are used.
+ */
+#define PROSSNTP_AUTH_NTS 2
+
+/**
+ * `nts_state`: the client does not use NTS.
+ */
+#define PROSSNTP_NTS_NONE 0
+
+/**
+ * `nts_state`: a key exchange is due or in progress; nothing goes over NTP yet.
+ */
+#define PROSSNTP_NTS_EXCHANGING 1
+
+/**
+ * `nts_state`: keys and cookies held; NTP is authenticated with them.
+ */
+#define PROSSNTP_NTS_READY 2
+
+/**
+ * `nts_state`: the last key exchange failed (`nts_error` says why); another follows after a backoff.
+ */
+#define PROSSNTP_NTS_FAILED 3
 
 /**
  * The smallest `size` `prossntp_gettime` accepts: the struct's size in its
@@ -335,6 +397,35 @@ struct prossntp_stats {
    * another server.
    */
   uint64_t own_clock_steps;
+  /**
+   * How the client authenticates its server: `PROSSNTP_AUTH_*`.
+   */
+  int32_t auth;
+  /**
+   * With `PROSSNTP_AUTH_KEY`: the key's ID; else 0.
+   */
+  uint32_t key_id;
+  /**
+   * With `PROSSNTP_AUTH_KEY`: the key's type ("MD5", "SHA1", "SHA256",
+   * "AES128" or "AES256"); else "".
+   */
+  char key_type[8];
+  /**
+   * With `PROSSNTP_AUTH_NTS`: `PROSSNTP_NTS_*`; else `PROSSNTP_NTS_NONE`.
+   */
+  int32_t nts_state;
+  /**
+   * With NTS: cookies held.
+   */
+  int32_t nts_cookies;
+  /**
+   * With NTS: key exchanges that succeeded.
+   */
+  uint64_t nts_key_exchanges;
+  /**
+   * With NTS: why the last key exchange failed ("" after a success).
+   */
+  char nts_error[120];
 };
 
 /**
@@ -373,6 +464,53 @@ struct prossntp_time {
 };
 
 /**
+ * A symmetric key for `prossntp_config_key`. The members are fixed in this
+ * order; later versions may append.
+ */
+struct prossntp_key_parms {
+  /**
+   * `sizeof(struct prossntp_key_parms)`.
+   */
+  size_t size;
+  /**
+   * The key's ID, 1 to 4294967295 (as the server's key file numbers it).
+   */
+  unsigned int key_id;
+  /**
+   * "MD5", "SHA1", "SHA256", "AES128" or "AES256" (case-insensitive).
+   */
+  const char *type;
+  /**
+   * The key's bytes: 16 for AES128, 32 for AES256, 1 to 1023 for a digest.
+   */
+  const unsigned char *key;
+  size_t key_len;
+};
+
+/**
+ * NTS for `prossntp_config_nts`. The members are fixed in this order;
+ * later versions may append.
+ */
+struct prossntp_nts_parms {
+  /**
+   * `sizeof(struct prossntp_nts_parms)`.
+   */
+  size_t size;
+  /**
+   * The name the server's certificate must carry: a DNS name or an IP literal; required.
+   */
+  const char *server_name;
+  /**
+   * A PEM file of trusted CAs; NULL: the system's.
+   */
+  const char *ca_file;
+  /**
+   * The NTS-KE port at the configured server's address; 0 means 4460.
+   */
+  unsigned short ke_port;
+};
+
+/**
  * Fills `*stats` with what client `sntp` measures and does. Set
  * `stats->size` to `sizeof(struct prossntp_stats)` first: at most that many
  * bytes are written, and `size` is set to the number written.
@@ -403,6 +541,54 @@ tSM_INT prossntp_get_stats(tSMSNTPId sntp, struct prossntp_stats *stats);
  * `t` must be NULL or point to at least `t->size` writable bytes.
  */
 tSM_INT prossntp_gettime(tSMSNTPId sntp, struct prossntp_time *t);
+
+/**
+ * Authenticates client `sntp`'s server with a symmetric key from now on
+ * (a MAC on every request; replies without a valid MAC under the key are
+ * never used), or, with `p` NULL, no more. Takes effect at once, before or
+ * after `sm_sntp_config`: the estimate starts afresh and the client queries
+ * again.
+ *
+ * Returns `ERR_SM_OK`; `ERR_SM_BAD_PARAMETER` for an unknown handle, a
+ * size below `sizeof(struct prossntp_key_parms)`, key ID 0, an unknown type
+ * or a key of the wrong length (traced with the reason);
+ * `ERR_SM_WRONG_MODULE_STATE` for a client whose worker has ended or one
+ * inherited across `fork()`.
+ *
+ * # Safety
+ * `p` must be NULL or point to a readable `struct prossntp_key_parms` whose
+ * `type` is NULL or a string and whose `key` is NULL or `key_len` bytes.
+ */
+tSM_INT prossntp_config_key(tSMSNTPId sntp, const struct prossntp_key_parms *p);
+
+/**
+ * As `prossntp_config_key`, with key `key_id` of the chrony key file at
+ * `path` (lines `ID [TYPE] KEY`, the key plain, `ASCII:` or `HEX:`; TYPE
+ * MD5 when left out).
+ *
+ * Returns as `prossntp_config_key`; also `ERR_SM_BAD_PARAMETER` for a NULL
+ * path, a file that cannot be read, no line with that ID, or a malformed one.
+ *
+ * # Safety
+ * `path` must be NULL or a NUL-terminated string.
+ */
+tSM_INT prossntp_config_keyfile(tSMSNTPId sntp, const char *path, unsigned int key_id);
+
+/**
+ * Authenticates client `sntp`'s server with NTS (RFC 8915) from now on,
+ * or, with `p` NULL, no more (plain SNTP). Takes effect at once.
+ *
+ * Returns `ERR_SM_OK`; `ERR_SM_BAD_PARAMETER` for an unknown handle, a
+ * size below `sizeof(struct prossntp_nts_parms)`, a NULL or invalid server
+ * name, a CA file that cannot be read or holds no certificate, or a client
+ * that has a key (traced with the reason); `ERR_SM_WRONG_MODULE_STATE` for
+ * a client whose worker has ended or one inherited across `fork()`.
+ *
+ * # Safety
+ * `p` must be NULL or point to a readable `struct prossntp_nts_parms`
+ * whose `server_name` and `ca_file` are NULL or strings.
+ */
+tSM_INT prossntp_config_nts(tSMSNTPId sntp, const struct prossntp_nts_parms *p);
 
 /**
  * The library's version, "MAJOR.MINOR.PATCH" (static storage).

@@ -11,11 +11,18 @@ for t in x86_64-unknown-freebsd x86_64-apple-darwin x86_64-unknown-illumos; do
     fi
     # (Not a pipe from cargo: with pipefail a failed check made the test false, "ok".)
     out=$(cargo check --quiet --lib --bins --target "$t" 2>&1) && rc=0 || rc=$?
+    note=
+    # ring (NTS's TLS crypto) compiles C for the target; without that target's
+    # C toolchain here, the rest is checked without the nts feature.
+    if [ "$rc" != 0 ] && grep -q 'failed to run custom build command for `ring' <<<"$out"; then
+        out=$(cargo check --quiet --lib --bins --no-default-features --target "$t" 2>&1) && rc=0 || rc=$?
+        note=" (without the nts feature: no C toolchain here for ring on $t)"
+    fi
     if [ "$rc" != 0 ] || grep -v '^warning: prossntp@' <<<"$out" | grep -E '^(error|warning)'; then
         [ "$rc" = 0 ] || grep -E '^(error|warning)' <<<"$out" | head -20
-        echo "cross-check: $t FAILED"; failed=1
+        echo "cross-check: $t FAILED$note"; failed=1
     else
-        echo "cross-check: $t ok"
+        echo "cross-check: $t ok$note"
     fi
 done
 exit $failed

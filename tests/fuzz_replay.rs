@@ -13,8 +13,14 @@ use std::path::{Path, PathBuf};
 type Check = fn(&[u8]);
 
 /// Every target and its check; a corpus directory not listed here fails.
-const TARGETS: [(&str, Check); 3] =
-    [("reply", fuzz_checks::reply), ("client", fuzz_checks::client), ("discipline", fuzz_checks::discipline)];
+const TARGETS: [(&str, Check); 6] = [
+    ("reply", fuzz_checks::reply),
+    ("client", fuzz_checks::client),
+    ("discipline", fuzz_checks::discipline),
+    ("mac", fuzz_checks::mac),
+    ("nts_ke", fuzz_checks::nts_ke),
+    ("nts", fuzz_checks::nts),
+];
 
 fn corpus_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz").join("corpus")
@@ -60,6 +66,21 @@ fn client_corpus() {
 #[test]
 fn discipline_corpus() {
     replay("discipline");
+}
+
+#[test]
+fn mac_corpus() {
+    replay("mac");
+}
+
+#[test]
+fn nts_ke_corpus() {
+    replay("nts_ke");
+}
+
+#[test]
+fn nts_corpus() {
+    replay("nts");
 }
 
 #[test]

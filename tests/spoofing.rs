@@ -11,6 +11,8 @@ use std::time::{Duration, Instant};
 
 use common::Recorder;
 use prossntp::owner::{hostlock::Solo, Options, Owner};
+use prossntp::proto::auth::{KeyType, SymmetricKey};
+use prossntp::proto::client::Auth;
 use prossntp::proto::packet::{Packet, MODE_SERVER, NTP_VERSION};
 use prossntp::proto::timestamp::{NtpShort, NtpTimestamp};
 use prossntp::sys::time::wall_now;
@@ -105,5 +107,78 @@ fn spoofed_replies_are_never_used() {
     std::thread::sleep(Duration::from_millis(100));
     assert_eq!(applied.load(Ordering::SeqCst), 1, "duplicates and replays are not used");
     eprintln!("spoofed, replayed or late replies sent: {spoofed}; accepted: 0; clock actions: 1 (the genuine reply)");
+    worker.shutdown();
+}
+
+/// `reply` with key `key`'s ID and MAC appended.
+fn signed(reply: &[u8], key: &SymmetricKey) -> Vec<u8> {
+    let mut b = reply.to_vec();
+    key.sign(&mut b);
+    b
+}
+
+#[test]
+fn with_a_key_forged_and_replayed_replies_are_never_used() {
+    let server = UdpSocket::bind("127.0.0.1:0").unwrap();
+    server.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+    let key = SymmetricKey::new(4, KeyType::Aes128, &[0x5a; 16]).unwrap();
+    let other_id = SymmetricKey::new(5, KeyType::Aes128, &[0x5a; 16]).unwrap();
+    let other_key = SymmetricKey::new(4, KeyType::Aes128, &[0x5b; 16]).unwrap();
+    let applied = Arc::new(AtomicUsize::new(0));
+    let owner = Arc::new(Owner::new(Box::new(Solo::default()), Options::default()));
+    let worker =
+        Worker::spawn(open_socket("127.0.0.1:0".parse().unwrap()).unwrap(), Recorder::select(&applied), owner, |_| {})
+            .unwrap();
+    worker.set_auth(Auth::Key(key.clone())).unwrap();
+    worker
+        .configure(ServerConfig {
+            server: server.local_addr().unwrap(),
+            traffic_class: 0,
+            no_reply: Duration::from_millis(300),
+            had_reply: Duration::from_millis(600),
+        })
+        .unwrap();
+    let mut forged = 0;
+    for _ in 0..5 {
+        let mut buf = [0u8; 128];
+        let (n, client) = server.recv_from(&mut buf).expect("a request");
+        assert_eq!(key.verify(&buf[..n]), Ok(()), "the request carries the key's MAC");
+        let good = reply_to(Packet::parse(&buf[..n]).unwrap().transmit_ts);
+        let full = signed(&good, &key);
+        let mut extension = good.to_vec();
+        extension.extend_from_slice(&[0x02, 0x04, 0x00, 0x10, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+        for bytes in [
+            good.to_vec(),                   // no MAC
+            signed(&good, &other_id),        // a valid MAC under another key ID
+            signed(&good, &other_key),       // the right ID, another key
+            full[..full.len() - 3].to_vec(), // a truncated MAC
+            extension,                       // an extension field instead
+            full[..good.len() + 4].to_vec(), // the key ID alone
+        ] {
+            server.send_to(&bytes, client).unwrap();
+            forged += 1;
+        }
+    }
+    std::thread::sleep(Duration::from_millis(100));
+    assert_eq!(applied.load(Ordering::SeqCst), 0, "{forged} forged replies: the clock was touched");
+    assert!(drain(&worker).is_empty(), "no sync from forged replies");
+    let stats = worker.stats();
+    assert_eq!(stats.counters.valid_replies, 0);
+    // The genuine, signed reply is used once; its replay is not.
+    let mut buf = [0u8; 128];
+    let (n, client) = server.recv_from(&mut buf).expect("a request");
+    let genuine = signed(&reply_to(Packet::parse(&buf[..n]).unwrap().transmit_ts), &key);
+    server.send_to(&genuine, client).unwrap();
+    let start = Instant::now();
+    while applied.load(Ordering::SeqCst) == 0 && start.elapsed() < Duration::from_secs(2) {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert_eq!(applied.load(Ordering::SeqCst), 1, "the genuine reply is used");
+    server.send_to(&genuine, client).unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    assert_eq!(applied.load(Ordering::SeqCst), 1, "a replayed signed reply is not used");
+    let rejected = worker.stats().counters.rejected_total();
+    eprintln!("forged with a key: {forged} sent, 0 accepted; {rejected} rejected in all (replay included)");
+    assert!(rejected > forged, "{rejected} rejected");
     worker.shutdown();
 }

@@ -1,10 +1,11 @@
 //! The library's own calls, beyond Aculab's API (`prossntp_ext.h`): the
-//! statistics of a client, its own clock of the server, the version, and texts for error codes and
-//! rejection reasons. Same rules as the `sm_` calls: pointers and handles
+//! statistics of a client, its own clock of the server, its authentication
+//! (symmetric keys), the version, and texts for error codes and rejection
+//! reasons. Same rules as the `sm_` calls: pointers and handles
 //! validated, a panic boundary, traced.
 
 use std::ffi::CStr;
-use std::os::raw::{c_char, c_int};
+use std::os::raw::{c_char, c_int, c_uint};
 use std::ptr;
 use std::time::Instant;
 
@@ -15,10 +16,13 @@ use super::types::*;
 use crate::discipline::module_clock::Time;
 use crate::discipline::Role;
 use crate::owner::NotSteering;
+use crate::proto::auth::{find_chrony_key, KeyType, SymmetricKey, MAX_HASH_KEY_LEN};
+use crate::proto::client::Auth;
 use crate::proto::timestamp::NtpTimestamp;
 use crate::proto::validate::Reject;
 use crate::sys::time::realtime_ns;
-use crate::worker::stats::{ClockRole, Measuring, State, Stats};
+use crate::worker::stats::{ClockRole, Measuring, NtsState, State, Stats};
+use crate::worker::AuthKind;
 
 /// The version as text, from Cargo.toml (the header's PROSSNTP_VERSION_* must
 /// agree: tests/stats.rs).
@@ -115,7 +119,25 @@ fn to_c(s: &Stats) -> prossntp_stats {
         reserved2: 0,
         role_detail: [0; 128],
         own_clock_steps: s.own_clock_steps,
+        auth: match (&s.auth, &s.nts) {
+            (Some(_), _) => PROSSNTP_AUTH_KEY,
+            (None, Some(_)) => PROSSNTP_AUTH_NTS,
+            (None, None) => PROSSNTP_AUTH_NONE,
+        },
+        key_id: s.auth.map_or(0, |(id, _)| id),
+        key_type: [0; 8],
+        nts_state: match s.nts.as_ref().map(|n| n.state) {
+            None => PROSSNTP_NTS_NONE,
+            Some(NtsState::Exchanging) => PROSSNTP_NTS_EXCHANGING,
+            Some(NtsState::Ready) => PROSSNTP_NTS_READY,
+            Some(NtsState::Failed) => PROSSNTP_NTS_FAILED,
+        },
+        nts_cookies: s.nts.as_ref().map_or(0, |n| n.cookies as i32),
+        nts_key_exchanges: s.nts.as_ref().map_or(0, |n| n.exchanges),
+        nts_error: [0; 120],
     };
+    put_text(&mut c.key_type, s.auth.map_or("", |(_, kind)| kind.name()));
+    put_text(&mut c.nts_error, s.nts.as_ref().and_then(|n| n.last_error.as_deref()).unwrap_or(""));
     put_text(&mut c.backend, s.backend);
     put_text(&mut c.server, s.server.as_deref().unwrap_or(""));
     put_text(&mut c.last_error, s.last_error.as_ref().map_or("", |e| &e.what));
@@ -221,6 +243,245 @@ pub unsafe extern "C" fn prossntp_gettime(sntp: tSMSNTPId, t: *mut prossntp_time
             ERR_SM_OK
         },
         || format!("prossntp_gettime(sntp={sntp:p}, t={t:p})"),
+    )
+}
+
+/// Traces why `call` refused its parameters (the key itself never).
+fn refuse(call: &str, why: &str) -> tSM_INT {
+    if super::trace::enabled() {
+        super::trace::line(&format!("{call}: refused: {why}"));
+    }
+    ERR_SM_BAD_PARAMETER
+}
+
+/// Hands `auth` to client `sntp`'s worker (`call` for the trace): a key is
+/// refused for a client that uses NTS.
+fn set_auth(call: &str, sntp: tSMSNTPId, auth: Auth) -> tSM_INT {
+    let handle = match lookup(sntp) {
+        Ok(h) => h,
+        Err(e) => return e,
+    };
+    if handle.orphaned() {
+        return ERR_SM_WRONG_MODULE_STATE;
+    }
+    if matches!(auth, Auth::Key(_)) && handle.worker.auth_kind() == AuthKind::Nts {
+        return refuse(call, "the client uses NTS: a key and NTS on one client (remove NTS first, with NULL)");
+    }
+    match handle.worker.set_auth(auth) {
+        Ok(()) => ERR_SM_OK,
+        Err(_) => ERR_SM_WRONG_MODULE_STATE,
+    }
+}
+
+/// Reads the input members of `*p` into a key.
+///
+/// # Safety
+/// `p` must point to a readable `size` field and, when `size` is large
+/// enough, a readable `struct prossntp_key_parms`; its `type` must be NULL or
+/// a NUL-terminated string, its `key` NULL or `key_len` readable bytes.
+unsafe fn read_key(p: *const prossntp_key_parms) -> Result<SymmetricKey, String> {
+    // SAFETY: `p` is non-NULL and its `size` readable (the caller's promise).
+    let size = unsafe { ptr::addr_of!((*p).size).read_unaligned() };
+    if size < size_of::<prossntp_key_parms>() {
+        return Err(format!(
+            "size {size} is below sizeof(struct prossntp_key_parms) ({})",
+            size_of::<prossntp_key_parms>()
+        ));
+    }
+    // SAFETY: the struct is readable (its size says so); members read one
+    // by one, unaligned, and only the input ones.
+    let (id, kind, key, len) = unsafe {
+        (
+            ptr::addr_of!((*p).key_id).read_unaligned(),
+            ptr::addr_of!((*p).r#type).read_unaligned(),
+            ptr::addr_of!((*p).key).read_unaligned(),
+            ptr::addr_of!((*p).key_len).read_unaligned(),
+        )
+    };
+    if kind.is_null() {
+        return Err("type is NULL".into());
+    }
+    // SAFETY: non-NULL, NUL-terminated (the caller's promise).
+    let kind = unsafe { CStr::from_ptr(kind) };
+    let kind = kind.to_str().ok().and_then(KeyType::parse).ok_or_else(|| {
+        format!("unknown key type {:?} (MD5, SHA1, SHA256, AES128 or AES256)", kind.to_string_lossy())
+    })?;
+    if key.is_null() || len == 0 || len > MAX_HASH_KEY_LEN {
+        return Err(format!("key is NULL or key_len ({len}) is 0 or above {MAX_HASH_KEY_LEN}"));
+    }
+    // SAFETY: `key` has `len` readable bytes (the caller's promise), len > 0.
+    let bytes = unsafe { std::slice::from_raw_parts(key, len) };
+    SymmetricKey::new(id, kind, bytes).map_err(|e| e.to_string())
+}
+
+/// Authenticates client `sntp`'s server with a symmetric key from now on
+/// (a MAC on every request; replies without a valid MAC under the key are
+/// never used), or, with `p` NULL, no more. Takes effect at once, before or
+/// after `sm_sntp_config`: the estimate starts afresh and the client queries
+/// again.
+///
+/// Returns `ERR_SM_OK`; `ERR_SM_BAD_PARAMETER` for an unknown handle, a
+/// size below `sizeof(struct prossntp_key_parms)`, key ID 0, an unknown type
+/// or a key of the wrong length (traced with the reason);
+/// `ERR_SM_WRONG_MODULE_STATE` for a client whose worker has ended or one
+/// inherited across `fork()`.
+///
+/// # Safety
+/// `p` must be NULL or point to a readable `struct prossntp_key_parms` whose
+/// `type` is NULL or a string and whose `key` is NULL or `key_len` bytes.
+#[no_mangle]
+pub unsafe extern "C" fn prossntp_config_key(sntp: tSMSNTPId, p: *const prossntp_key_parms) -> tSM_INT {
+    entry(
+        || {
+            let auth = if p.is_null() {
+                Auth::None
+            } else {
+                // SAFETY: non-NULL and readable as documented (the caller's promise).
+                match unsafe { read_key(p) } {
+                    Ok(key) => Auth::Key(key),
+                    Err(why) => return refuse("prossntp_config_key", &why),
+                }
+            };
+            set_auth("prossntp_config_key", sntp, auth)
+        },
+        || format!("prossntp_config_key(sntp={sntp:p}, p={p:p})"),
+    )
+}
+
+/// The largest key file read.
+const MAX_KEY_FILE: u64 = 1 << 20;
+
+/// As `prossntp_config_key`, with key `key_id` of the chrony key file at
+/// `path` (lines `ID [TYPE] KEY`, the key plain, `ASCII:` or `HEX:`; TYPE
+/// MD5 when left out).
+///
+/// Returns as `prossntp_config_key`; also `ERR_SM_BAD_PARAMETER` for a NULL
+/// path, a file that cannot be read, no line with that ID, or a malformed one.
+///
+/// # Safety
+/// `path` must be NULL or a NUL-terminated string.
+#[no_mangle]
+pub unsafe extern "C" fn prossntp_config_keyfile(sntp: tSMSNTPId, path: *const c_char, key_id: c_uint) -> tSM_INT {
+    entry(
+        || {
+            const CALL: &str = "prossntp_config_keyfile";
+            if path.is_null() {
+                return refuse(CALL, "path is NULL");
+            }
+            // SAFETY: non-NULL and NUL-terminated (the caller's promise).
+            let path = unsafe { CStr::from_ptr(path) }.to_string_lossy().into_owned();
+            // Read into room made first, so that no copy of the keys is
+            // left behind by a reallocation; wiped when dropped.
+            let mut text = zeroize::Zeroizing::new(String::new());
+            let read = std::fs::File::open(&path).and_then(|f| {
+                use std::io::Read;
+                let len = f.metadata().map_or(0, |m| m.len().min(MAX_KEY_FILE));
+                text.reserve(len as usize + 1);
+                f.take(MAX_KEY_FILE).read_to_string(&mut text)
+            });
+            if let Err(e) = read {
+                return refuse(CALL, &format!("{path}: {e}"));
+            }
+            match find_chrony_key(&text, key_id) {
+                Ok(key) => set_auth(CALL, sntp, Auth::Key(key)),
+                Err(e) => refuse(CALL, &format!("{path}: key {key_id}: {e}")),
+            }
+        },
+        || format!("prossntp_config_keyfile(sntp={sntp:p}, path={path:p}, key_id={key_id})"),
+    )
+}
+
+/// A C string member, `None` for NULL.
+///
+/// # Safety
+/// `p` must be NULL or a NUL-terminated string.
+#[cfg(feature = "nts")]
+unsafe fn c_text(p: *const c_char) -> Option<String> {
+    // SAFETY: non-NULL and NUL-terminated (the caller's promise).
+    (!p.is_null()).then(|| unsafe { CStr::from_ptr(p) }.to_string_lossy().into_owned())
+}
+
+/// Reads the input members of `*p` into an NTS configuration.
+///
+/// # Safety
+/// As [`prossntp_config_nts`] requires of `p` (non-NULL).
+#[cfg(feature = "nts")]
+unsafe fn read_nts(p: *const prossntp_nts_parms) -> Result<crate::worker::NtsConfig, String> {
+    use crate::worker::nts_ke;
+    // SAFETY: `p` is non-NULL and its `size` readable (the caller's promise).
+    let size = unsafe { ptr::addr_of!((*p).size).read_unaligned() };
+    if size < size_of::<prossntp_nts_parms>() {
+        return Err(format!(
+            "size {size} is below sizeof(struct prossntp_nts_parms) ({})",
+            size_of::<prossntp_nts_parms>()
+        ));
+    }
+    // SAFETY: the struct is readable (its size says so); input members only.
+    let (name, ca, port) = unsafe {
+        (
+            ptr::addr_of!((*p).server_name).read_unaligned(),
+            ptr::addr_of!((*p).ca_file).read_unaligned(),
+            ptr::addr_of!((*p).ke_port).read_unaligned(),
+        )
+    };
+    // SAFETY: each NULL or a string (the caller's promise).
+    let (name, ca) = unsafe { (c_text(name), c_text(ca)) };
+    let name = nts_ke::server_name(&name.ok_or("server_name is NULL")?)?;
+    let tls = nts_ke::client_config(ca.as_deref().map(std::path::Path::new))?;
+    let port = if port == 0 { crate::proto::nts_ke::DEFAULT_KE_PORT } else { port };
+    Ok(crate::worker::NtsConfig { exchange: nts_ke::exchanger(tls, name), port })
+}
+
+/// Built without the `nts` feature: NTS cannot be configured.
+///
+/// # Safety
+/// None needed: `p` is not read.
+#[cfg(not(feature = "nts"))]
+unsafe fn read_nts(_: *const prossntp_nts_parms) -> Result<crate::worker::NtsConfig, String> {
+    Err("this build of the library has no NTS (the nts feature is off)".into())
+}
+
+/// Authenticates client `sntp`'s server with NTS (RFC 8915) from now on,
+/// or, with `p` NULL, no more (plain SNTP). Takes effect at once.
+///
+/// Returns `ERR_SM_OK`; `ERR_SM_BAD_PARAMETER` for an unknown handle, a
+/// size below `sizeof(struct prossntp_nts_parms)`, a NULL or invalid server
+/// name, a CA file that cannot be read or holds no certificate, or a client
+/// that has a key (traced with the reason); `ERR_SM_WRONG_MODULE_STATE` for
+/// a client whose worker has ended or one inherited across `fork()`.
+///
+/// # Safety
+/// `p` must be NULL or point to a readable `struct prossntp_nts_parms`
+/// whose `server_name` and `ca_file` are NULL or strings.
+#[no_mangle]
+pub unsafe extern "C" fn prossntp_config_nts(sntp: tSMSNTPId, p: *const prossntp_nts_parms) -> tSM_INT {
+    entry(
+        || {
+            const CALL: &str = "prossntp_config_nts";
+            if p.is_null() {
+                return set_auth(CALL, sntp, Auth::None);
+            }
+            let handle = match lookup(sntp) {
+                Ok(h) => h,
+                Err(e) => return e,
+            };
+            if handle.orphaned() {
+                return ERR_SM_WRONG_MODULE_STATE;
+            }
+            if handle.worker.auth_kind() == AuthKind::Key {
+                return refuse(CALL, "the client has a key: a key and NTS on one client (remove it first, with NULL)");
+            }
+            // SAFETY: non-NULL and readable as documented (the caller's promise).
+            let config = match unsafe { read_nts(p) } {
+                Ok(c) => c,
+                Err(why) => return refuse(CALL, &why),
+            };
+            match handle.worker.set_nts(config) {
+                Ok(()) => ERR_SM_OK,
+                Err(_) => ERR_SM_WRONG_MODULE_STATE,
+            }
+        },
+        || format!("prossntp_config_nts(sntp={sntp:p}, p={p:p})"),
     )
 }
 

@@ -2,13 +2,13 @@
 //! Aculab's API: the statistics and time structs and their constants.
 #![allow(non_camel_case_types)]
 
-use std::os::raw::{c_char, c_int};
+use std::os::raw::{c_char, c_int, c_uchar, c_uint, c_ushort};
 
 use crate::proto::validate::Reject;
 
 /// Library version, also returned as text by `prossntp_version`.
 pub const PROSSNTP_VERSION_MAJOR: i32 = 1;
-pub const PROSSNTP_VERSION_MINOR: i32 = 2;
+pub const PROSSNTP_VERSION_MINOR: i32 = 3;
 pub const PROSSNTP_VERSION_PATCH: i32 = 0;
 
 /// `state`: created, not configured yet.
@@ -42,8 +42,18 @@ pub const PROSSNTP_REJECT_IMPLAUSIBLE_TIME: i32 = 8;
 pub const PROSSNTP_REJECT_ROOT_DISTANCE: i32 = 9;
 /// `rejected[]` index: round-trip delay below zero.
 pub const PROSSNTP_REJECT_NEGATIVE_DELAY: i32 = 10;
+/// `rejected[]` index: the client authenticates its server and the reply has no MAC (or is a crypto-NAK).
+pub const PROSSNTP_REJECT_AUTH_MISSING: i32 = 11;
+/// `rejected[]` index: a MAC under another key ID.
+pub const PROSSNTP_REJECT_AUTH_WRONG_KEY: i32 = 12;
+/// `rejected[]` index: a MAC that does not verify, or a malformed trailer.
+pub const PROSSNTP_REJECT_AUTH_BAD_MAC: i32 = 13;
+/// `rejected[]` index: the client uses NTS and the reply has no authenticator or not the request's unique identifier.
+pub const PROSSNTP_REJECT_NTS_MISSING: i32 = 14;
+/// `rejected[]` index: an NTS authenticator that does not verify, or malformed extension fields.
+pub const PROSSNTP_REJECT_NTS_BAD: i32 = 15;
 /// Number of reasons in use; `rejected[]` has room for `PROSSNTP_REJECT_SLOTS`.
-pub const PROSSNTP_REJECT_COUNT: i32 = 11;
+pub const PROSSNTP_REJECT_COUNT: i32 = 16;
 /// Size of `rejected[]` (fixed: new reasons take unused slots).
 pub const PROSSNTP_REJECT_SLOTS: usize = 16;
 
@@ -168,6 +178,71 @@ pub struct prossntp_stats {
     /// once: beyond the step threshold (0.128 s), or the first sample of
     /// another server.
     pub own_clock_steps: u64,
+    // ---- from here on: added in 1.3 (size 816) ----
+    /// How the client authenticates its server: `PROSSNTP_AUTH_*`.
+    pub auth: i32,
+    /// With `PROSSNTP_AUTH_KEY`: the key's ID; else 0.
+    pub key_id: u32,
+    /// With `PROSSNTP_AUTH_KEY`: the key's type ("MD5", "SHA1", "SHA256",
+    /// "AES128" or "AES256"); else "".
+    pub key_type: [c_char; 8],
+    /// With `PROSSNTP_AUTH_NTS`: `PROSSNTP_NTS_*`; else `PROSSNTP_NTS_NONE`.
+    pub nts_state: i32,
+    /// With NTS: cookies held.
+    pub nts_cookies: i32,
+    /// With NTS: key exchanges that succeeded.
+    pub nts_key_exchanges: u64,
+    /// With NTS: why the last key exchange failed ("" after a success).
+    pub nts_error: [c_char; 120],
+}
+
+/// `auth`: plain SNTP (the origin timestamp is the only check).
+pub const PROSSNTP_AUTH_NONE: i32 = 0;
+/// `auth`: a symmetric key (`prossntp_config_key`): only replies with a
+/// valid MAC under it are used.
+pub const PROSSNTP_AUTH_KEY: i32 = 1;
+/// `auth`: NTS (`prossntp_config_nts`): only replies authenticated with
+/// the keys of a key exchange are used.
+pub const PROSSNTP_AUTH_NTS: i32 = 2;
+
+/// `nts_state`: the client does not use NTS.
+pub const PROSSNTP_NTS_NONE: i32 = 0;
+/// `nts_state`: a key exchange is due or in progress; nothing goes over NTP yet.
+pub const PROSSNTP_NTS_EXCHANGING: i32 = 1;
+/// `nts_state`: keys and cookies held; NTP is authenticated with them.
+pub const PROSSNTP_NTS_READY: i32 = 2;
+/// `nts_state`: the last key exchange failed (`nts_error` says why); another follows after a backoff.
+pub const PROSSNTP_NTS_FAILED: i32 = 3;
+
+/// NTS for `prossntp_config_nts`. The members are fixed in this order;
+/// later versions may append.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct prossntp_nts_parms {
+    /// `sizeof(struct prossntp_nts_parms)`.
+    pub size: usize,
+    /// The name the server's certificate must carry: a DNS name or an IP literal; required.
+    pub server_name: *const c_char,
+    /// A PEM file of trusted CAs; NULL: the system's.
+    pub ca_file: *const c_char,
+    /// The NTS-KE port at the configured server's address; 0 means 4460.
+    pub ke_port: c_ushort,
+}
+
+/// A symmetric key for `prossntp_config_key`. The members are fixed in this
+/// order; later versions may append.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct prossntp_key_parms {
+    /// `sizeof(struct prossntp_key_parms)`.
+    pub size: usize,
+    /// The key's ID, 1 to 4294967295 (as the server's key file numbers it).
+    pub key_id: c_uint,
+    /// "MD5", "SHA1", "SHA256", "AES128" or "AES256" (case-insensitive).
+    pub r#type: *const c_char,
+    /// The key's bytes: 16 for AES128, 32 for AES256, 1 to 1023 for a digest.
+    pub key: *const c_uchar,
+    pub key_len: usize,
 }
 
 /// The smallest `size` `prossntp_gettime` accepts: the struct's size in its
@@ -213,7 +288,15 @@ const _: () = {
     assert!(offset_of!(prossntp_stats, role) == 504);
     assert!(offset_of!(prossntp_stats, role_detail) == 528);
     assert!(offset_of!(prossntp_stats, own_clock_steps) == 656);
-    assert!(size_of::<prossntp_stats>() == 664);
+    assert!(offset_of!(prossntp_stats, auth) == 664);
+    assert!(offset_of!(prossntp_stats, key_type) == 672);
+    assert!(offset_of!(prossntp_stats, nts_state) == 680);
+    assert!(offset_of!(prossntp_stats, nts_error) == 696);
+    assert!(size_of::<prossntp_stats>() == 816);
+    assert!(offset_of!(prossntp_nts_parms, ke_port) == 24);
+    assert!(size_of::<prossntp_nts_parms>() == 32);
+    assert!(offset_of!(prossntp_key_parms, r#type) == 16);
+    assert!(size_of::<prossntp_key_parms>() == 40);
     assert!(offset_of!(prossntp_time, synced) == 8);
     assert!(offset_of!(prossntp_time, time) == 16);
     assert!(offset_of!(prossntp_time, ntp) == 32);

@@ -9,7 +9,9 @@ use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use super::packet::{Packet, HEADER_LEN};
+use super::auth::{AuthError, SymmetricKey};
+use super::nts::{NtsError, NtsSession};
+use super::packet::{Packet, HEADER_LEN, MODE_SERVER};
 use super::schedule::Schedule;
 use super::timestamp::NtpDuration;
 use super::timestamp::NtpTimestamp;
@@ -40,11 +42,93 @@ pub enum StopReason {
     ClockRefused,
 }
 
+/// How a client authenticates its server's replies.
+#[derive(Debug, Default)]
+pub enum Auth {
+    /// Plain SNTP: the origin timestamp is the only check.
+    #[default]
+    None,
+    /// A symmetric key: requests carry its MAC, and a reply is used only
+    /// with a valid MAC under the same key.
+    Key(SymmetricKey),
+    /// NTS: the keys and cookies of the last key exchange (None until one
+    /// succeeds, and again once the cookies run out or the server refuses
+    /// them); nothing goes over NTP without them.
+    Nts(Option<NtsSession>),
+}
+
+impl Auth {
+    /// The request datagram for `nonce`, signed when the client
+    /// authenticates; None for NTS without a cookie.
+    fn request(&mut self, nonce: NtpTimestamp) -> Option<Vec<u8>> {
+        let header = Packet::request(nonce).encode();
+        match self {
+            Auth::None => Some(header.to_vec()),
+            Auth::Key(key) => {
+                let mut packet = header.to_vec();
+                key.sign(&mut packet);
+                Some(packet)
+            }
+            Auth::Nts(session) => {
+                let request = session.as_mut()?.request(&header);
+                if request.is_none() {
+                    *session = None;
+                }
+                request
+            }
+        }
+    }
+
+    fn verify(&mut self, data: &[u8]) -> Result<(), Reject> {
+        match self {
+            Auth::None => Ok(()),
+            Auth::Key(key) => key.verify(data).map_err(|e| match e {
+                AuthError::Missing => Reject::AuthMissing,
+                AuthError::WrongKeyId => Reject::AuthWrongKey,
+                AuthError::BadMac => Reject::AuthBadMac,
+            }),
+            Auth::Nts(None) => Err(Reject::NtsMissing),
+            Auth::Nts(Some(s)) => s.verify(data).map_err(|e| match e {
+                NtsError::Missing => Reject::NtsMissing,
+                NtsError::Bad => Reject::NtsBad,
+            }),
+        }
+    }
+
+    /// Whether `data`, answering the request whose nonce is `nonce`, is an
+    /// NTS NAK: a kiss-o'-death "NTSN" that echoes the request's unique
+    /// identifier (RFC 8915, section 5.7; it carries no authenticator).
+    fn is_nak(&self, data: &[u8], nonce: NtpTimestamp) -> bool {
+        let Auth::Nts(Some(s)) = self else { return false };
+        Packet::parse(data).is_some_and(|p| {
+            p.mode == MODE_SERVER && p.stratum == 0 && &p.reference_id == b"NTSN" && p.origin_ts == nonce
+        }) && data.len() > HEADER_LEN
+            && s.echoes_request(data)
+    }
+
+    /// NTS cookies held (0 otherwise).
+    pub fn cookies(&self) -> usize {
+        match self {
+            Auth::Nts(Some(s)) => s.cookies(),
+            _ => 0,
+        }
+    }
+
+    /// What the statistics and traces call it: "none", "key 10 (AES128)", "NTS".
+    pub fn describe(&self) -> String {
+        match self {
+            Auth::None => "none".into(),
+            Auth::Key(k) => format!("key {} ({})", k.id(), k.kind().name()),
+            Auth::Nts(_) => "NTS".into(),
+        }
+    }
+}
+
 /// What the worker must do next.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq)]
 pub enum Output {
     /// Send this request, then report the local send time with [`Client::on_sent`].
-    Send([u8; HEADER_LEN]),
+    Send(Vec<u8>),
     /// Steering: hand this valid sample to the clock's owner, then report
     /// what it did with [`Client::on_steered`].
     Steer(Sample),
@@ -55,6 +139,9 @@ pub enum Output {
     SyncChanged(bool),
     /// Querying stopped until the next [`Client::configure`].
     Stopped(StopReason),
+    /// NTS: a key exchange is needed (none yet, cookies used up, or the
+    /// server refused them); requests wait until [`Client::set_nts_session`].
+    NeedKeys,
 }
 
 /// What the clock's owner did with a sample.
@@ -121,6 +208,9 @@ pub struct Client {
     tracker: Tracker,
     last_sample: Option<Sample>,
     counters: Counters,
+    auth: Auth,
+    /// NTS: [`Output::NeedKeys`] went and no session came since.
+    keys_wanted: bool,
     out: VecDeque<Output>,
 }
 
@@ -145,6 +235,8 @@ impl Client {
             tracker: Tracker::new(),
             last_sample: None,
             counters: Counters::default(),
+            auth: Auth::None,
+            keys_wanted: false,
             out: VecDeque::new(),
         }
     }
@@ -181,6 +273,44 @@ impl Client {
         }
     }
 
+    /// Authenticates the server's replies with `auth` from now on (or no
+    /// more, with [`Auth::None`]). What was measured under the old rule is
+    /// let go: the estimate starts afresh, a steering client tells the
+    /// clock's owner its server is unreachable until new samples come, and
+    /// a configured client starts querying again at once.
+    pub fn set_auth(&mut self, auth: Auth, now: Duration) {
+        self.auth = auth;
+        self.keys_wanted = false;
+        self.tracker = Tracker::new();
+        self.last_sample = None;
+        if self.measured && self.config.is_some_and(|c| c.steering) {
+            self.out.push_back(Output::Unreachable);
+        }
+        self.measured = false;
+        self.update_sync();
+        if let Some(config) = self.config {
+            self.configure(config, now);
+        }
+    }
+
+    pub fn auth(&self) -> &Auth {
+        &self.auth
+    }
+
+    /// NTS: the keys and cookies of a successful key exchange, for NTP to
+    /// `server` (the one the exchange named, else the configured one): a
+    /// request goes at once. Ignored unless the client uses NTS.
+    pub fn set_nts_session(&mut self, session: NtsSession, server: SocketAddr, now: Duration) {
+        let Auth::Nts(slot) = &mut self.auth else { return };
+        *slot = Some(session);
+        self.keys_wanted = false;
+        if let Some(config) = self.config {
+            let misses = self.misses;
+            self.configure(Config { server, ..config }, now);
+            self.misses = misses;
+        }
+    }
+
     /// The monotonic time at which [`Client::handle_timeout`] must next run.
     pub fn deadline(&self) -> Option<Duration> {
         if self.stopped.is_some() {
@@ -213,9 +343,18 @@ impl Client {
         }
         // A zero nonce would match a zero origin; avoid it.
         let nonce = NtpTimestamp(nonce.max(1));
-        self.outstanding = Some(Outstanding { nonce, t1: None });
         self.answered = false;
-        self.out.push_back(Output::Send(Packet::request(nonce).encode()));
+        let Some(request) = self.auth.request(nonce) else {
+            // NTS without a cookie: nothing over NTP until a key exchange.
+            self.outstanding = None;
+            if !self.keys_wanted {
+                self.keys_wanted = true;
+                self.out.push_back(Output::NeedKeys);
+            }
+            return;
+        };
+        self.outstanding = Some(Outstanding { nonce, t1: None });
+        self.out.push_back(Output::Send(request));
     }
 
     /// The request just emitted left at local wall time `t1` (called again
@@ -251,6 +390,11 @@ impl Client {
                         }
                     }
                     Kiss::Deny | Kiss::Rstr => self.stop(StopReason::Kissed(kiss)),
+                    Kiss::NtsNak => {
+                        self.auth = Auth::Nts(None);
+                        self.keys_wanted = true;
+                        self.out.push_back(Output::NeedKeys);
+                    }
                 }
             }
             Verdict::Valid(sample) => {
@@ -274,12 +418,18 @@ impl Client {
         verdict
     }
 
-    fn judge(&self, from: SocketAddr, data: &[u8], t4: NtpTimestamp) -> Verdict {
+    fn judge(&mut self, from: SocketAddr, data: &[u8], t4: NtpTimestamp) -> Verdict {
         if self.stopped.is_some() || self.config.is_none_or(|c| !same_peer(c.server, from)) {
             return Verdict::Rejected(Reject::WrongSource);
         }
         match self.outstanding {
-            Some(Outstanding { nonce, t1: Some(t1) }) => judge(data, nonce, t1, t4),
+            // Nothing in a reply is looked at before its authentication
+            // (but for an NTS NAK, which has none).
+            Some(Outstanding { nonce, t1: Some(t1) }) => match self.auth.verify(data) {
+                Ok(()) => judge(data, nonce, t1, t4),
+                Err(_) if self.auth.is_nak(data, nonce) => Verdict::Kiss(Kiss::NtsNak),
+                Err(r) => Verdict::Rejected(r),
+            },
             _ => match Packet::parse(data) {
                 None => Verdict::Rejected(Reject::Truncated),
                 Some(_) => Verdict::Rejected(Reject::BadOrigin),

@@ -2,6 +2,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use super::auth::{KeyType, SymmetricKey};
 use super::client::*;
 use super::packet::{Packet, MODE_SERVER, NTP_VERSION};
 use super::timestamp::{NtpDuration, NtpShort, NtpTimestamp};
@@ -27,7 +28,7 @@ struct Harness {
     c: Client,
     now: Duration,
     nonce: u64,
-    sent: Vec<(Duration, [u8; 48])>,
+    sent: Vec<(Duration, Vec<u8>)>,
     outputs: Vec<Output>,
 }
 
@@ -100,8 +101,12 @@ impl Harness {
     }
 
     fn deliver_from(&mut self, from: &str, p: Packet) -> Verdict {
+        self.deliver_bytes(from, &p.encode())
+    }
+
+    fn deliver_bytes(&mut self, from: &str, data: &[u8]) -> Verdict {
         self.now += ms(1);
-        let v = self.c.handle_packet(from.parse::<SocketAddr>().unwrap(), &p.encode(), wall(self.now), self.now);
+        let v = self.c.handle_packet(from.parse::<SocketAddr>().unwrap(), data, wall(self.now), self.now);
         self.drain();
         v
     }
@@ -333,4 +338,108 @@ fn failed_sends_are_not_counted_and_their_replies_do_not_match() {
     c.on_sent(wall(ms(2000)));
     c.on_sent(wall(ms(2000)));
     assert_eq!(c.counters().requests, 1);
+}
+
+fn signed(p: &Packet, key: &SymmetricKey) -> Vec<u8> {
+    let mut b = p.encode().to_vec();
+    key.sign(&mut b);
+    b
+}
+
+#[test]
+fn a_keyed_client_signs_its_requests_and_uses_only_replies_signed_with_its_key() {
+    let key = SymmetricKey::new(4, KeyType::Aes128, &[9; 16]).unwrap();
+    let mut h = Harness::new(false);
+    h.c.set_auth(Auth::Key(key.clone()), Duration::ZERO);
+    h.run_until(Duration::ZERO);
+    let req = &h.sent.last().unwrap().1;
+    assert_eq!(req.len(), 48 + 4 + 16, "header, key ID, MAC");
+    assert_eq!(key.verify(req), Ok(()), "the request's MAC verifies");
+    let good = h.reply(0.25);
+    // Forged: no MAC; a MAC under another key ID; the right ID, another key;
+    // the MAC cut short; an extension field's worth of bytes instead.
+    let other_id = SymmetricKey::new(5, KeyType::Aes128, &[9; 16]).unwrap();
+    let other_key = SymmetricKey::new(4, KeyType::Aes128, &[8; 16]).unwrap();
+    let full = signed(&good, &key);
+    let mut extended = good.encode().to_vec();
+    extended.extend_from_slice(&[0x01, 0x04, 0x00, 0x08, 0, 0, 0, 0]);
+    let forged: [(Vec<u8>, Reject); 5] = [
+        (good.encode().to_vec(), Reject::AuthMissing),
+        (signed(&good, &other_id), Reject::AuthWrongKey),
+        (signed(&good, &other_key), Reject::AuthBadMac),
+        (full[..full.len() - 4].to_vec(), Reject::AuthBadMac),
+        (extended, Reject::AuthBadMac),
+    ];
+    for (bytes, why) in &forged {
+        assert_eq!(h.deliver_bytes(SERVER, bytes), Verdict::Rejected(*why));
+    }
+    // An unsigned kiss-o'-death is not obeyed.
+    let kiss = Packet { stratum: 0, reference_id: *b"DENY", ..good };
+    assert_eq!(h.deliver(kiss), Verdict::Rejected(Reject::AuthMissing));
+    assert!(h.c.stopped().is_none());
+    assert_eq!(h.c.counters().valid_replies, 0);
+    assert!(h.sync_changes().is_empty());
+    // The genuine reply is used, once: a replay of it is refused.
+    assert!(matches!(h.deliver_bytes(SERVER, &full), Verdict::Valid(_)));
+    assert_eq!(h.deliver_bytes(SERVER, &full), Verdict::Rejected(Reject::BadOrigin));
+    assert_eq!(h.sync_changes(), vec![true]);
+    assert_eq!(h.c.counters().rejected_total(), 7);
+}
+
+#[test]
+fn changing_the_authentication_starts_afresh_at_once() {
+    let mut h = Harness::new(true);
+    h.run_until(Duration::ZERO);
+    let r = h.reply(0.0);
+    assert!(matches!(h.deliver(r), Verdict::Valid(_)));
+    assert_eq!(h.sync_changes(), vec![true]);
+    h.run_until(ms(5000));
+    let before = h.sent.len();
+    let key = SymmetricKey::new(1, KeyType::Md5, b"crocus").unwrap();
+    h.c.set_auth(Auth::Key(key), h.now);
+    h.drain();
+    // Sync lost, the clock's owner told, and a signed request due at once.
+    assert_eq!(h.sync_changes(), vec![true, false]);
+    assert!(h.outputs.iter().any(|o| matches!(o, Output::Unreachable)));
+    assert_eq!(h.c.deadline(), Some(h.now));
+    h.run_until(h.now);
+    assert_eq!(h.sent.len(), before + 1);
+    assert_eq!(h.sent.last().unwrap().1.len(), 48 + 4 + 16);
+    assert!(h.c.last_sample().is_none());
+    // And back to plain SNTP: 48 bytes again.
+    h.c.set_auth(Auth::None, h.now);
+    h.run_until(h.now);
+    assert_eq!(h.sent.last().unwrap().1.len(), 48);
+}
+
+#[test]
+fn an_nts_client_sends_nothing_before_a_key_exchange_and_obeys_a_nak() {
+    use super::nts::NtsSession;
+    let mut h = Harness::new(false);
+    h.c.set_auth(Auth::Nts(None), Duration::ZERO);
+    h.run_until(ms(10_000));
+    assert!(h.sent.is_empty(), "no NTP before a key exchange");
+    let asked = |h: &Harness| h.outputs.iter().filter(|o| matches!(o, Output::NeedKeys)).count();
+    assert_eq!(asked(&h), 1, "keys asked for once");
+    // Keys come: a request at once, with the NTS fields after the header.
+    let cookies = vec![vec![7u8; 96]; 2];
+    h.c.set_nts_session(NtsSession::new(&[1; 32], &[2; 32], cookies, [3; 32]), SERVER.parse().unwrap(), h.now);
+    h.run_until(h.now);
+    let req = h.sent.last().unwrap().1.clone();
+    assert!(req.len() > 48 + 36 + 100, "{} bytes", req.len());
+    // A plain reply, however right its origin, is not used.
+    let plain = h.reply(0.0);
+    assert_eq!(h.deliver(plain), Verdict::Rejected(Reject::NtsMissing));
+    // An NTS NAK: a kiss NTSN that echoes the request's unique identifier.
+    let mut nak = Packet { stratum: 0, reference_id: *b"NTSN", ..h.reply(0.0) }.encode().to_vec();
+    nak.extend_from_slice(&req[48..48 + 36]);
+    // Without the identifier it is nothing.
+    assert_eq!(h.deliver_bytes(SERVER, &nak[..48]), Verdict::Rejected(Reject::NtsMissing));
+    assert_eq!(h.deliver_bytes(SERVER, &nak), Verdict::Kiss(Kiss::NtsNak));
+    assert_eq!(asked(&h), 2, "a new key exchange asked for");
+    assert!(matches!(h.c.auth(), Auth::Nts(None)), "the cookies are let go");
+    let before = h.sent.len();
+    h.run_until(h.now + ms(20_000));
+    assert_eq!(h.sent.len(), before, "nothing over NTP until new keys");
+    assert!(h.c.stopped().is_none());
 }

@@ -1,6 +1,10 @@
-//! The SNTP protocol, free of I/O: timestamps, packets, reply validation, the
-//! request schedule and the client state machine. Driven by explicit time.
+//! The SNTP protocol, free of I/O: timestamps, packets, reply validation,
+//! symmetric-key MACs, NTS (its key-exchange records and extension fields),
+//! the request schedule and the client state machine. Driven by explicit time.
+pub mod auth;
 pub mod client;
+pub mod nts;
+pub mod nts_ke;
 pub mod packet;
 pub mod schedule;
 pub mod timestamp;

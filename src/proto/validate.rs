@@ -48,11 +48,23 @@ pub enum Reject {
     RootDistance = 9,
     /// Round-trip delay below zero.
     NegativeDelay = 10,
+    /// The client authenticates its server, and the reply carries no MAC
+    /// (or a crypto-NAK: the server lacks the key).
+    AuthMissing = 11,
+    /// A MAC under another key ID.
+    AuthWrongKey = 12,
+    /// A MAC that does not verify, or a malformed trailer.
+    AuthBadMac = 13,
+    /// The client uses NTS, and the reply has no authenticator or not this
+    /// request's unique identifier (or no key exchange has succeeded yet).
+    NtsMissing = 14,
+    /// An NTS authenticator that does not verify, or malformed extension fields.
+    NtsBad = 15,
 }
 
 impl Reject {
     /// How many reasons there are.
-    pub const COUNT: usize = 11;
+    pub const COUNT: usize = 16;
     /// Every reason, in index order.
     pub const ALL: [Reject; Reject::COUNT] = [
         Reject::WrongSource,
@@ -66,6 +78,11 @@ impl Reject {
         Reject::ImplausibleTime,
         Reject::RootDistance,
         Reject::NegativeDelay,
+        Reject::AuthMissing,
+        Reject::AuthWrongKey,
+        Reject::AuthBadMac,
+        Reject::NtsMissing,
+        Reject::NtsBad,
     ];
 
     /// Its index in the statistics' per-reason counters.
@@ -87,6 +104,13 @@ impl Reject {
             Reject::ImplausibleTime => "server time before this library was built or too far ahead",
             Reject::RootDistance => "root distance too large",
             Reject::NegativeDelay => "negative round-trip delay",
+            Reject::AuthMissing => "not authenticated (no MAC, or a crypto-NAK: the server lacks the key)",
+            Reject::AuthWrongKey => "MAC under another key ID",
+            Reject::AuthBadMac => "MAC does not verify (wrong key, altered or truncated)",
+            Reject::NtsMissing => {
+                "not authenticated by NTS (no authenticator, or not this request's unique identifier)"
+            }
+            Reject::NtsBad => "NTS authenticator does not verify, or malformed extension fields",
         }
     }
 }
@@ -100,6 +124,10 @@ pub enum Kiss {
     Deny,
     /// Access restricted: stop querying this server.
     Rstr,
+    /// NTS NAK (RFC 8915): the server cannot use the cookie; a new key
+    /// exchange is needed. Only a client using NTS takes it, and only with
+    /// its request's unique identifier.
+    NtsNak,
 }
 
 /// A measurement from one valid reply (T1..T4 as in RFC 4330).

@@ -16,7 +16,7 @@ pub fn random_u64() -> io::Result<u64> {
     target_os = "illumos",
     target_os = "solaris"
 ))]
-fn fill(buf: &mut [u8]) -> io::Result<()> {
+pub fn fill(buf: &mut [u8]) -> io::Result<()> {
     // Never wait for the entropy pool at boot (the worker would stall, config
     // and destroy with it): GRND_INSECURE where the kernel has it (Linux 5.6),
     // else a blocking read, which older kernels end quickly after boot.
@@ -43,7 +43,7 @@ fn fill(buf: &mut [u8]) -> io::Result<()> {
 }
 
 #[cfg(target_vendor = "apple")]
-fn fill(buf: &mut [u8]) -> io::Result<()> {
+pub fn fill(buf: &mut [u8]) -> io::Result<()> {
     // SAFETY: the pointer and length describe `buf`; arc4random_buf cannot fail.
     unsafe { libc::arc4random_buf(buf.as_mut_ptr().cast(), buf.len()) };
     Ok(())

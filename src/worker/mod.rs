@@ -4,6 +4,8 @@
 //! owner ([`crate::owner`]) and posts status messages.
 
 pub mod clock_board;
+#[cfg(feature = "nts")]
+pub mod nts_ke;
 pub mod stats;
 pub mod status;
 
@@ -22,7 +24,7 @@ use socket2::{Domain, Protocol, Socket, Type};
 use crate::clock;
 use crate::discipline::module_clock::{ModuleClock, RawStamps, Time};
 use crate::owner::{Membership, NotSteering, Owner};
-use crate::proto::client::{Client, Config, Output, Steered, StopReason};
+use crate::proto::client::{Auth, Client, Config, Output, Steered, StopReason};
 use crate::proto::timestamp::NtpTimestamp;
 use crate::proto::validate::Verdict;
 use crate::sys::time::{raw_gap, raw_ns, unix_secs_now, wall_now};
@@ -48,9 +50,49 @@ pub struct ServerConfig {
 
 pub use crate::owner::TraceFn;
 
+/// What a successful NTS key exchange gives.
+pub struct KeOutcome {
+    pub session: crate::proto::nts::NtsSession,
+    /// Where NTP goes: the server the exchange named, else the configured one.
+    pub ntp: SocketAddr,
+}
+
+/// Runs one NTS key exchange, blocking (on a thread of its own): with the
+/// server at the first address, for NTP to the second unless the server
+/// names another. `nts_ke::exchanger` makes the real one.
+pub type KeyExchange = Arc<dyn Fn(SocketAddr, SocketAddr) -> Result<KeOutcome, String> + Send + Sync>;
+
+/// How to run a client's NTS key exchanges (`prossntp_config_nts`).
+#[derive(Clone)]
+pub struct NtsConfig {
+    pub exchange: KeyExchange,
+    /// NTS-KE port at the configured server's address.
+    pub port: u16,
+}
+
+/// A change of authentication.
+enum AuthChange {
+    /// Plain SNTP, or a symmetric key.
+    Plain(Auth),
+    Nts(NtsConfig),
+}
+
+/// The kind of authentication a client was last given.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum AuthKind {
+    #[default]
+    None,
+    Key,
+    Nts,
+}
+
 #[derive(Default)]
 struct Commands {
     config: Option<(ServerConfig, u64)>,
+    /// A change of authentication, to take effect at once.
+    auth: Option<AuthChange>,
+    /// What the last change asked for (kept).
+    auth_kind: AuthKind,
     shutdown: bool,
 }
 
@@ -114,6 +156,39 @@ impl Worker {
         cmds.config = Some((config, generation));
         self.shared.wake.raise();
         Ok(())
+    }
+
+    /// Authenticates the server with `auth` from now on ([`Auth::None`]:
+    /// no more); it takes effect at once, configured or not.
+    pub fn set_auth(&self, auth: Auth) -> Result<(), ConfigureError> {
+        let kind = match auth {
+            Auth::None => AuthKind::None,
+            Auth::Key(_) => AuthKind::Key,
+            Auth::Nts(_) => AuthKind::Nts,
+        };
+        self.change_auth(AuthChange::Plain(auth), kind)
+    }
+
+    /// Authenticates the server with NTS from now on: key exchanges as
+    /// `config` says, NTP only with their keys and cookies.
+    pub fn set_nts(&self, config: NtsConfig) -> Result<(), ConfigureError> {
+        self.change_auth(AuthChange::Nts(config), AuthKind::Nts)
+    }
+
+    fn change_auth(&self, change: AuthChange, kind: AuthKind) -> Result<(), ConfigureError> {
+        let mut cmds = lock(&self.shared.commands);
+        if self.shared.status.is_dead() {
+            return Err(ConfigureError::Ended);
+        }
+        cmds.auth = Some(change);
+        cmds.auth_kind = kind;
+        self.shared.wake.raise();
+        Ok(())
+    }
+
+    /// The kind of authentication the client was last given.
+    pub fn auth_kind(&self) -> AuthKind {
+        lock(&self.shared.commands).auth_kind
     }
 
     pub fn status(&self) -> Report {
@@ -204,6 +279,8 @@ fn run(shared: Arc<Shared>, socket: UdpSocket, select: BackendSelect, owner: Arc
             last_error: None,
             module: ModuleClock::new(),
             gap_at_send: None,
+            configured: None,
+            nts: None,
         };
         l.run();
         l.publish();
@@ -245,6 +322,54 @@ struct Loop<'a> {
     /// raw clock next to the last request's send, ns.
     module: ModuleClock,
     gap_at_send: Option<(i64, i64)>,
+    /// The server as configured (NTS may send NTP elsewhere: `server`).
+    configured: Option<SocketAddr>,
+    /// NTS: its key exchanges.
+    nts: Option<KeyExchanges>,
+}
+
+/// The first wait after a failed key exchange; each failure doubles it, up
+/// to [`KE_BACKOFF_MAX`]; a success starts again from here.
+pub const KE_BACKOFF_FIRST: Duration = Duration::from_secs(2);
+pub const KE_BACKOFF_MAX: Duration = Duration::from_secs(1024);
+
+/// A result slot a key-exchange thread fills.
+type KeSlot = Arc<Mutex<Option<Result<KeOutcome, String>>>>;
+
+/// A client's NTS key exchanges: how, the one in flight, the backoff.
+struct KeyExchanges {
+    config: NtsConfig,
+    /// The client asked for keys and has none.
+    wanted: bool,
+    in_flight: Option<KeSlot>,
+    /// No exchange before this (monotonic), after a failure.
+    not_before: Duration,
+    failures: u32,
+    done: u64,
+    last_error: Option<String>,
+}
+
+impl KeyExchanges {
+    fn new(config: NtsConfig) -> KeyExchanges {
+        KeyExchanges {
+            config,
+            wanted: false,
+            in_flight: None,
+            not_before: Duration::ZERO,
+            failures: 0,
+            done: 0,
+            last_error: None,
+        }
+    }
+
+    /// When an exchange is due (None: none wanted, or one is in flight).
+    fn due(&self) -> Option<Duration> {
+        (self.wanted && self.in_flight.is_none()).then_some(self.not_before)
+    }
+
+    fn backoff(failures: u32) -> Duration {
+        KE_BACKOFF_FIRST.saturating_mul(1 << failures.saturating_sub(1).min(16)).min(KE_BACKOFF_MAX)
+    }
 }
 
 enum Flow {
@@ -263,6 +388,7 @@ impl Loop<'_> {
             if let Flow::Exit = self.take_commands() {
                 return;
             }
+            self.key_exchange();
             self.owner_news();
             let now = self.now();
             if self.client.deadline().is_some_and(|d| d <= now) {
@@ -280,10 +406,8 @@ impl Loop<'_> {
                 return;
             }
             let tick = self.membership.as_ref().and_then(Membership::next_tick);
-            let deadline = match (self.client.deadline(), tick) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            };
+            let ke = self.nts.as_ref().and_then(KeyExchanges::due);
+            let deadline = [self.client.deadline(), tick, ke].into_iter().flatten().min();
             self.publish();
             let timeout = deadline.map(|d| d.saturating_sub(self.now()));
             let ready = match poll_readable(&fds, timeout) {
@@ -298,6 +422,65 @@ impl Loop<'_> {
                     return;
                 }
             }
+        }
+    }
+
+    /// NTS: takes the result of the exchange in flight, and starts one when
+    /// the client needs keys and the backoff allows.
+    fn key_exchange(&mut self) {
+        let now = self.now();
+        let Some(ke) = self.nts.as_mut() else { return };
+        let result = ke.in_flight.as_ref().and_then(|slot| lock(slot).take());
+        match result {
+            Some(Ok(outcome)) => {
+                ke.in_flight = None;
+                ke.failures = 0;
+                ke.done += 1;
+                ke.wanted = false;
+                ke.not_before = now;
+                ke.last_error = None;
+                let line =
+                    format!("NTS key exchange done: {} cookies, NTP to {}", outcome.session.cookies(), outcome.ntp);
+                (self.trace)(&format!("prossntp: {line}"));
+                if self.server != Some(outcome.ntp) {
+                    if self.connected {
+                        let _ = self.socket.connect(outcome.ntp);
+                    }
+                    self.server = Some(outcome.ntp);
+                }
+                self.client.set_nts_session(outcome.session, outcome.ntp, now);
+            }
+            Some(Err(why)) => {
+                ke.in_flight = None;
+                ke.failures += 1;
+                let wait = KeyExchanges::backoff(ke.failures);
+                ke.not_before = now + wait;
+                ke.last_error = Some(why.clone());
+                let what = format!("NTS key exchange failed: {why}; next in {} s", wait.as_secs());
+                self.error(0, what);
+            }
+            None => {}
+        }
+        let Some(ke) = self.nts.as_mut() else { return };
+        let Some(configured) = self.configured else { return };
+        if ke.due().is_none_or(|t| t > now) {
+            return;
+        }
+        let slot: KeSlot = Arc::new(Mutex::new(None));
+        ke.in_flight = Some(Arc::clone(&slot));
+        let exchange = Arc::clone(&ke.config.exchange);
+        let addr = SocketAddr::new(configured.ip(), ke.config.port);
+        let wake = Arc::clone(&self.shared.wake);
+        let spawned = thread::Builder::new().name("prossntp-ke".into()).stack_size(STACK_SIZE).spawn(move || {
+            let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| exchange(addr, configured)));
+            *lock(&slot) = Some(r.unwrap_or_else(|_| Err("internal error (panic)".into())));
+            wake.raise();
+        });
+        if let Err(e) = spawned {
+            ke.in_flight = None;
+            ke.failures += 1;
+            ke.not_before = now + KeyExchanges::backoff(ke.failures);
+            self.error(errno(&e), format!("NTS key exchange: no thread: {e}"));
         }
     }
 
@@ -350,6 +533,24 @@ impl Loop<'_> {
             last_error: self.last_error.clone(),
             role: c.role(),
             own_clock_steps: self.module.steps(),
+            auth: match c.auth() {
+                Auth::Key(k) => Some((k.id(), k.kind())),
+                _ => None,
+            },
+            nts: self.nts.as_ref().map(|ke| stats::NtsStats {
+                state: if ke.in_flight.is_some() {
+                    stats::NtsState::Exchanging
+                } else if ke.failures > 0 {
+                    stats::NtsState::Failed
+                } else if matches!(c.auth(), Auth::Nts(Some(_))) {
+                    stats::NtsState::Ready
+                } else {
+                    stats::NtsState::Exchanging
+                },
+                cookies: c.auth().cookies(),
+                exchanges: ke.done,
+                last_error: ke.last_error.clone(),
+            }),
             clock: match &view {
                 Some(v) => stats::ClockRole::Member {
                     not_steering: v.not_steering,
@@ -369,8 +570,31 @@ impl Loop<'_> {
         if cmds.shutdown {
             return Flow::Exit;
         }
-        if let Some((cfg, generation)) = cmds.config.take() {
-            drop(cmds);
+        let auth = cmds.auth.take();
+        let config = cmds.config.take();
+        drop(cmds);
+        if let Some(change) = auth {
+            let auth = match change {
+                AuthChange::Plain(auth) => {
+                    self.nts = None;
+                    auth
+                }
+                AuthChange::Nts(config) => {
+                    self.nts = Some(KeyExchanges::new(config));
+                    Auth::Nts(None)
+                }
+            };
+            (self.trace)(&format!("prossntp: authentication: {}", auth.describe()));
+            // NTP goes to the configured server again until a key exchange says otherwise.
+            if let Some(configured) = self.configured {
+                self.server = Some(configured);
+            }
+            // The own clock's estimate, too, starts afresh under the new
+            // rule (its reading runs on, as for a new server).
+            self.module.reset();
+            self.client.set_auth(auth, self.now());
+        }
+        if let Some((cfg, generation)) = config {
             self.generation = generation;
             self.apply_config(cfg);
         }
@@ -407,9 +631,16 @@ impl Loop<'_> {
                 }
             },
         };
-        if self.server != Some(cfg.server) {
+        if self.configured != Some(cfg.server) {
             self.module.reset();
+            // Another server: NTS keys and cookies are its old server's.
+            if let Some(ke) = self.nts.as_mut() {
+                let config = ke.config.clone();
+                self.nts = Some(KeyExchanges::new(config));
+                self.client.set_auth(Auth::Nts(None), self.now());
+            }
         }
+        self.configured = Some(cfg.server);
         self.server = Some(cfg.server);
         let text: Arc<str> = cfg.server.to_string().into();
         if let Some(m) = &self.membership {
@@ -475,6 +706,11 @@ impl Loop<'_> {
                     ));
                     self.publish();
                     self.shared.status.pause(self.generation);
+                }
+                Output::NeedKeys => {
+                    if let Some(ke) = self.nts.as_mut() {
+                        ke.wanted = true;
+                    }
                 }
                 Output::Stopped(StopReason::ClockRefused) => {
                     let backend = self.membership.as_ref().map_or("none", |m| m.view().backend);
@@ -560,7 +796,7 @@ impl Loop<'_> {
                             ))
                         }
                         Verdict::Rejected(why) => {
-                            (self.trace)(&format!("prossntp: reply from {from} rejected: {why:?}"))
+                            (self.trace)(&format!("prossntp: reply from {from} rejected: {why:?} ({})", why.text()))
                         }
                         Verdict::Kiss(_) => {}
                     }

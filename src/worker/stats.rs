@@ -84,4 +84,30 @@ pub struct Stats {
     pub clock: ClockRole,
     /// Corrections of the client's own clock made at once (`prossntp_gettime`).
     pub own_clock_steps: u64,
+    /// The symmetric key its server's replies must carry a MAC of, if any.
+    pub auth: Option<(u32, crate::proto::auth::KeyType)>,
+    /// With NTS: its key exchanges.
+    pub nts: Option<NtsStats>,
+}
+
+/// Where a client's NTS stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NtsState {
+    /// A key exchange is due or in flight (nothing goes over NTP yet).
+    Exchanging,
+    /// Keys held: NTP with them.
+    Ready,
+    /// The last key exchange failed; another after the backoff.
+    Failed,
+}
+
+/// A client's NTS key exchanges.
+#[derive(Clone, Debug)]
+pub struct NtsStats {
+    pub state: NtsState,
+    pub cookies: usize,
+    /// Key exchanges that succeeded.
+    pub exchanges: u64,
+    /// Why the last one failed (None after a success).
+    pub last_error: Option<String>,
 }

@@ -8,7 +8,10 @@
 //!
 //! - [`reply`]: `Packet::parse`/`encode` and `validate::judge`;
 //! - [`client`]: an op sequence driving one `Client`;
-//! - [`discipline`]: a sample sequence from up to four sources into `Steering::sample`.
+//! - [`discipline`]: a sample sequence from up to four sources into `Steering::sample`;
+//! - [`mac`]: symmetric-key MACs (`proto::auth`): trailers parsed and checked;
+//! - [`nts_ke`]: NTS key-exchange responses (`proto::nts_ke::parse_response`);
+//! - [`nts`]: NTS extension fields of replies (`proto::nts::NtsSession::verify`).
 //!
 //! This is a directory module so that Cargo does not build it as a test target
 //! of its own.
@@ -20,7 +23,10 @@ use prossntp::discipline::{
     ClockAction, Correction, Decision, Role, SourceId, Steering, SyncReport, FIRST_BACKWARD_LIMIT_SECS,
     FIRST_SYNC_STEP_THRESHOLD_SECS, MAX_FREQ_PPM, PANIC_BOUND_SECS, STEP_AGREEMENT, STEP_THRESHOLD_SECS,
 };
+use prossntp::proto::auth::{AuthError, KeyType, SymmetricKey};
 use prossntp::proto::client::{Client, Config, Output, Steered};
+use prossntp::proto::nts::{server_reply, NtsSession};
+use prossntp::proto::nts_ke::{parse_response, MAX_COOKIES, MAX_COOKIE_LEN};
 use prossntp::proto::packet::{Packet, HEADER_LEN, MODE_CLIENT, MODE_SERVER, NTP_VERSION};
 use prossntp::proto::timestamp::{NtpDuration, NtpShort, NtpTimestamp};
 use prossntp::proto::validate::{build_time, judge, plausible, Kiss, Reject, Sample, Verdict, MAX_ROOT_DISTANCE_SECS};
@@ -171,6 +177,7 @@ fn check_verdict(datagram: &[u8], nonce: NtpTimestamp, t1: NtpTimestamp, t4: Ntp
                 Kiss::Rate => b"RATE",
                 Kiss::Deny => b"DENY",
                 Kiss::Rstr => b"RSTR",
+                Kiss::NtsNak => b"NTSN",
             };
             assert_eq!(&p.reference_id, code);
         }
@@ -287,6 +294,7 @@ impl Model {
                     assert!(!self.stopped, "stopped twice");
                     self.stopped = true;
                 }
+                Output::NeedKeys => panic!("NTS keys asked for by a client without NTS"),
             }
         }
         assert_eq!(self.client.synced(), self.synced);
@@ -645,4 +653,111 @@ fn check_roles(d: &Steering, ids: &[SourceId]) {
         assert!(v.offset.is_finite() && v.jitter.is_finite(), "{v:?}");
         assert!(!matches!(v.role, Role::Measuring | Role::StandingDown), "{v:?}");
     }
+}
+
+// ---------------------------------------------------------------------------
+// mac: SymmetricKey::sign / verify
+// ---------------------------------------------------------------------------
+
+/// Input: the key type (1 byte, mod 5), the key ID (u32, 0 made 1), the key
+/// length (1 byte; the type's own for the ciphers), the key, then a datagram.
+/// Invariants: `verify` never panics; what it accepts is exactly the
+/// datagram's header signed with the key (so no other trailer, no other key
+/// ID, no altered header); a signed header always verifies, and any single
+/// flipped bit of it, or a cut, never does.
+pub fn mac(data: &[u8]) {
+    const KINDS: [KeyType; 5] = [KeyType::Md5, KeyType::Sha1, KeyType::Sha256, KeyType::Aes128, KeyType::Aes256];
+    let mut b = Bytes(data);
+    let kind = KINDS[b.u8() as usize % KINDS.len()];
+    let id = b.u32().max(1);
+    let len = match kind {
+        KeyType::Aes128 => 16,
+        KeyType::Aes256 => 32,
+        _ => (b.u8() as usize).max(1),
+    };
+    let mut key_bytes = b.take(len).to_vec();
+    key_bytes.resize(len, 0);
+    let key = SymmetricKey::new(id, kind, &key_bytes).expect("a valid key");
+    let datagram = b.rest();
+    let verdict = key.verify(datagram);
+    if datagram.len() >= HEADER_LEN {
+        let mut signed = datagram[..HEADER_LEN].to_vec();
+        key.sign(&mut signed);
+        assert_eq!(verdict.is_ok(), signed == datagram, "accepted iff exactly the signed header");
+        assert_eq!(key.verify(&signed), Ok(()));
+        let bit = datagram.len() % (signed.len() * 8);
+        let mut flipped = signed.clone();
+        flipped[bit / 8] ^= 1 << (bit % 8);
+        assert!(key.verify(&flipped).is_err(), "a flipped bit {bit} verified");
+        assert!(key.verify(&signed[..signed.len() - 1 - datagram.len() % 4]).is_err(), "a cut MAC verified");
+        assert_eq!(key.verify(&signed[..HEADER_LEN]), Err(AuthError::Missing));
+    } else {
+        assert_eq!(verdict, Err(AuthError::Missing), "shorter than a header");
+    }
+}
+
+// ---------------------------------------------------------------------------
+// nts_ke: parse_response
+// ---------------------------------------------------------------------------
+
+/// Input: a key-exchange response as TLS would deliver it. Invariants: no
+/// panic; a complete response has 1 to 8 cookies of 1 to 1024 bytes; every
+/// prefix of the input is "read more" or the same verdict a longer one
+/// reaches (no prefix accepted that the whole refuses, and the other way).
+pub fn nts_ke(data: &[u8]) {
+    let whole = parse_response(data);
+    if let Ok(Some(r)) = &whole {
+        assert!((1..=MAX_COOKIES).contains(&r.cookies.len()), "{} cookies", r.cookies.len());
+        assert!(r.cookies.iter().all(|c| !c.is_empty() && c.len() <= MAX_COOKIE_LEN));
+    }
+    let mut decided = None;
+    for cut in [data.len() / 3, data.len() / 2, data.len().saturating_sub(1), data.len()] {
+        match parse_response(&data[..cut]) {
+            Ok(None) => assert!(decided.is_none(), "more wanted after a verdict at a shorter prefix"),
+            verdict => match &decided {
+                None => decided = Some(verdict),
+                Some(d) => assert_eq!(&verdict, d, "prefixes disagree"),
+            },
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// nts: NtsSession::request / verify
+// ---------------------------------------------------------------------------
+
+/// Input: cookies held (1 byte, 1 to 8), a mode (1 byte), then either a
+/// datagram (mode even) or, for a genuine reply, the count of new cookies,
+/// their length, the position of a bit to flip (u16; beyond the reply: none).
+/// Invariants: no panic; a request carries the oldest cookie and
+/// placeholders up to eight; a datagram that is not the genuine reply is
+/// refused; the genuine one verifies once (cookies refilled up to eight) and
+/// a single flipped bit anywhere in it is refused.
+pub fn nts(data: &[u8]) {
+    let mut b = Bytes(data);
+    let held = (b.u8() % 8 + 1) as usize;
+    let mode = b.u8();
+    let cookies: Vec<Vec<u8>> = (0..held).map(|i| vec![i as u8 + 1; 64]).collect();
+    let mut s = NtsSession::new(&[1; 32], &[2; 32], cookies, [3; 32]);
+    let request = s.request(&[0x23; HEADER_LEN]).expect("a request while cookies are held");
+    assert_eq!(s.cookies(), held - 1, "one cookie used");
+    if mode % 2 == 0 {
+        let datagram = b.rest();
+        assert!(s.verify(datagram).is_err(), "an arbitrary datagram verified");
+        return;
+    }
+    let new = (b.u8() % 10) as usize;
+    let len = (b.u8() as usize).max(1);
+    let flip = b.u16() as usize;
+    let made: Vec<Vec<u8>> = (0..new).map(|i| vec![0x80 | i as u8; len]).collect();
+    let refs: Vec<&[u8]> = made.iter().map(Vec::as_slice).collect();
+    let mut reply = server_reply(&[2; 32], &request, &[0x24; HEADER_LEN], &refs, [4; 16]).expect("a reply");
+    if flip < reply.len() * 8 {
+        reply[flip / 8] ^= 1 << (flip % 8);
+        assert!(s.verify(&reply).is_err(), "a flipped bit {flip} verified");
+        return;
+    }
+    assert_eq!(s.verify(&reply), Ok(()), "the genuine reply");
+    assert_eq!(s.cookies(), (held - 1 + new).min(MAX_COOKIES));
+    assert!(s.verify(&reply).is_err(), "a replay verified");
 }

@@ -1,0 +1,9 @@
+//! NTS key-exchange responses, whole and in pieces, into `parse_response`.
+//! The input format and the invariants are in tests/fuzz_checks/mod.rs.
+#![no_main]
+
+#[allow(dead_code)]
+#[path = "../../tests/fuzz_checks/mod.rs"]
+mod checks;
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| checks::nts_ke(data));
