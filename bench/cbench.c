@@ -607,6 +607,64 @@ static int cmd_destroy(void)
 
 /* -------------------------------------------------------------- first-sync */
 
+/* With NTS (scripts/testnet.sh's chronyd serves it, PROSSNTP_NTS_CA its CA):
+ * config to first Sync, key exchange included, beside chronyd itself as an
+ * NTS client of the same server (chronyd -Q: start, key exchange, one
+ * measurement, exit; each run a fresh key exchange, no cookies kept). */
+static void nts_first_sync(const struct sockaddr_in *to, int runs)
+{
+    const char *ca = getenv("PROSSNTP_NTS_CA");
+    const char *ke = getenv("PROSSNTP_NTS_KE_PORT");
+    unsigned short ke_port = ke != NULL ? (unsigned short)atoi(ke) : 4460;
+    double t[20], tc[20];
+    char dir[] = "/tmp/cbench-nts-XXXXXX", conf[128], cmd[256];
+    int chronyd_runs = runs < 10 ? runs : 10;
+    FILE *f;
+    if (ca == NULL || *ca == '\0')
+        return;
+    for (int i = 0; i < runs; i++) {
+        struct prossntp_nts_parms p;
+        tSMSNTPId h = create();
+        int fd = event_fd(h);
+        memset(&p, 0, sizeof p);
+        p.size = sizeof p;
+        p.server_name = "127.0.0.1";
+        p.ca_file = ca;
+        p.ke_port = ke_port;
+        int64_t t1 = now_ns();
+        if (prossntp_config_nts(h, &p) != ERR_SM_OK)
+            die("prossntp_config_nts failed");
+        config(h, to, 1000, 64000);
+        if (!wait_sync(h, fd, 15))
+            die("NTS run %d: no sync within 15 s", i);
+        t[i] = (now_ns() - t1) / 1e6;
+        sm_sntp_destroy(h);
+    }
+    put("nts_first_sync_median_ms", "%.3f", quantile(t, (size_t)runs, 0.5));
+    put("nts_first_sync_max_ms", "%.3f", quantile(t, (size_t)runs, 1.0));
+    if (mkdtemp(dir) == NULL)
+        die("mkdtemp: %s", strerror(errno));
+    snprintf(conf, sizeof conf, "%s/client.conf", dir);
+    f = fopen(conf, "w");
+    if (f == NULL)
+        die("%s: %s", conf, strerror(errno));
+    fprintf(f, "server %s port %u nts ntsport %u iburst maxsamples 1\nntstrustedcerts %s\nnosystemcert\n"
+               "port 0\ncmdport 0\npidfile %s/chronyd.pid\n",
+            inet_ntoa(to->sin_addr), (unsigned)ntohs(to->sin_port), (unsigned)ke_port, ca, dir);
+    fclose(f);
+    snprintf(cmd, sizeof cmd, "chronyd -Q -u root -f %s >/dev/null 2>&1", conf);
+    for (int i = 0; i < chronyd_runs; i++) {
+        int64_t t1 = now_ns();
+        if (system(cmd) != 0)
+            die("chronyd -Q as an NTS client failed (%s)", cmd);
+        tc[i] = (now_ns() - t1) / 1e6;
+    }
+    put("chronyd_nts_runs", "%d", chronyd_runs);
+    put("chronyd_nts_first_sample_median_ms", "%.3f", quantile(tc, (size_t)chronyd_runs, 0.5));
+    unlink(conf);
+    rmdir(dir);
+}
+
 static int cmd_first_sync(void)
 {
     const char *chronyd = server_arg != NULL ? server_arg : getenv("PROSSNTP_CHRONYD_V4");
@@ -634,6 +692,7 @@ static int cmd_first_sync(void)
     put("first_sync_median_ms", "%.3f", quantile(t, (size_t)runs, 0.5));
     put("first_sync_max_ms", "%.3f", quantile(t, (size_t)runs, 1.0));
     put("create_to_sync_median_ms", "%.3f", quantile(with_create, (size_t)runs, 0.5));
+    nts_first_sync(&to, runs);
     return 0;
 }
 

@@ -65,7 +65,7 @@ run_benchmarks() {
     # --- criterion benchmarks
     crit=(--warm-up-time 0.5 --measurement-time 2)
     [ $quick = 1 ] && crit=(--warm-up-time 0.1 --measurement-time 0.2 --sample-size 10)
-    rm -rf target/criterion/proto target/criterion/discipline target/criterion/client target/criterion/ffi
+    rm -rf target/criterion/proto target/criterion/auth target/criterion/discipline target/criterion/client target/criterion/ffi
     echo "bench: criterion (${crit[*]})"
     PROSSNTP_CLOCK=none scripts/testnet.sh nice -n "$nice_level" \
         cargo bench --offline "${benches[@]}" -- "${crit[@]}" >"$logs/criterion.log" 2>&1 || {
@@ -322,6 +322,11 @@ row("destroy", "destroy, worker asleep 64 s (had/no reply 64 s), median", num(de
 row("destroy", "destroy, worker asleep 64 s, max", num(de.get("destroy_idle_64s_max_us")), "us", "<", 10000, "README: prompt")
 row("first sync", "config to first Sync (chronyd, loopback), median", num(fs.get("first_sync_median_ms")), "ms", "<", 10, "set here (first request at once)")
 row("first sync", "config to first Sync, max", num(fs.get("first_sync_max_ms")), "ms", "<", 100, "set here")
+row("first sync", "NTS: config to first Sync, key exchange included, median", num(fs.get("nts_first_sync_median_ms")), "ms", "<",
+    num(fs.get("chronyd_nts_first_sample_median_ms")) or 0, "<= chronyd's as an NTS client")
+row("first sync", "NTS: config to first Sync, max", num(fs.get("nts_first_sync_max_ms")), "ms", "<", 100, "set here")
+row("first sync", "chronyd -Q as an NTS client of the same server: start to first measurement, median of %s" % fs.get("chronyd_nts_runs"),
+    num(fs.get("chronyd_nts_first_sample_median_ms")), "ms", "<", 10000, "reference")
 for name in ("answering", "silent"):
     row("wakeups", "worker context switches in %s s between requests, server %s" % (wk.get("window_s"), name),
         num(wk.get("wakeups_" + name)), "", "==", 0, "zero (brief)")
@@ -350,6 +355,15 @@ for id, label, lim in [
     ("discipline/measure (full register)", "Tracker::measure (64 samples, runs test)", 10000),
     ("client/request + valid reply (steering)", "Client: request + handle_packet, steering", 10000),
     ("client/request + valid reply (measure only)", "Client: request + handle_packet, measure only", 10000),
+    ("auth/MD5 sign request", "authentication: MD5 MAC on a request", 2000),
+    ("auth/MD5 verify reply", "authentication: MD5 MAC of a reply checked", 2000),
+    ("auth/SHA1 verify reply", "authentication: SHA1 MAC of a reply checked", 2000),
+    ("auth/SHA256 verify reply", "authentication: SHA256 MAC of a reply checked", 2000),
+    ("auth/AES128 sign request", "authentication: AES128-CMAC on a request", 2000),
+    ("auth/AES128 verify reply", "authentication: AES128-CMAC of a reply checked", 2000),
+    ("auth/AES256 verify reply", "authentication: AES256-CMAC of a reply checked", 2000),
+    ("auth/NTS request", "NTS: a request's fields and authenticator (8 cookies of 100 bytes)", 20000),
+    ("auth/NTS verify reply", "NTS: a reply's authenticator checked, one new cookie taken", 20000),
 ]:
     row("rust", label, crit_ns(id), "ns", "<", lim, "set here")
 

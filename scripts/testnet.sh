@@ -10,7 +10,9 @@
 # PROSSNTP_CHRONYC_SOCKET. chronyd also serves NTS (key exchange on port
 # 4460) with a leaf certificate for localhost, 127.0.0.1 and ::1 from a test
 # CA: PROSSNTP_NTS_CA is that CA, PROSSNTP_NTS_OTHER_CA one that did not sign
-# it, PROSSNTP_NTS_KE_PORT the port.
+# it, PROSSNTP_NTS_KE_PORT the port; PROSSNTP_NTS_KEY, _CHAIN and
+# _EXPIRED_CHAIN the leaf's key, its chain and an expired one, for tests that
+# start a chronyd of their own.
 set -euo pipefail
 
 if [ "${PROSSNTP_IN_TESTNET:-}" != 1 ]; then
@@ -49,6 +51,13 @@ if [ "${PROSSNTP_NO_CHRONYD:-}" != 1 ]; then
     openssl x509 -req -in "$dir/leaf.csr" -CA "$dir/test-ca.crt" -CAkey "$dir/test-ca.key" -CAcreateserial \
         -out "$dir/leaf.crt" -days 30 -extfile "$dir/leaf.ext" 2>/dev/null
     cat "$dir/leaf.crt" "$dir/test-ca.crt" > "$dir/chain.crt"
+    # The same leaf, expired (valid for January 2020 only), for tests that start a chronyd of their own.
+    touch "$dir/index.txt" && echo 01 > "$dir/serial"
+    printf '[ca]\ndefault_ca=d\n[d]\ndatabase=%s/index.txt\nnew_certs_dir=%s\nserial=%s/serial\ndefault_md=sha256\npolicy=p\n[p]\ncommonName=supplied\n' \
+        "$dir" "$dir" "$dir" > "$dir/ca.cnf"
+    openssl ca -batch -config "$dir/ca.cnf" -cert "$dir/test-ca.crt" -keyfile "$dir/test-ca.key" -in "$dir/leaf.csr" \
+        -out "$dir/expired.crt" -startdate 20200101000000Z -enddate 20200201000000Z -extfile "$dir/leaf.ext" -notext 2>/dev/null
+    cat "$dir/expired.crt" "$dir/test-ca.crt" > "$dir/expired-chain.crt"
     mkdir -p "$dir/nts"
     cat > "$dir/chrony.conf" <<CONF
 port $port
@@ -99,6 +108,7 @@ PY
     export PROSSNTP_CHRONYD_V4="127.0.0.1:$port" PROSSNTP_CHRONYD_V6="[::1]:$port"
     export PROSSNTP_CHRONYD_KEYS="$dir/chrony.keys" PROSSNTP_CHRONYC_SOCKET="$dir/cmd.sock"
     export PROSSNTP_NTS_CA="$dir/test-ca.crt" PROSSNTP_NTS_OTHER_CA="$dir/other-ca.crt" PROSSNTP_NTS_KE_PORT=4460
+    export PROSSNTP_NTS_KEY="$dir/leaf.key" PROSSNTP_NTS_CHAIN="$dir/chain.crt" PROSSNTP_NTS_EXPIRED_CHAIN="$dir/expired-chain.crt"
 fi
 
 "$@"

@@ -2,8 +2,9 @@
 //! on port 4460 with a certificate from a test CA): Sync over IPv4 and IPv6
 //! with chronyd counting the key exchanges and authenticated packets; a
 //! wrong CA, a wrong name, a key-exchange server that is down, stalls or
-//! resets: no Sync and not one NTP request before a key exchange succeeded;
-//! and the server coming back.
+//! resets, an expired certificate: no Sync and not one NTP request before a
+//! key exchange succeeded; the server coming back; and a server restarted
+//! with new keys: its NTS NAK, a new key exchange, Sync again.
 mod common;
 
 use std::ffi::CString;
@@ -13,7 +14,7 @@ use std::process::Command;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::Client;
+use common::{Chronyd, Client};
 use prossntp::ffi::ext::*;
 use prossntp::ffi::ext_types::*;
 use prossntp::ffi::types::*;
@@ -243,4 +244,80 @@ fn bad_nts_parameters_are_refused() {
         }
         assert_eq!(stats(&c).auth, PROSSNTP_AUTH_NTS);
     }
+}
+
+/// A chronyd of the test's own serving NTS with `chain` (scripts/testnet.sh's
+/// leaf key): NTP on `ntp`, NTS-KE on `ke`, ready once its NTS-KE port
+/// accepts connections.
+fn nts_chronyd(tag: &str, chain: &str, ntp: u16, ke: u16) -> Chronyd {
+    let key = std::env::var("PROSSNTP_NTS_KEY").expect("PROSSNTP_NTS_KEY");
+    let server = Chronyd::start(
+        tag,
+        &format!(
+            "port {ntp}\nbindaddress 127.0.0.1\nlocal stratum 8\nallow 127.0.0.1\nntsserverkey {key}\n\
+             ntsservercert {chain}\nntsport {ke}\nntsprocesses 0\n"
+        ),
+    );
+    let start = Instant::now();
+    while TcpStream::connect(("127.0.0.1", ke)).is_err() {
+        assert!(start.elapsed() < Duration::from_secs(10), "chronyd's NTS-KE port {ke} never opened");
+        thread::sleep(Duration::from_millis(50));
+    }
+    server
+}
+
+/// Waits up to `secs` s for `done` to hold of the client's stats.
+fn stats_until(c: &Client, secs: u64, done: impl Fn(&prossntp_stats) -> bool) -> prossntp_stats {
+    let start = Instant::now();
+    loop {
+        let s = stats(c);
+        if done(&s) || start.elapsed() > Duration::from_secs(secs) {
+            return s;
+        }
+        thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn an_expired_certificate_is_refused() {
+    let Some(n) = nts() else { return };
+    let chain = std::env::var("PROSSNTP_NTS_EXPIRED_CHAIN").expect("PROSSNTP_NTS_EXPIRED_CHAIN");
+    let _server = nts_chronyd("nts-expired", &chain, 11132, 4472);
+    let c = Client::create(false);
+    assert_eq!(config_nts(&c, Some("127.0.0.1"), Some(&n.ca), 4472), ERR_SM_OK);
+    let s = refused(&c, "127.0.0.1:11132".parse().unwrap(), 4);
+    eprintln!("expired: {}", text(&s.nts_error));
+    assert!(text(&s.nts_error).contains("certificate"), "{}", text(&s.nts_error));
+}
+
+#[test]
+fn a_server_restarted_with_new_keys_naks_and_a_new_key_exchange_follows() {
+    let Some(n) = nts() else { return };
+    let chain = std::env::var("PROSSNTP_NTS_CHAIN").expect("PROSSNTP_NTS_CHAIN");
+    let mut server = nts_chronyd("nts-restart", &chain, 11131, 4471);
+    let c = Client::create(false);
+    assert_eq!(config_nts(&c, Some("127.0.0.1"), Some(&n.ca), 4471), ERR_SM_OK);
+    assert_eq!(c.config("127.0.0.1:11131".parse().unwrap(), 1000, 2000), 0);
+    c.wait_sync(1, Duration::from_secs(15)).expect("NTS sync");
+    let before = stats_until(&c, 10, |s| s.replies >= 2);
+    assert_eq!(before.nts_key_exchanges, 1);
+    // Restarted: new server keys (no ntsdumpdir), so the client's cookies are
+    // no good; the server answers them with an NTS NAK.
+    server.stop();
+    let _server = nts_chronyd("nts-restart", &chain, 11131, 4471);
+    let after = stats_until(&c, 30, |s| s.nts_key_exchanges >= 2 && s.replies > before.replies + 1);
+    eprintln!(
+        "restart: {} key exchanges, {} kisses (the NAK), replies {} -> {}, state {}, {}",
+        after.nts_key_exchanges,
+        after.kod_received,
+        before.replies,
+        after.replies,
+        after.nts_state,
+        text(&after.nts_error)
+    );
+    assert!(after.nts_key_exchanges >= 2, "no new key exchange after the restart");
+    assert!(after.kod_received >= 1, "no NTS NAK taken");
+    assert!(after.replies > before.replies + 1, "no authenticated replies after the new key exchange");
+    assert_eq!(after.nts_state, PROSSNTP_NTS_READY);
+    drop(c);
 }

@@ -6,10 +6,9 @@
 mod common;
 
 use std::net::SocketAddr;
-use std::process::{Child, Command};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use common::{Client, TestServer};
+use common::{Chronyd, Client, TestServer};
 use prossntp::ffi::ext::*;
 use prossntp::ffi::ext_types::*;
 
@@ -103,51 +102,16 @@ fn the_own_clock_keeps_the_test_servers_time_within_its_bound() {
 }
 
 /// A chronyd serving true time + 0.5 s, following the one testnet.sh runs.
-struct Chronyd {
-    child: Child,
-    _dir: tempdir::Dir,
-}
-
-mod tempdir {
-    pub struct Dir(pub std::path::PathBuf);
-    impl Drop for Dir {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
-}
-
-impl Drop for Chronyd {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 fn chronyd_ahead(upstream: SocketAddr, port: u16) -> Chronyd {
-    let dir = std::env::temp_dir().join(format!("prossntp-own-clock-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let conf = dir.join("chrony.conf");
-    std::fs::write(
-        &conf,
-        format!(
-            "port {port}\nbindaddress 127.0.0.1\nallow 127.0.0.1\ncmdport 0\nbindcmdaddress /\npidfile {}/chronyd.pid\n\
+    Chronyd::start(
+        "own-clock",
+        &format!(
+            "port {port}\nbindaddress 127.0.0.1\nallow 127.0.0.1\n\
              server {} port {} iburst minpoll -4 maxpoll -4 offset 0.5\n",
-            dir.display(),
             upstream.ip(),
             upstream.port()
         ),
     )
-    .unwrap();
-    let log = std::fs::File::create(dir.join("chronyd.log")).unwrap();
-    let child = Command::new("chronyd")
-        .args(["-x", "-d", "-u", "root", "-f"])
-        .arg(&conf)
-        .stdout(log.try_clone().unwrap())
-        .stderr(log)
-        .spawn()
-        .expect("chronyd");
-    Chronyd { child, _dir: tempdir::Dir(dir) }
 }
 
 #[test]

@@ -443,3 +443,28 @@ fn an_nts_client_sends_nothing_before_a_key_exchange_and_obeys_a_nak() {
     assert_eq!(h.sent.len(), before, "nothing over NTP until new keys");
     assert!(h.c.stopped().is_none());
 }
+
+#[test]
+fn when_the_cookies_run_out_an_nts_client_asks_for_a_new_key_exchange() {
+    use super::nts::{server_reply, NtsSession};
+    let mut h = Harness::new(false);
+    h.c.set_auth(Auth::Nts(None), Duration::ZERO);
+    h.run_until(Duration::ZERO);
+    // One cookie, and a server that sends none back.
+    h.c.set_nts_session(
+        NtsSession::new(&[1; 32], &[2; 32], vec![vec![7u8; 96]], [3; 32]),
+        SERVER.parse().unwrap(),
+        h.now,
+    );
+    h.run_until(h.now);
+    let req = h.sent.last().unwrap().1.clone();
+    let header = h.reply(0.1).encode();
+    let reply = server_reply(&[2; 32], &req, &header, &[], [4; 16]).unwrap();
+    assert!(matches!(h.deliver_bytes(SERVER, &reply), Verdict::Valid(_)), "an authenticated reply");
+    assert_eq!(h.c.auth().cookies(), 0);
+    let (sent, asked) = (h.sent.len(), h.outputs.iter().filter(|o| matches!(o, Output::NeedKeys)).count());
+    h.run_until(h.now + ms(10_000));
+    assert_eq!(h.sent.len(), sent, "no request without a cookie");
+    assert_eq!(h.outputs.iter().filter(|o| matches!(o, Output::NeedKeys)).count(), asked + 1);
+    assert!(matches!(h.c.auth(), Auth::Nts(None)));
+}

@@ -6,8 +6,8 @@
 
 use std::collections::VecDeque;
 
-use aes_siv::aead::{Aead, KeyInit, Payload};
-use aes_siv::{Aes128SivAead, Nonce};
+use aes_siv::siv::Aes128Siv;
+use aes_siv::KeyInit;
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
@@ -37,8 +37,8 @@ pub enum NtsError {
 /// What the client holds after a key exchange: the two keys, its cookies
 /// (oldest first) and a generator for unique identifiers and nonces.
 pub struct NtsSession {
-    c2s: Aes128SivAead,
-    s2c: Aes128SivAead,
+    c2s: Zeroizing<[u8; KEY_LEN]>,
+    s2c: Zeroizing<[u8; KEY_LEN]>,
     cookies: VecDeque<Vec<u8>>,
     seed: Zeroizing<[u8; 32]>,
     counter: u64,
@@ -50,6 +50,17 @@ impl std::fmt::Debug for NtsSession {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "NtsSession {{ cookies: {}, .. }}", self.cookies.len())
     }
+}
+
+/// AEAD_AES_SIV_CMAC_256 (RFC 5297) as RFC 5116 frames it: the associated
+/// data, then the nonce, as the SIV's headers. A cipher of its own for each
+/// call, wiped when dropped (the session keeps only the keys, wiped too).
+fn seal(key: &[u8; KEY_LEN], aad: &[u8], nonce: &[u8], msg: &[u8]) -> Option<Vec<u8>> {
+    Aes128Siv::new(key.into()).encrypt([aad, nonce], msg).ok()
+}
+
+fn open(key: &[u8; KEY_LEN], aad: &[u8], nonce: &[u8], sealed: &[u8]) -> Option<Vec<u8>> {
+    Aes128Siv::new(key.into()).decrypt([aad, nonce], sealed).ok()
 }
 
 /// Appends extension field `kind` with `body`, zero-padded to a multiple of 4.
@@ -85,8 +96,8 @@ impl NtsSession {
     /// cookies, and 32 random bytes for the identifiers.
     pub fn new(c2s: &[u8; KEY_LEN], s2c: &[u8; KEY_LEN], cookies: Vec<Vec<u8>>, seed: [u8; 32]) -> NtsSession {
         NtsSession {
-            c2s: Aes128SivAead::new(c2s.into()),
-            s2c: Aes128SivAead::new(s2c.into()),
+            c2s: Zeroizing::new(*c2s),
+            s2c: Zeroizing::new(*s2c),
             cookies: cookies.into(),
             seed: Zeroizing::new(seed),
             counter: 0,
@@ -126,7 +137,7 @@ impl NtsSession {
             push_field(&mut out, EF_COOKIE_PLACEHOLDER, &placeholder);
         }
         let nonce: [u8; NONCE_LEN] = self.fresh(b"nonce")[..NONCE_LEN].try_into().ok()?;
-        let sealed = self.c2s.encrypt(Nonce::from_slice(&nonce), Payload { msg: &[], aad: &out }).ok()?;
+        let sealed = seal(&self.c2s, &out, &nonce, &[])?;
         let mut body = Vec::with_capacity(4 + NONCE_LEN + sealed.len());
         body.extend_from_slice(&(NONCE_LEN as u16).to_be_bytes());
         body.extend_from_slice(&(sealed.len() as u16).to_be_bytes());
@@ -164,10 +175,7 @@ impl NtsSession {
         if n != NONCE_LEN || c < TAG_LEN {
             return Err(NtsError::Bad);
         }
-        let plain = self
-            .s2c
-            .decrypt(Nonce::from_slice(nonce), Payload { msg: sealed, aad: &data[..start] })
-            .map_err(|_| NtsError::Bad)?;
+        let Some(plain) = open(&self.s2c, &data[..start], nonce, sealed) else { return Err(NtsError::Bad) };
         let plain = Zeroizing::new(plain);
         let Some(inner) = fields(&plain, 0) else { return Err(NtsError::Bad) };
         self.pending = None;
@@ -197,8 +205,7 @@ pub fn server_reply(
     for c in cookies {
         push_field(&mut plain, EF_COOKIE, c);
     }
-    let sealed =
-        Aes128SivAead::new(s2c.into()).encrypt(Nonce::from_slice(&nonce), Payload { msg: &plain, aad: &out }).ok()?;
+    let sealed = seal(s2c, &out, &nonce, &plain)?;
     let mut body = (NONCE_LEN as u16).to_be_bytes().to_vec();
     body.extend_from_slice(&(sealed.len() as u16).to_be_bytes());
     body.extend_from_slice(&nonce);
@@ -240,9 +247,7 @@ mod tests {
         // The authenticator verifies under the client-to-server key.
         let (_, start, body) = f[7];
         let sealed = &body[20..];
-        assert!(Aes128SivAead::new((&C2S).into())
-            .decrypt(Nonce::from_slice(&body[4..20]), Payload { msg: sealed, aad: &req[..start] })
-            .is_ok());
+        assert!(open(&C2S, &req[..start], &body[4..20], sealed).is_some());
         // Each request has an identifier of its own.
         let req2 = s.request(&[0x23; HEADER_LEN]).unwrap();
         assert_ne!(fields(&req2, HEADER_LEN).unwrap()[0].2, f[0].2);

@@ -219,3 +219,44 @@ impl Drop for Client {
         assert_eq!(unsafe { sm_sntp_destroy(self.0) }, 0);
     }
 }
+
+/// A chronyd of a test's own (scripts/testnet.sh runs the shared one), with
+/// `conf` (its pidfile and command socket are set here); stopped and its
+/// directory removed when dropped.
+pub struct Chronyd {
+    child: std::process::Child,
+    dir: std::path::PathBuf,
+}
+
+impl Chronyd {
+    /// Starts chronyd -x (it never touches the clock) in a directory named after `tag`.
+    pub fn start(tag: &str, conf: &str) -> Chronyd {
+        let dir = std::env::temp_dir().join(format!("prossntp-{tag}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("chrony.conf");
+        let extra = format!("cmdport 0\nbindcmdaddress /\npidfile {}/chronyd.pid\n", dir.display());
+        std::fs::write(&file, format!("{conf}{extra}")).unwrap();
+        let log = std::fs::File::create(dir.join("chronyd.log")).unwrap();
+        let child = std::process::Command::new("chronyd")
+            .args(["-x", "-d", "-u", "root", "-f"])
+            .arg(&file)
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("chronyd");
+        Chronyd { child, dir }
+    }
+
+    /// Stops it (and waits for it), keeping its directory.
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Chronyd {
+    fn drop(&mut self) {
+        self.stop();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
