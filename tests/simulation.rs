@@ -4,7 +4,7 @@
 #![cfg(target_os = "linux")]
 
 use prossntp::discipline::Role;
-use prossntp::sim::{median_and_worst, run, Backend, Figures, ForeignDaemon, Scenario};
+use prossntp::sim::{median_and_worst, run, Backend, Figures, ForeignDaemon, Scenario, ServerModel};
 
 fn runs(base: &Scenario, seeds: u64) -> Vec<Figures> {
     (1..=seeds).map(|seed| run(&Scenario { seed, ..base.clone() })).collect()
@@ -212,4 +212,66 @@ fn a_server_step_steps_the_own_clock_once() {
     let r = runs(&Scenario { server_step: Some((5000.0, 1.0)), ..Scenario::default() }, 3);
     assert!(r.iter().all(|f| f.own_steps == 1), "{:?}", r.iter().map(|f| f.own_steps).collect::<Vec<_>>());
     assert!(r.iter().all(|f| f.own_over_bound_secs <= 64), "one poll interval at most");
+}
+
+/// Three agreeing servers on paths of 1 to 3 ms (plus 1 ms exponential),
+/// 2 s polls, the first step from 0.1 s off: `late` seconds between a
+/// reply's arrival (its receive stamp) and its handling, as on a loaded host.
+fn three_paths(late: f64) -> Scenario {
+    let c = ServerModel::chrony();
+    let path = |base: f64| ServerModel { delay_base: base, delay_exp_mean: 1e-3, ..c.clone() };
+    Scenario {
+        servers: vec![path(1e-3), path(2e-3), path(3e-3)],
+        late_handling: late,
+        poll: 2.0,
+        duration: 300.0,
+        figures_from: 60.0,
+        ..Scenario::default()
+    }
+}
+
+#[test]
+fn replies_in_flight_across_a_step_are_never_judged_against_the_new_clock() {
+    // Handled 20 ms late, the slower servers' replies to requests sent
+    // before the first step are handled after it: judged against the
+    // stepped clock they read 0.1 s off, and their servers were called
+    // falsetickers (every seed but one of 1..=10 before the fix).
+    for f in runs(&three_paths(0.02), 10) {
+        assert_eq!(f.false_marks, vec![0, 0, 0], "no agreeing server is ever a falseticker");
+        assert!(f.synced.iter().all(|&s| s), "{:?}", f.synced);
+        assert_eq!(f.steps, 1);
+        assert!(f.max_kernel_freq < 300.0, "frequency {} ppm (the oscillator is 100 ppm off)", f.max_kernel_freq);
+        assert!(f.max_offset < 1e-3, "{}", f.max_offset);
+    }
+}
+
+#[test]
+fn a_kernel_frequency_left_far_off_is_owned_and_corrected() {
+    // -5000 and +5000 ppm left in force by somebody (the tick 50 us off
+    // nominal): the clock drifts 10 ms between two samples. Before the fix
+    // step votes never agreed and the clock ended 1.4 and 1.6 s off.
+    for ppm in [-5000.0, 5000.0] {
+        let base = Scenario { kernel_freq_ppm: ppm, initial_freq: 0.0, ..three_paths(0.0) };
+        for f in runs(&base, 6) {
+            assert!(f.sync_time.is_some_and(|t| t <= 60.0), "{ppm} ppm: sync {:?}", f.sync_time);
+            assert_eq!(f.unsynced_secs, 0, "{ppm} ppm");
+            assert!(f.max_offset < 1e-3, "{ppm} ppm: max {}", f.max_offset);
+            assert!(f.final_offset.abs() < 300e-6, "{ppm} ppm: {}", f.final_offset);
+        }
+    }
+}
+
+#[test]
+fn an_oscillator_half_a_percent_off_is_disciplined() {
+    // chrony's 003-largefreqoffset at +-0.5 %: before the fix the library
+    // never synchronised (49 s off at 10,000 s).
+    for osc in [5000e-6, -5000e-6] {
+        let r = runs(&Scenario { initial_freq: osc, ..Scenario::default() }, 5);
+        for f in &r {
+            assert!(f.sync_time.is_some_and(|t| t <= 130.0), "{osc}: sync {:?}", f.sync_time);
+            assert_eq!(f.steps, 1, "{osc}");
+            assert!(f.max_offset < 250e-6, "{osc}: max {}", f.max_offset);
+        }
+        assert!(median(&r, |f| f.rms_offset) < 40e-6, "{osc}");
+    }
 }

@@ -43,6 +43,9 @@ impl<P: Posix> ClockBackend for Adjtime<P> {
     fn steers(&self) -> bool {
         true
     }
+    fn max_frequency_ppm(&self) -> f64 {
+        KERNEL_SLEW_RATE * FREQ_SHARE * 1e6
+    }
     fn pending_slew(&mut self) -> NtpDuration {
         // The kernel's remainder holds frequency and phase in proportion.
         let left = self.posix.adjtime(None).unwrap_or(0.0);

@@ -31,19 +31,27 @@ impl Timex for SysAdjtimex {
     }
 }
 
+/// The nominal tick, microseconds: Linux counts it in USER_HZ ticks, and
+/// USER_HZ is 100 on every architecture (the kernel accepts 9000 to 11000).
+pub const NOMINAL_TICK: libc::c_long = 10_000;
+/// Our range: ADJ_FREQUENCY's ±500 ppm plus the tick moved by up to 45 us
+/// (±4500 ppm).
+pub const MAX_FREQ_PPM: f64 = timex::MAX_KERNEL_FREQ_PPM + 4500.0;
+
 pub struct Adjtimex<T: Timex> {
     pub(crate) sys: T,
-    /// The kernel tick when we started; we move it only beyond ±500 ppm.
+    /// The nominal tick; we move the tick from it only beyond ±500 ppm.
     base_tick: libc::c_long,
-    /// How far we moved the tick from `base_tick`.
+    /// How far the tick is from `base_tick`.
     tick_delta: libc::c_long,
 }
 
 impl<T: Timex> Adjtimex<T> {
     /// Reads the kernel state (tick, frequency); fails only if adjtimex does.
+    /// A tick somebody left off nominal is part of the frequency in force.
     pub fn new(mut sys: T) -> Result<Self, ClockError> {
         let tx = timex::read(&mut sys)?;
-        Ok(Adjtimex { sys, base_tick: tx.tick, tick_delta: 0 })
+        Ok(Adjtimex { sys, base_tick: NOMINAL_TICK, tick_delta: tx.tick - NOMINAL_TICK })
     }
 
     /// ppm that one microsecond of tick is worth.
@@ -52,6 +60,7 @@ impl<T: Timex> Adjtimex<T> {
     }
 
     fn set_frequency(&mut self, ppm: f64) -> Result<(), ClockError> {
+        let ppm = ppm.clamp(-MAX_FREQ_PPM, MAX_FREQ_PPM);
         let tick_delta = if ppm.abs() > timex::MAX_KERNEL_FREQ_PPM {
             (ppm / self.ppm_per_tick()).round() as libc::c_long
         } else {
@@ -77,8 +86,15 @@ impl<T: Timex> ClockBackend for Adjtimex<T> {
     fn steers(&self) -> bool {
         true
     }
+    /// ADJ_FREQUENCY's part and the tick's (whoever set them).
     fn frequency_ppm(&mut self) -> f64 {
-        timex::read(&mut self.sys).map_or(0.0, |tx| timex::freq_to_ppm(tx.freq))
+        timex::read(&mut self.sys).map_or(0.0, |tx| {
+            self.tick_delta = tx.tick - self.base_tick;
+            timex::freq_to_ppm(tx.freq) + self.tick_delta as f64 * self.ppm_per_tick()
+        })
+    }
+    fn max_frequency_ppm(&self) -> f64 {
+        MAX_FREQ_PPM
     }
     fn pending_slew(&mut self) -> NtpDuration {
         let mut tx = timex::blank();
@@ -166,15 +182,28 @@ mod tests {
     #[test]
     fn frequency_uses_adj_frequency_and_the_tick_only_beyond_its_range() {
         let mut b = backend(FakeTimex { tick: 10_001, ..Default::default() });
+        // A tick somebody left 1 us long is 100 ppm of the frequency in force.
+        assert!((b.frequency_ppm() - 100.0).abs() < 1e-9, "{}", b.frequency_ppm());
         b.apply(action(Correction::Slew, 0.0, -100.0), &report(), Duration::ZERO).unwrap();
         assert_eq!(b.sys.freq, -100 * 65536);
-        assert_eq!(b.sys.tick, 10_001, "an injected tick is left alone");
+        assert_eq!(b.sys.tick, 10_000, "within ADJ_FREQUENCY's range the tick is nominal");
         b.apply(action(Correction::Slew, 0.0, 1234.0), &report(), Duration::ZERO).unwrap();
-        assert_eq!(b.sys.tick, 10_013, "12 us of tick ~ 1200 ppm");
-        let rest: f64 = 1234.0 - 12.0 * 1e6 / 10_001.0;
-        assert_eq!(b.sys.freq, (rest * 65536.0).round() as libc::c_long);
+        assert_eq!(b.sys.tick, 10_012, "12 us of tick ~ 1200 ppm");
+        assert_eq!(b.sys.freq, (34.0 * 65536.0_f64).round() as libc::c_long);
+        assert!((b.frequency_ppm() - 1234.0).abs() < 1e-3, "{}", b.frequency_ppm());
+        b.apply(action(Correction::Slew, 0.0, -9000.0), &report(), Duration::ZERO).unwrap();
+        assert_eq!((b.sys.tick, b.sys.freq), (10_000 - 50, 0), "the range ends at 5000 ppm");
+        assert!((b.frequency_ppm() + MAX_FREQ_PPM).abs() < 1e-3, "{}", b.frequency_ppm());
         b.apply(action(Correction::Slew, 0.0, 10.0), &report(), Duration::ZERO).unwrap();
-        assert_eq!(b.sys.tick, 10_001, "back to the tick we found");
+        assert_eq!(b.sys.tick, 10_000, "back to the nominal tick");
+    }
+
+    #[test]
+    fn a_frequency_left_far_off_is_read_in_full() {
+        // -5000 ppm as this backend leaves it: the tick 50 us short.
+        let mut b = backend(FakeTimex { tick: 9_950, ..Default::default() });
+        assert!((b.frequency_ppm() + 5000.0).abs() < 1e-9, "{}", b.frequency_ppm());
+        assert_eq!(b.max_frequency_ppm(), 5000.0);
     }
 
     #[test]

@@ -23,6 +23,10 @@ pub const ENV_VAR: &str = "PROSSNTP_CLOCK";
 /// The kernel's one-shot slew rate (Linux, BSD `adjtime`), seconds per second.
 pub const KERNEL_SLEW_RATE: f64 = crate::discipline::SLEW_RATE;
 
+/// The frequency range of a kernel's frequency call (ADJ_FREQUENCY, and
+/// FreeBSD's ntp_adjtime), ppm either way: the default backend range.
+pub const DEFAULT_MAX_FREQ_PPM: f64 = 500.0;
+
 /// Why a backend could not act.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ClockError {
@@ -51,6 +55,11 @@ pub trait ClockBackend: Send {
     /// The frequency correction already in force, ppm (the discipline's start).
     fn frequency_ppm(&mut self) -> f64 {
         0.0
+    }
+    /// The largest frequency correction this backend makes either way, ppm
+    /// (a kernel fact the discipline must not exceed).
+    fn max_frequency_ppm(&self) -> f64 {
+        DEFAULT_MAX_FREQ_PPM
     }
     /// Offset of earlier corrections not slewed yet.
     fn pending_slew(&mut self) -> NtpDuration {

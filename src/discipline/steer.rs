@@ -37,6 +37,10 @@ const SLEW_BIAS_LIMIT: f64 = 50e-6;
 /// What we assume of an unknown oscillator's frequency error (1 sigma), s/s:
 /// crystals are within about 100 ppm.
 const INITIAL_FREQ_SD: f64 = 100e-6;
+/// A fit's slope this many standard deviations (its own and the estimate's
+/// together) from the frequency in force means the estimate was wrong, not
+/// unlucky.
+const FREQ_GATE: f64 = 4.0;
 /// How fast a frequency estimate ages (random walk), (s/s)^2 per second: lets
 /// the estimate follow temperature and the like. 5e-18 is a random walk of
 /// about 2.2e-9/sqrt(s), an Allan deviation near 4e-8 at 1000 s: a PC
@@ -180,8 +184,9 @@ struct Estimate {
     fit: Fit,
     /// From step votes (offset above the step threshold).
     step: bool,
-    /// Taken while our slew ran (biased: no frequency update).
-    slewing: bool,
+    /// Taken while our slew ran: how far off that may have read it, seconds
+    /// (0 when below [`SLEW_BIAS_LIMIT`]).
+    slewing: f64,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -274,6 +279,8 @@ pub struct Steering {
     frame: Frame,
     /// Frequency correction in force, s/s (positive: the clock runs faster).
     freq: f64,
+    /// The largest frequency correction the backend can make, s/s.
+    max_freq: f64,
     /// Variance of the frequency estimate, (s/s)^2, and when it was last updated.
     freq_var: f64,
     freq_var_at: f64,
@@ -311,6 +318,7 @@ impl Steering {
             free: vec![],
             frame: Frame::default(),
             freq: freq_ppm * 1e-6,
+            max_freq: MAX_FREQ_PPM * 1e-6,
             freq_var: INITIAL_FREQ_SD * INITIAL_FREQ_SD,
             freq_var_at: 0.0,
             stepped_or_synced: false,
@@ -326,12 +334,19 @@ impl Steering {
         }
     }
 
+    /// A discipline starting from the frequency correction in force, whose
+    /// backend can correct at most `max_freq_ppm` either way.
+    pub fn with_limit(freq_ppm: f64, max_freq_ppm: f64) -> Steering {
+        let max_freq = max_freq_ppm.abs() * 1e-6;
+        Steering { max_freq, freq: (freq_ppm * 1e-6).clamp(-max_freq, max_freq), ..Steering::new(0.0) }
+    }
+
     /// Forgets everything learnt (samples, frequency estimate, sync), keeping
     /// the sources: for a clock this discipline has not been steering.
-    pub fn restart(&mut self, freq_ppm: f64) {
+    pub fn restart(&mut self, freq_ppm: f64, max_freq_ppm: f64) {
         let sources = std::mem::take(&mut self.sources);
         let free = std::mem::take(&mut self.free);
-        *self = Steering::new(freq_ppm);
+        *self = Steering::with_limit(freq_ppm, max_freq_ppm);
         self.sources = sources.into_iter().map(|s| s.map(|_| Source::new())).collect();
         self.free = free;
     }
@@ -458,8 +473,11 @@ impl Steering {
         let frame = self.frame;
         let threshold = if self.stepped_or_synced { STEP_THRESHOLD_SECS } else { FIRST_SYNC_STEP_THRESHOLD_SECS };
         let extra = if t < self.slewing_until { self.slewing_error } else { 0.0 };
-        let slewing = extra > SLEW_BIAS_LIMIT;
+        let slewing = if extra > SLEW_BIAS_LIMIT { extra } else { 0.0 };
         let aging = self.aging();
+        // How fast a clock can drift from its servers with the frequency in
+        // force: anywhere in the backend's range the oscillator may need.
+        let max_drift = self.max_freq + self.freq.abs();
         let Some(src) = self.source_mut(id) else { return Decision::Hold };
         src.sync(&frame);
         // The offset that will remain once the slew in progress completes.
@@ -477,11 +495,12 @@ impl Steering {
         src.reachable = true;
         src.estimate = if offset.abs() > threshold {
             // Keep only the votes this one agrees with.
-            src.votes.retain(|v| agree(v, &point));
+            src.votes.retain(|v| agree(v, &point, max_drift));
             src.votes.push(point);
+            keep_linear(&mut src.votes);
             (src.votes.len() >= STEP_AGREEMENT).then(|| {
                 let plain = Weighting { floor: Floor::Share(MIN_DELAY_SHARE), asymmetry: 0.0 };
-                estimate(fit_line(&src.votes, t, plain), frame.p, true, false)
+                estimate(fit_line(&src.votes, t, plain), frame.p, true, 0.0)
             })
         } else {
             src.votes.clear();
@@ -564,7 +583,16 @@ impl Steering {
         }
         // The sampled source's fit corrects the frequency as far as it is sure of it.
         let freq = match self.estimate(id) {
-            Some(e) if sampled_in && !e.step && !e.slewing => self.update_frequency(t, e.fit.slope, e.fit.slope_var),
+            Some(e) if sampled_in && !e.step => {
+                // A sample read while our slew ran may be off by up to a
+                // chunk of it, and so may the one before: that much more
+                // uncertainty in the slope, spread over the fit's span.
+                // (With several sources at short polls nearly every sample
+                // is read during some slew: a frequency far off must still
+                // be corrected, as far as the samples are sure of it.)
+                let bias = (2.0 * e.slewing / e.fit.centroid.abs().max(1.0)).powi(2);
+                self.update_frequency(t, e.fit.slope, e.fit.slope_var + bias, e.fit.chi2)
+            }
             _ => self.freq,
         };
         let dfreq = freq - self.freq;
@@ -587,8 +615,10 @@ impl Steering {
         let since = if self.last_correction_at.is_finite() { (t - self.last_correction_at).max(0.0) } else { 0.0 };
         self.last_correction_at = t;
         let over = if since >= SPREAD_FROM_SECS { (SPREAD_FACTOR * since).min(SPREAD_MAX_SECS) } else { 0.0 };
-        self.spread =
-            (over > 0.0 && slew.abs() <= SPREAD_MAX_RATE * over).then(|| Spread { rate: slew / over, until: t + over });
+        // (Never beyond the backend's range: the rest goes to its slew.)
+        let room = self.max_freq - self.freq.abs();
+        self.spread = (over > 0.0 && slew.abs() <= SPREAD_MAX_RATE.min(room) * over)
+            .then(|| Spread { rate: slew / over, until: t + over });
         let (backend_slew, rate) = match self.spread {
             // The backend's own slew is cancelled: its rest is in `slew`.
             Some(s) => {
@@ -667,14 +697,15 @@ impl Steering {
             return Decision::Refuse(NtpDuration::from_seconds(step));
         }
         // The votes' slopes, combined by their variances, tell the frequency.
-        let (mut inv, mut weighted) = (0.0, 0.0);
+        let (mut inv, mut weighted, mut chi2) = (0.0, 0.0, 0.0f64);
         for &(sid, _) in combined {
             if let Some(f) = self.estimate(sid).filter(|e| e.step && e.fit.slope_var.is_finite()).map(|e| e.fit) {
                 inv += 1.0 / f.slope_var;
                 weighted += f.slope / f.slope_var;
+                chi2 = chi2.max(f.chi2);
             }
         }
-        let freq = if inv > 0.0 { self.update_frequency(t, weighted / inv, 1.0 / inv) } else { self.freq };
+        let freq = if inv > 0.0 { self.update_frequency(t, weighted / inv, 1.0 / inv, chi2) } else { self.freq };
         let dfreq = freq - self.freq;
         // Every register into the current frame; then the step and the new
         // frequency as if they had always been in force, and a fresh frame
@@ -789,15 +820,27 @@ impl Steering {
     /// The new frequency after a fit measured `slope` with variance
     /// `slope_var`: a Kalman-style update, so a slope from a few noisy or
     /// close-together samples moves the frequency only as far as it is sure.
-    fn update_frequency(&mut self, t: f64, slope: f64, slope_var: f64) -> f64 {
+    ///
+    /// When the slope is far beyond both its own uncertainty and what the
+    /// estimate allowed (the frequency in force was left far off by someone,
+    /// or the oscillator is far from nominal), the estimate's uncertainty
+    /// grows to the slope: the samples, not the old belief, set the rate,
+    /// still only as far as they are sure of it. The result stays within
+    /// the backend's range.
+    fn update_frequency(&mut self, t: f64, slope: f64, slope_var: f64, chi2: f64) -> f64 {
         self.freq_var += FREQ_WANDER * (t - self.freq_var_at).max(0.0);
         self.freq_var_at = t;
         if !slope_var.is_finite() {
             return self.freq;
         }
+        let innovation = slope * slope;
+        // (The slope's own variance counted as large as its points' scatter says.)
+        if innovation > FREQ_GATE * FREQ_GATE * (self.freq_var + slope_var * chi2.max(1.0)) {
+            self.freq_var = self.freq_var.max(innovation);
+        }
         let gain = self.freq_var / (self.freq_var + slope_var);
         self.freq_var *= 1.0 - gain;
-        (self.freq + gain * slope).clamp(-MAX_FREQ_PPM * 1e-6, MAX_FREQ_PPM * 1e-6)
+        (self.freq + gain * slope).clamp(-self.max_freq, self.max_freq)
     }
 
     /// The kernel's error bounds and leap indicator after a correction with
@@ -840,12 +883,28 @@ struct Index {
     combined: Vec<bool>,
 }
 
-fn estimate(fit: Fit, p: f64, step: bool, slewing: bool) -> Estimate {
+fn estimate(fit: Fit, p: f64, step: bool, slewing: f64) -> Estimate {
     Estimate { offset: fit.offset, p, fit, step, slewing }
 }
 
-/// Whether two step votes describe the same clock: within their delays plus
-/// what a 500 ppm frequency error could add between them, plus 1 ms.
-fn agree(a: &Point, b: &Point) -> bool {
-    (a.offset - b.offset).abs() <= (a.delay + b.delay) / 2.0 + 500e-6 * (b.t - a.t).abs() + 1e-3
+/// Whether two step votes can describe the same clock: within their delays
+/// plus what a frequency error of up to `max_drift` (s/s) could add between
+/// them, plus 1 ms. (A clock whose frequency is far off drifts between
+/// samples; [`keep_linear`] then asks the votes to lie on one line.)
+fn agree(a: &Point, b: &Point, max_drift: f64) -> bool {
+    (a.offset - b.offset).abs() <= (a.delay + b.delay) / 2.0 + max_drift * (b.t - a.t).abs() + 1e-3
+}
+
+/// Drops the oldest votes until the rest lie on one line (each within its
+/// half delay plus 1 ms): one clock running at one rate.
+fn keep_linear(votes: &mut Vec<Point>) {
+    while votes.len() >= STEP_AGREEMENT {
+        let plain = Weighting { floor: Floor::Share(MIN_DELAY_SHARE), asymmetry: 0.0 };
+        let now = votes.last().map_or(0.0, |v| v.t);
+        let fit = fit_line(votes, now, plain);
+        if votes.iter().all(|v| (fit.offset + fit.slope * (v.t - now) - v.offset).abs() <= v.delay / 2.0 + 1e-3) {
+            return;
+        }
+        votes.remove(0);
+    }
 }

@@ -146,16 +146,18 @@ fn a_pending_slew_is_accounted_for() {
 }
 
 #[test]
-fn frequency_is_not_estimated_while_our_own_slew_runs() {
+fn readings_during_our_own_slew_barely_move_the_frequency() {
     let mut d = One::new(0.0);
     decide(&mut d, 0.0, 0.020); // starts a 20 ms slew: about 40 s
-                                // Readings during the slew are biased by the kernel's chunking: however
-                                // they move, the frequency stays.
-    for (t, off) in [(2.0, 0.0195), (4.0, 0.0182), (6.0, 0.0171)] {
+                                // Readings during the slew are off by up to the kernel's chunk (500 us
+                                // a second) from what the pending slew says: a clock with no frequency
+                                // error read 400 us high, low, high. Their slopes (400 ppm each way)
+                                // move the frequency by a small part of that.
+    for (t, off) in [(2.0, 0.0174), (4.0, 0.0166), (6.0, 0.0174), (8.0, 0.0166)] {
         let Decision::Apply(a, _) = d.decide(secs(t), &sample(off, 0.0002), NtpDuration::from_seconds(0.017)) else {
             panic!()
         };
-        assert_eq!(a.freq_ppm, 0.0, "at {t} s");
+        assert!(a.freq_ppm.abs() < 40.0, "at {t} s: {}", a.freq_ppm);
     }
 }
 

@@ -17,13 +17,13 @@
 pub mod hostlock;
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock, Mutex, MutexGuard, Once};
 use std::time::{Duration, Instant};
 
 use crate::clock::{ClockBackend, ClockError};
 use crate::discipline::foreign::{ForeignWatch, KernelState, OwnerRecord, RecordPhase};
-use crate::discipline::{Decision, Role, SourceId, Steering, Why};
+use crate::discipline::{Correction, Decision, Role, SourceId, Steering, Why};
 use crate::proto::client::Steered;
 use crate::proto::validate::Sample;
 use crate::sys::lock::lock;
@@ -194,13 +194,19 @@ struct Inner {
 pub struct Owner {
     inner: Mutex<Inner>,
     epoch: Instant,
+    /// Steps applied so far (changed under `inner`'s lock, right after each).
+    steps: AtomicU64,
 }
 
 fn no_trace(_: &str) {}
 
 impl Owner {
     pub fn new(host: Box<dyn HostLock>, options: Options) -> Owner {
-        Owner { inner: Mutex::new(Inner { host, options, trace: no_trace, clock: None }), epoch: Instant::now() }
+        Owner {
+            inner: Mutex::new(Inner { host, options, trace: no_trace, clock: None }),
+            epoch: Instant::now(),
+            steps: AtomicU64::new(0),
+        }
     }
 
     /// Monotonic time on the owner's scale.
@@ -363,7 +369,8 @@ impl Clock {
 
     fn start_steering(&mut self, host: &mut dyn HostLock, options: &Options, trace: TraceFn, obs: KernelState) {
         // Start from the frequency correction already in force.
-        self.steering.restart(self.backend.frequency_ppm());
+        let max = self.backend.max_frequency_ppm();
+        self.steering.restart(self.backend.frequency_ppm(), max);
         self.watch.rebase(obs);
         self.mode = Mode::Steering;
         record(host, options, RecordPhase::Watching, &obs, 0.0);
@@ -623,11 +630,41 @@ impl Membership {
         self.owner.since_epoch(at)
     }
 
-    /// Hands a valid sample taken at `now` to the owner.
+    /// How many times the owner has stepped the clock. Read it before a
+    /// request's send time and hand it to [`Membership::sample`] with the
+    /// reply's sample: a sample whose request left before a step is not used.
+    pub fn steps(&self) -> u64 {
+        self.owner.steps.load(Ordering::SeqCst)
+    }
+
+    /// Hands a valid sample taken at `now` to the owner, its request sent
+    /// after the last step.
     pub fn sample(&self, now: Duration, sample: &Sample) -> Steered {
+        self.sample_of_request(now, sample, self.steps())
+    }
+
+    /// Hands a valid sample taken at `now` to the owner; `steps_at_send`:
+    /// [`Membership::steps`] before its request left. A sample whose request
+    /// left before a step is dropped (its times straddle the step, or were
+    /// both taken on the clock before it): whatever the source's role, it
+    /// never reaches the discipline.
+    pub fn sample_of_request(&self, now: Duration, sample: &Sample, steps_at_send: u64) -> Steered {
         let id = self.id;
         self.owner
-            .with_clock(|c, host, options, trace| c.sample(host, options, trace, id, now, sample))
+            .with_clock(|c, host, options, trace| {
+                if self.owner.steps.load(Ordering::SeqCst) != steps_at_send {
+                    trace(&format!(
+                        "prossntp: {}: sample not used: the clock was stepped while its request was out",
+                        lock(&self.link.label)
+                    ));
+                    return Steered::Held;
+                }
+                let outcome = c.sample(host, options, trace, id, now, sample);
+                if outcome == Steered::Applied(Correction::Step) {
+                    self.owner.steps.fetch_add(1, Ordering::SeqCst);
+                }
+                outcome
+            })
             .unwrap_or(Steered::NotSteering)
     }
 

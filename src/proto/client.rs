@@ -173,6 +173,8 @@ pub struct Counters {
     pub steps: u64,
     pub slews: u64,
     pub steps_refused: u64,
+    /// Valid replies not used: the clock was stepped while they were in flight.
+    pub stale: u64,
 }
 
 impl Counters {
@@ -189,6 +191,8 @@ struct Outstanding {
     nonce: NtpTimestamp,
     /// Local send time, once the worker reported it.
     t1: Option<NtpTimestamp>,
+    /// The clock was stepped since the request left ([`Client::clock_stepped`]).
+    stale: bool,
 }
 
 #[derive(Debug)]
@@ -353,7 +357,7 @@ impl Client {
             }
             return;
         };
-        self.outstanding = Some(Outstanding { nonce, t1: None });
+        self.outstanding = Some(Outstanding { nonce, t1: None, stale: false });
         self.out.push_back(Output::Send(request));
     }
 
@@ -366,6 +370,19 @@ impl Client {
                 self.counters.requests += 1;
             }
             o.t1 = Some(t1);
+        }
+    }
+
+    /// The clock was stepped after the request in flight left. Its reply,
+    /// valid, still answers the request (the server is reachable, the
+    /// schedule goes on) but is not measured nor handed to the clock's
+    /// owner: its send and receive times may lie on either side of the step,
+    /// and a sample judged against the clock as it is now would be off by
+    /// the step. (Slews and frequency changes move the clock by at most
+    /// 500 ppm of the flight time, which the sample's own uncertainty covers.)
+    pub fn clock_stepped(&mut self) {
+        if let Some(o) = self.outstanding.as_mut() {
+            o.stale = true;
         }
     }
 
@@ -399,14 +416,18 @@ impl Client {
             }
             Verdict::Valid(sample) => {
                 // Each nonce is accepted once.
-                self.outstanding = None;
+                let stale = self.outstanding.take().is_some_and(|o| o.stale);
                 self.answered = true;
                 self.misses = 0;
                 self.counters.valid_replies += 1;
-                self.last_sample = Some(sample);
                 if let Some(s) = self.schedule.as_mut() {
                     s.on_reply();
                 }
+                if stale {
+                    self.counters.stale += 1;
+                    return verdict;
+                }
+                self.last_sample = Some(sample);
                 self.tracker.measure(now, &sample);
                 self.measured = true;
                 if self.config.is_some_and(|c| c.steering) {
@@ -425,7 +446,7 @@ impl Client {
         match self.outstanding {
             // Nothing in a reply is looked at before its authentication
             // (but for an NTS NAK, which has none).
-            Some(Outstanding { nonce, t1: Some(t1) }) => match self.auth.verify(data) {
+            Some(Outstanding { nonce, t1: Some(t1), .. }) => match self.auth.verify(data) {
                 Ok(()) => judge(data, nonce, t1, t4),
                 Err(_) if self.auth.is_nak(data, nonce) => Verdict::Kiss(Kiss::NtsNak),
                 Err(r) => Verdict::Rejected(r),

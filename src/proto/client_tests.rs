@@ -468,3 +468,22 @@ fn when_the_cookies_run_out_an_nts_client_asks_for_a_new_key_exchange() {
     assert_eq!(h.outputs.iter().filter(|o| matches!(o, Output::NeedKeys)).count(), asked + 1);
     assert!(matches!(h.c.auth(), Auth::Nts(None)));
 }
+
+#[test]
+fn a_reply_to_a_request_sent_before_a_step_answers_but_is_not_measured() {
+    let mut h = Harness::new(true);
+    h.run_until(Duration::ZERO);
+    h.c.clock_stepped();
+    let v = h.deliver(h.reply(0.1));
+    assert!(matches!(v, Verdict::Valid(_)), "{v:?}");
+    assert!(h.outputs.iter().all(|o| !matches!(o, Output::Steer(..))), "not handed to the clock's owner");
+    assert_eq!(h.c.last_sample(), None, "not measured");
+    assert_eq!((h.c.counters().valid_replies, h.c.counters().stale), (1, 1));
+    assert_eq!(h.c.tracker().last_offset(), 0.0, "the estimate never saw it");
+    // The next request, sent after the step, is used.
+    h.run_until(ms(8000));
+    let v = h.deliver(h.reply(0.0));
+    assert!(matches!(v, Verdict::Valid(_)), "{v:?}");
+    assert!(h.outputs.iter().any(|o| matches!(o, Output::Steer(..))));
+    assert_eq!(h.c.counters().stale, 1);
+}

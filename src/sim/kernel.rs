@@ -91,9 +91,22 @@ impl Model {
         self.now + self.raw_phase
     }
 
+    /// Sets the kernel's frequency correction to `ppm`, as the adjtimex
+    /// backend would: ADJ_FREQUENCY up to 500 ppm, whole tick steps beyond.
+    pub fn set_kernel_freq(&mut self, ppm: f64) {
+        let ticks = if ppm.abs() > 500.0 { (ppm / 100.0).round() as i64 } else { 0 };
+        self.tick = NOMINAL_TICK + ticks;
+        self.freq = (ppm - ticks as f64 * 100.0) * 1e-6;
+    }
+
+    /// The kernel's frequency correction, tick included, s/s.
+    pub fn kernel_freq(&self) -> f64 {
+        self.freq + (self.tick - NOMINAL_TICK) as f64 / NOMINAL_TICK as f64
+    }
+
     /// Total frequency error of the local clock, s/s (slews excluded).
     pub fn freq_error(&self) -> f64 {
-        self.osc + self.freq + (self.tick - NOMINAL_TICK) as f64 / NOMINAL_TICK as f64
+        self.osc + self.kernel_freq()
     }
 
     /// The local clock's reading now, seconds of true-time scale.

@@ -143,6 +143,10 @@ pub struct Scenario {
     pub initial_freq: f64,
     /// Frequency random walk per sqrt(second).
     pub freq_walk: f64,
+    /// The kernel's frequency correction at the start, ppm, as an earlier
+    /// owner of the clock left it: ADJ_FREQUENCY up to 500 ppm, the tick
+    /// for the rest (as the adjtimex backend sets it).
+    pub kernel_freq_ppm: f64,
     /// The path to the one server when `servers` is empty (see [`ServerModel`]).
     pub delay_base: f64,
     pub delay_exp_mean: f64,
@@ -169,6 +173,9 @@ pub struct Scenario {
     pub figures_from: f64,
     /// Print every clock action to stderr.
     pub trace: bool,
+    /// Seconds between a reply's arrival (its receive stamp) and the
+    /// client's handling of it, as on a loaded host.
+    pub late_handling: f64,
     /// At true time `.0` somebody else steps the wall clock by `.1` seconds
     /// and from then on slews it at `.2` s/s (the clients' own clocks must
     /// not notice).
@@ -186,6 +193,7 @@ impl Default for Scenario {
             initial_phase: 0.1,
             initial_freq: 100e-6,
             freq_walk: 1e-9,
+            kernel_freq_ppm: 0.0,
             delay_base: 100e-6,
             delay_exp_mean: 100e-6,
             jitter: 0.0,
@@ -201,6 +209,7 @@ impl Default for Scenario {
             steering: true,
             figures_from: 210.0,
             trace: false,
+            late_handling: 0.0,
             meddle: None,
         }
     }
@@ -329,6 +338,8 @@ pub struct Figures {
     pub synced: Vec<bool>,
     pub synced_while_false: Vec<f64>,
     pub role_changes: Vec<u64>,
+    /// Per server: times its client was called a falseticker.
+    pub false_marks: Vec<u64>,
     /// The clock's largest |offset| from `figures_from` on toward (the sign
     /// of) the first falseticker's error, seconds (0 without one).
     pub toward_false: f64,
@@ -359,6 +370,14 @@ pub struct Figures {
     pub own_over_bound_secs: u32,
     /// Corrections of the own clocks made at once, all clients.
     pub own_steps: u64,
+    /// The kernel's frequency correction (tick included), ppm: the largest
+    /// |value| in the run, and the largest change from one second to the next.
+    pub max_kernel_freq: f64,
+    pub max_freq_change: f64,
+    /// Seconds from `figures_from` on in which no client had `has_sync = 1`.
+    pub unsynced_secs: u32,
+    /// The clock's offset at the end, seconds.
+    pub final_offset: f64,
 }
 
 const UNIX_BASE: i64 = 1_800_000_000;
@@ -379,21 +398,35 @@ fn trace_stderr(line: &str) {
     eprintln!("{line}");
 }
 
+/// A reply's receive time as the kernel stamped it: local (NTP and Unix
+/// ns) and the wall minus the raw clock then, ns.
+#[derive(Clone, Copy, Debug)]
+struct Stamped {
+    t4: NtpTimestamp,
+    unix_ns: i64,
+    gap: i64,
+}
+
 /// One simulated client and its server.
 struct Node {
     server: ServerModel,
     addr: SocketAddr,
     client: Client,
     membership: Option<Membership>,
-    /// Replies in flight: (true arrival time, datagram).
-    in_flight: Vec<(f64, [u8; 48])>,
+    /// Replies in flight: (true arrival time, or the time the client gets
+    /// to a reply already stamped; the datagram; its receive stamps).
+    in_flight: Vec<(f64, [u8; 48], Option<Stamped>)>,
     role: crate::discipline::Role,
     role_changes: u64,
+    /// Times the owner called its server a falseticker.
+    false_marks: u64,
     synced_while_false: f64,
     /// The client's own clock, and the wall minus the raw clock (ns) at its
     /// last request.
     module: ModuleClock,
     gap_at_send: i64,
+    /// The owner's step count when the last request left.
+    steps_at_send: u64,
 }
 
 /// The modelled wall clock, Unix ns.
@@ -414,6 +447,7 @@ fn server_ns(server: &ServerModel, t: f64) -> i64 {
 /// Runs `s` and measures it.
 pub fn run(s: &Scenario) -> Figures {
     let model = Arc::new(Mutex::new(Model::new(s.initial_phase, s.initial_freq, s.freq_walk, s.seed)));
+    lock(&model).set_kernel_freq(s.kernel_freq_ppm);
     let kernel = SimKernel(model.clone());
     let mut rng = Rng::new(s.seed);
     let options = Options { override_foreign: false, quiet: s.foreign_quiet, pid: 1 };
@@ -449,9 +483,11 @@ pub fn run(s: &Scenario) -> Figures {
                 in_flight: vec![],
                 role: crate::discipline::Role::Measuring,
                 role_changes: 0,
+                false_marks: 0,
                 synced_while_false: 0.0,
                 module: ModuleClock::new(),
                 gap_at_send: 0,
+                steps_at_send: 0,
             }
         })
         .collect();
@@ -469,6 +505,8 @@ pub fn run(s: &Scenario) -> Figures {
     let mut next_foreign = s.foreign.map_or(f64::INFINITY, |f| f.start);
     let mut next_meddle = s.meddle.map_or(f64::INFINITY, |m| m.0);
     let (mut own_errors, mut own_bounds, mut own_over) = (vec![], vec![], 0);
+    let (mut max_kernel_freq, mut max_freq_change, mut unsynced_secs) = (0.0f64, 0.0f64, 0u32);
+    let mut last_kernel_freq = lock(&model).kernel_freq();
     // Phase less steps at the last sample, for the adjtime rate.
     let mut last_unstepped = None;
     loop {
@@ -501,7 +539,14 @@ pub fn run(s: &Scenario) -> Figures {
             last_unstepped = Some(unstepped);
             unstepped_phase.push(unstepped);
             let (bound, est) = (m.maxerror as f64 * 1e-6, m.esterror as f64 * 1e-6);
+            let kernel_freq = m.kernel_freq() * 1e6;
             drop(m);
+            max_kernel_freq = max_kernel_freq.max(kernel_freq.abs());
+            max_freq_change = max_freq_change.max((kernel_freq - last_kernel_freq * 1e6).abs());
+            last_kernel_freq = kernel_freq * 1e-6;
+            if t >= s.figures_from && !nodes.iter().any(|n| n.client.synced()) {
+                unsynced_secs += 1;
+            }
             if s.steering && nodes.iter().any(|n| n.client.synced()) {
                 over_bound += (err.abs() > bound) as u32;
                 over_est += (err.abs() > est) as u32;
@@ -546,14 +591,22 @@ pub fn run(s: &Scenario) -> Figures {
         for k in 0..nodes.len() {
             let n = &mut nodes[k];
             if let Some(i) = n.in_flight.iter().position(|p| p.0 == t) {
-                let (_, data) = n.in_flight.swap_remove(i);
-                let (t4, t4_unix_ns, raw, gap) = {
+                let (_, data, stamped) = n.in_flight.swap_remove(i);
+                let was_stamped = stamped.is_some();
+                let (stamped, raw) = {
                     let m = lock(&model);
                     let (wall, raw) = (wall_ns(&m), raw_ns(&m));
-                    (ntp(m.local()), wall, raw, wall - raw)
+                    (stamped.unwrap_or(Stamped { t4: ntp(m.local()), unix_ns: wall, gap: wall - raw }), raw)
                 };
+                let Stamped { t4, unix_ns: t4_unix_ns, gap } = stamped;
                 let replies = n.client.counters().valid_replies;
-                if let Verdict::Valid(sample) = n.client.handle_packet(n.addr, &data, t4, now) {
+                if n.membership.as_ref().is_some_and(|m| m.steps() != n.steps_at_send) {
+                    n.client.clock_stepped();
+                }
+                if s.late_handling > 0.0 && !was_stamped {
+                    // Stamped on arrival; the worker gets to it later.
+                    n.in_flight.push((t + s.late_handling, data, Some(stamped)));
+                } else if let Verdict::Valid(sample) = n.client.handle_packet(n.addr, &data, t4, now) {
                     let stamps =
                         RawStamps { t4_unix_ns, gap_at_send: n.gap_at_send, gap_at_receipt: gap, gap_error: 0 };
                     n.module.on_sample(&sample, stamps);
@@ -591,6 +644,7 @@ pub fn run(s: &Scenario) -> Figures {
         f.synced.push(n.client.synced());
         f.synced_while_false.push(n.synced_while_false);
         f.role_changes.push(n.role_changes);
+        f.false_marks.push(n.false_marks);
     }
     own_errors.sort_by(f64::total_cmp);
     own_bounds.sort_by(f64::total_cmp);
@@ -599,6 +653,8 @@ pub fn run(s: &Scenario) -> Figures {
         f.own_bound_median = own_bounds[k / 2];
     }
     f.own_over_bound_secs = own_over;
+    (f.max_kernel_freq, f.max_freq_change, f.unsynced_secs) = (max_kernel_freq, max_freq_change, unsynced_secs);
+    f.final_offset = offsets.last().copied().unwrap_or(0.0);
     f.own_steps = nodes.iter().map(|n| n.module.steps()).sum();
     estimate_errors.sort_by(|a, b| a.total_cmp(b));
     let n = estimate_errors.len();
@@ -620,6 +676,7 @@ fn drain(nodes: &mut [Node], k: usize, t: f64, now: Duration, model: &Arc<Mutex<
         let n = &mut nodes[k];
         match out {
             Output::Send(request) => {
+                n.steps_at_send = n.membership.as_ref().map_or(0, Membership::steps);
                 {
                     let m = lock(model);
                     n.client.on_sent(ntp(m.local()));
@@ -654,11 +711,14 @@ fn drain(nodes: &mut [Node], k: usize, t: f64, now: Duration, model: &Arc<Mutex<
                     transmit_ts: stamp,
                 };
                 if rng.uniform() >= srv.loss {
-                    n.in_flight.push((arrive_server + one_way(rng, true, arrive_server, false), reply.encode()));
+                    n.in_flight.push((arrive_server + one_way(rng, true, arrive_server, false), reply.encode(), None));
                 }
             }
             Output::Steer(sample) => {
-                let outcome = n.membership.as_ref().map_or(Steered::NotSteering, |m| m.sample(now, &sample));
+                let outcome = n
+                    .membership
+                    .as_ref()
+                    .map_or(Steered::NotSteering, |m| m.sample_of_request(now, &sample, n.steps_at_send));
                 n.client.on_steered(outcome);
                 for other in nodes.iter_mut() {
                     other.take_news();
@@ -682,6 +742,7 @@ impl Node {
         if let Some(v) = self.membership.as_ref().and_then(Membership::news) {
             if v.role != self.role {
                 self.role_changes += 1;
+                self.false_marks += u64::from(v.role == crate::discipline::Role::Falseticker);
                 self.role = v.role;
             }
             self.client.set_role(v.role);

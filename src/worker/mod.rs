@@ -279,6 +279,7 @@ fn run(shared: Arc<Shared>, socket: UdpSocket, select: BackendSelect, owner: Arc
             last_error: None,
             module: ModuleClock::new(),
             gap_at_send: None,
+            steps_at_send: 0,
             configured: None,
             nts: None,
         };
@@ -322,6 +323,8 @@ struct Loop<'a> {
     /// raw clock next to the last request's send, ns.
     module: ModuleClock,
     gap_at_send: Option<(i64, i64)>,
+    /// The clock owner's step count when the last request left.
+    steps_at_send: u64,
     /// The server as configured (NTS may send NTP elsewhere: `server`).
     configured: Option<SocketAddr>,
     /// NTS: its key exchanges.
@@ -662,6 +665,7 @@ impl Loop<'_> {
             match out {
                 Output::Send(packet) => {
                     if let Some(server) = self.server {
+                        self.steps_at_send = self.membership.as_ref().map_or(0, Membership::steps);
                         let t1 = wall_now();
                         let sent = if self.connected {
                             self.socket.send(&packet)
@@ -681,7 +685,7 @@ impl Loop<'_> {
                 }
                 Output::Steer(sample) => {
                     let Some(m) = &self.membership else { continue };
-                    let outcome = m.sample(self.now(), &sample);
+                    let outcome = m.sample_of_request(self.now(), &sample, self.steps_at_send);
                     if let Steered::Failed(e) = outcome {
                         let what = format!("{} failed: {}", m.view().backend, io::Error::from_raw_os_error(e));
                         self.last_error = Some(LastError { errno: e, what, at: Instant::now() });
@@ -783,6 +787,9 @@ impl Loop<'_> {
                     let Some(from) = rx.from else { continue };
                     // The kernel's receive time, else as close as we can get.
                     let t4 = rx.timestamp.unwrap_or_else(wall_now);
+                    if self.membership.as_ref().is_some_and(|m| m.steps() != self.steps_at_send) {
+                        self.client.clock_stepped();
+                    }
                     match self.client.handle_packet(from, &buf[..rx.len], t4, self.now()) {
                         Verdict::Valid(s) => {
                             self.last_reply_at = Some(Instant::now());
