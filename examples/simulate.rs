@@ -44,6 +44,7 @@ fn main() {
         Some("startup") => return startup(seeds),
         Some("hard") => return hard_networks(seeds),
         Some("own") => return own_clock(seeds),
+        Some("link") => return intermittent_link(seeds),
         _ => {}
     }
     let d = Scenario::default();
@@ -71,6 +72,26 @@ fn main() {
         measure_row(name, &s, seeds);
     }
     own_clock(seeds);
+    intermittent_link(seeds);
+}
+
+/// A link that passes packets only 1200 s in every 10,000 s: requests sent
+/// into the silence, and seconds with has_sync = 1.
+fn intermittent_link(seeds: u64) {
+    println!("\nIntermittent link ({seeds} seeds; median / worst; chrony's default scenario, no_reply 1 s, had_reply 64 s, 10,000 s; packets pass only for 1200 s of every 10,000 s, from the window's start on; chronyd sent 169 requests over such a link):\n");
+    println!("| link up | requests | has_sync s |");
+    println!("|---|---|---|");
+    for start in [0.0, 2000.0] {
+        let base = Scenario { up: Some((10_000.0, 1200.0, start)), ..Scenario::default() };
+        let runs = runs(&base, seeds);
+        let cell = |f: &dyn Fn(&Figures) -> f64| median_worst_cell(&runs, f, 0);
+        println!(
+            "| {start:.0} to {:.0} s | {} | {} |",
+            start + 1200.0,
+            cell(&|r| r.requests as f64),
+            cell(&|r| r.synced_secs[0])
+        );
+    }
 }
 
 /// The clients' own clocks (`prossntp_gettime`) across the scenarios.

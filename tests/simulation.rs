@@ -275,3 +275,29 @@ fn an_oscillator_half_a_percent_off_is_disciplined() {
         assert!(median(&r, |f| f.rms_offset) < 40e-6, "{osc}");
     }
 }
+
+#[test]
+fn an_unanswered_client_backs_off_and_syncs_when_the_link_comes_up() {
+    // The link passes packets only from 2000 s to 3200 s of the 10,000:
+    // silence at the start and after. chronyd (poll 6, maxpoll 10) sent
+    // 169 requests over such a link; without the backoff the client sent
+    // one every no_reply (1 s) of the 8800 s of silence.
+    let s = Scenario { up: Some((10_000.0, 1200.0, 2000.0)), ..Scenario::default() };
+    let f = run(&s);
+    eprintln!(
+        "intermittent link: {} requests, has_sync {} s, in sync at the end: {:?}",
+        f.requests, f.synced_secs[0], f.synced
+    );
+    assert!(f.requests <= 400, "{} requests", f.requests);
+    // Up to 64 s (had_reply) to find the link up, then in sync until the
+    // fourth miss after it goes down (a poll, then three 1 s apart).
+    assert!((1100.0..1500.0).contains(&f.synced_secs[0]), "{} s in sync", f.synced_secs[0]);
+    assert_eq!(f.synced, vec![false], "lost with the link");
+    // The same run cut short: not synced before the link is up, synced
+    // and within 1 ms of the server 100 s into it.
+    let before = run(&Scenario { duration: 1999.0, ..s.clone() });
+    assert_eq!(before.synced_secs, vec![0.0]);
+    let up = run(&Scenario { duration: 2100.0, ..s.clone() });
+    assert_eq!(up.synced, vec![true]);
+    assert!(up.sync_time.is_some_and(|t| (2000.0..2100.0).contains(&t)), "{:?}", up.sync_time);
+}

@@ -325,16 +325,17 @@ impl Client {
 
     /// Runs the schedule: when a request is due, counts a miss for the last
     /// one if it went unanswered and emits the next request with `nonce`
-    /// (a fresh random value) as its transmit timestamp.
+    /// (a fresh random value) as its transmit timestamp. The next request
+    /// is then due `no_reply` later, or, after [`MAX_MISSES`] misses in a
+    /// row, twice the last wait, up to `had_reply` (see
+    /// [`Schedule::no_reply_wait`]).
     pub fn handle_timeout(&mut self, now: Duration, nonce: u64) {
         if self.stopped.is_some() {
             return;
         }
-        let Some(schedule) = self.schedule.as_mut() else { return };
-        if !schedule.is_due(now) {
+        if !self.schedule.as_ref().is_some_and(|s| s.is_due(now)) {
             return;
         }
-        schedule.on_sent(now);
         if !self.answered {
             self.misses = self.misses.saturating_add(1);
             if self.misses >= MAX_MISSES {
@@ -344,6 +345,10 @@ impl Client {
                 self.measured = false;
                 self.update_sync();
             }
+        }
+        // Past MAX_MISSES misses in a row the wait for a reply doubles each time.
+        if let Some(schedule) = self.schedule.as_mut() {
+            schedule.on_sent(now, self.misses);
         }
         // A zero nonce would match a zero origin; avoid it.
         let nonce = NtpTimestamp(nonce.max(1));

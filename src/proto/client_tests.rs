@@ -213,6 +213,23 @@ fn sync_lost_after_four_unanswered_requests_and_regained() {
 }
 
 #[test]
+fn unanswered_requests_back_off_after_four_and_a_reply_restores_the_schedule() {
+    let mut h = Harness::new(false);
+    h.run_until(ms(34_000));
+    let times: Vec<_> = h.sent.iter().map(|s| s.0.as_millis() / 1000).collect();
+    // no_reply 1 s for the first four, then 2, 4, 8 s, then had_reply (8 s).
+    assert_eq!(times, vec![0, 1, 2, 3, 4, 6, 10, 18, 26, 34]);
+    assert_eq!(h.c.poll_interval(), Some(ms(8000)));
+    h.deliver(h.reply(0.0));
+    assert_eq!(h.sync_changes(), vec![true]);
+    h.run_until(ms(46_000));
+    let times: Vec<_> = h.sent[10..].iter().map(|s| s.0.as_millis() / 1000).collect();
+    // had_reply after the answered request, then no_reply apart again.
+    assert_eq!(times, vec![42, 43, 44, 45, 46]);
+    assert_eq!(h.sync_changes(), vec![true, false], "lost on the fourth miss, at the usual time");
+}
+
+#[test]
 fn each_nonce_is_accepted_once_and_stale_replies_are_ignored() {
     let mut h = Harness::new(false);
     h.run_until(Duration::ZERO);

@@ -1,6 +1,12 @@
 //! When requests go out. Times are monotonic (`Duration` since any fixed
 //! origin). Intervals count from the previous request's *scheduled* time, so
 //! late wake-ups do not accumulate.
+//!
+//! Without a reply the next request goes `no_reply` after the last one, as
+//! the Prosody API says, for the first [`UNANSWERED_BEFORE_BACKOFF`]
+//! requests in a row; each further unanswered request doubles the wait,
+//! up to `had_reply` (RFC 4330, section 10: back off from a server that
+//! does not answer). Any valid reply returns to the normal schedule.
 
 use std::time::Duration;
 
@@ -20,6 +26,12 @@ pub const RAMP_START: Duration = Duration::from_secs(4);
 pub const MIN_INTERVAL: Duration = Duration::from_millis(1);
 /// Largest factor a RATE kiss can stretch the intervals by.
 pub const MAX_BACKOFF_SHIFT: u32 = 10;
+/// Requests in a row left unanswered that are each followed `no_reply`
+/// later by the next; from then on the wait doubles with each further
+/// one. The same count as the client's loss of sync
+/// ([`super::client::MAX_MISSES`]): the request that finds the server
+/// unreachable still goes on the plain schedule, the ones after it back off.
+pub const UNANSWERED_BEFORE_BACKOFF: u32 = super::client::MAX_MISSES;
 
 #[derive(Clone, Debug)]
 pub struct Schedule {
@@ -59,14 +71,27 @@ impl Schedule {
         self.next.is_some_and(|n| n <= now)
     }
 
-    /// The request due now goes out: the next one is due after `no_reply`
-    /// unless a reply comes. Returns nothing; the scheduled time is kept.
-    pub fn on_sent(&mut self, now: Duration) {
+    /// The request due now goes out, after `unanswered` requests in a row
+    /// that got no valid reply: the next one is due after the no-reply wait
+    /// (see [`Schedule::no_reply_wait`]) unless a reply comes. The
+    /// scheduled time is kept.
+    pub fn on_sent(&mut self, now: Duration, unanswered: u32) {
+        let wait = self.scaled(self.no_reply_wait(unanswered));
         let scheduled = self.next.unwrap_or(now);
         // After a long stall (suspend, overload) start afresh from now.
-        let base = if scheduled + self.scaled(self.no_reply) <= now { now } else { scheduled };
+        let base = if scheduled.saturating_add(wait) <= now { now } else { scheduled };
         self.last = Some(base);
-        self.next = Some(base.saturating_add(self.scaled(self.no_reply)));
+        self.next = Some(base.saturating_add(wait));
+    }
+
+    /// How long a request sent after `unanswered` unanswered ones in a row
+    /// waits for its reply before the next goes (before a RATE kiss's
+    /// stretch): `no_reply` for the first [`UNANSWERED_BEFORE_BACKOFF`]
+    /// in a row, then twice as long for each further one, never longer
+    /// than `had_reply` (nor shorter than `no_reply`).
+    pub fn no_reply_wait(&self, unanswered: u32) -> Duration {
+        let doublings = unanswered.saturating_add(1).saturating_sub(UNANSWERED_BEFORE_BACKOFF).min(31);
+        self.no_reply.saturating_mul(1 << doublings).min(self.had_reply).max(self.no_reply)
     }
 
     /// A valid reply to the last request arrived.
@@ -131,13 +156,13 @@ mod tests {
     fn no_reply_then_reply_intervals_count_from_the_scheduled_time() {
         let mut s = Schedule::new(ms(1000), ms(500), ms(3000), false);
         assert!(s.is_due(ms(1000)));
-        s.on_sent(ms(1003)); // woke 3 ms late
+        s.on_sent(ms(1003), 0); // woke 3 ms late
         assert_eq!(s.next(), Some(ms(1500)));
-        s.on_sent(ms(1501));
+        s.on_sent(ms(1501), 1);
         assert_eq!(s.next(), Some(ms(2000)));
         s.on_reply();
         assert_eq!(s.next(), Some(ms(4500)), "had_reply after the previous request");
-        s.on_sent(ms(4507));
+        s.on_sent(ms(4507), 0);
         s.on_reply();
         assert_eq!(s.next(), Some(ms(7500)), "lateness does not accumulate");
     }
@@ -149,7 +174,7 @@ mod tests {
         for _ in 0..10 {
             let t = s.next().unwrap();
             times.push(t.as_millis() / 1000);
-            s.on_sent(t);
+            s.on_sent(t, 0);
             s.on_reply();
         }
         // Burst at 2 s; then 4, 8, 16, 32 s; then had_reply (64 s).
@@ -160,7 +185,7 @@ mod tests {
         for _ in 0..6 {
             let t = s.next().unwrap();
             times.push(t.as_millis());
-            s.on_sent(t);
+            s.on_sent(t, 0);
             s.on_reply();
         }
         assert_eq!(times, vec![0, 2000, 4000, 6000, 9000, 12_000]);
@@ -169,18 +194,87 @@ mod tests {
     #[test]
     fn burst_never_spaces_closer_than_the_user_asked() {
         let mut s = Schedule::new(ms(0), ms(100), ms(500), true);
-        s.on_sent(ms(0));
+        s.on_sent(ms(0), 0);
         s.on_reply();
         assert_eq!(s.next(), Some(ms(500)));
+    }
+
+    /// Sends every request as it falls due, none answered, from a fresh
+    /// schedule; the send times in ms.
+    fn unanswered_times(s: &mut Schedule, count: u32) -> Vec<u128> {
+        (0..count)
+            .map(|unanswered| {
+                let t = s.next().unwrap();
+                s.on_sent(t, unanswered);
+                t.as_millis()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn unanswered_requests_keep_no_reply_for_four_then_double_up_to_had_reply() {
+        let mut s = Schedule::new(ms(0), ms(1000), ms(64_000), true);
+        let times: Vec<_> = unanswered_times(&mut s, 13).iter().map(|t| t / 1000).collect();
+        // Intervals 1, 1, 1, 1 s, then 2, 4, ... 32 s, then 64 s (had_reply).
+        assert_eq!(times, vec![0, 1, 2, 3, 4, 6, 10, 18, 34, 66, 130, 194, 258]);
+        assert_eq!(s.interval(), Some(ms(64_000)), "bounded by had_reply");
+        // A had_reply that is no power-of-two multiple of no_reply is the bound itself.
+        let mut s = Schedule::new(ms(0), ms(1000), ms(5000), false);
+        let times = unanswered_times(&mut s, 9);
+        assert_eq!(times, vec![0, 1000, 2000, 3000, 4000, 6000, 10_000, 15_000, 20_000]);
+        // no_reply == had_reply: nothing to back off to.
+        let mut s = Schedule::new(ms(0), ms(700), ms(700), false);
+        assert_eq!(unanswered_times(&mut s, 7), vec![0, 700, 1400, 2100, 2800, 3500, 4200]);
+    }
+
+    #[test]
+    fn no_reply_wait_is_never_shorter_than_no_reply_nor_longer_than_had_reply() {
+        let s = Schedule::new(ms(0), ms(300), ms(600), false);
+        let waits: Vec<_> = [0, 3, 4, 5, 100, u32::MAX].iter().map(|&n| s.no_reply_wait(n).as_millis()).collect();
+        assert_eq!(waits, vec![300, 300, 600, 600, 600, 600]);
+        // (Caller's delays the other way round: no_reply wins.)
+        let s = Schedule::new(ms(0), ms(2000), ms(1000), false);
+        assert_eq!(s.no_reply_wait(10), ms(2000));
+        let huge = Duration::from_millis(u64::MAX);
+        let s = Schedule::new(ms(0), ms(1), huge, false);
+        assert_eq!(s.no_reply_wait(u32::MAX), ms(1 << 31));
+    }
+
+    #[test]
+    fn a_reply_after_a_backed_off_run_returns_to_the_normal_schedule() {
+        let mut s = Schedule::new(ms(0), ms(1000), ms(64_000), false);
+        let times = unanswered_times(&mut s, 7);
+        assert_eq!(times.last(), Some(&10_000));
+        assert_eq!(s.next(), Some(ms(18_000)), "waiting 8 s for this one");
+        s.on_reply();
+        assert_eq!(s.next(), Some(ms(74_000)), "had_reply after the answered request");
+        // A new run of silence starts at no_reply again (the client's count restarts).
+        s.on_sent(ms(74_000), 0);
+        assert_eq!(s.next(), Some(ms(75_000)));
+    }
+
+    #[test]
+    fn a_rate_kiss_stretches_the_backed_off_wait_too() {
+        let mut s = Schedule::new(ms(0), ms(1000), ms(10_000), false);
+        s.on_sent(ms(0), 0);
+        s.on_rate_kiss();
+        assert_eq!(s.next(), Some(ms(20_000)));
+        // Kissed requests count as unanswered: the fifth waits 2 s x 2.
+        s.on_sent(ms(20_000), 4);
+        assert_eq!(s.next(), Some(ms(24_000)));
+        s.on_sent(ms(24_000), 20);
+        assert_eq!(s.next(), Some(ms(44_000)), "bounded by the stretched had_reply");
+        s.on_rate_kiss();
+        assert_eq!(s.next(), Some(ms(64_000)), "the kiss reschedules at 4 x had_reply");
     }
 
     #[test]
     fn rate_kiss_doubles_the_intervals_and_keeps_doubling_to_a_cap() {
         let mut s = Schedule::new(ms(0), ms(1000), ms(10_000), false);
-        s.on_sent(ms(0));
+        s.on_sent(ms(0), 0);
         s.on_rate_kiss();
         assert_eq!(s.next(), Some(ms(20_000)));
-        s.on_sent(ms(20_000));
+        s.on_sent(ms(20_000), 0);
         assert_eq!(s.next(), Some(ms(22_000)), "no-reply interval doubled too");
         s.on_rate_kiss();
         assert_eq!(s.next(), Some(ms(60_000)));
@@ -193,8 +287,8 @@ mod tests {
     #[test]
     fn after_a_long_stall_the_schedule_restarts_from_now() {
         let mut s = Schedule::new(ms(0), ms(1000), ms(10_000), false);
-        s.on_sent(ms(0));
-        s.on_sent(ms(50_000));
+        s.on_sent(ms(0), 0);
+        s.on_sent(ms(50_000), 0);
         assert_eq!(s.next(), Some(ms(51_000)));
     }
 
@@ -202,7 +296,7 @@ mod tests {
     fn huge_delays_saturate_instead_of_overflowing() {
         let huge = Duration::from_millis(u64::MAX);
         let mut s = Schedule::new(ms(5), huge, huge, true);
-        s.on_sent(ms(5));
+        s.on_sent(ms(5), 0);
         s.on_rate_kiss();
         assert!(s.next().unwrap() >= huge);
     }
@@ -210,7 +304,7 @@ mod tests {
     #[test]
     fn zero_delays_are_raised_to_the_minimum_interval() {
         let mut s = Schedule::new(ms(0), ms(0), ms(0), true);
-        s.on_sent(ms(0));
+        s.on_sent(ms(0), 0);
         assert_eq!(s.next(), Some(MIN_INTERVAL));
         s.on_reply();
         assert_eq!(s.next(), Some(MIN_INTERVAL));

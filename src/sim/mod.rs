@@ -92,6 +92,10 @@ pub struct ServerModel {
     /// Probability a request or its reply is lost.
     pub loss: f64,
     pub hard: HardNet,
+    /// An intermittent link (`period`, `window`, `start`): packets pass,
+    /// both ways, only from `start` for `window` seconds in every `period`
+    /// seconds of true time; any other request or reply is lost.
+    pub up: Option<(f64, f64, f64)>,
 }
 
 impl ServerModel {
@@ -108,7 +112,13 @@ impl ServerModel {
             asymmetry: 0.0,
             loss: 0.0,
             hard: HardNet::default(),
+            up: None,
         }
+    }
+
+    /// Whether the link passes a packet at true time `t` (no random draw).
+    fn link_up(&self, t: f64) -> bool {
+        self.up.is_none_or(|(period, window, start)| (t - start).rem_euclid(period) < window)
     }
 
     fn offset_at(&self, t: f64) -> f64 {
@@ -155,6 +165,8 @@ pub struct Scenario {
     pub asymmetry: f64,
     pub loss: f64,
     pub hard: HardNet,
+    /// The one server's link is intermittent (see [`ServerModel::up`]).
+    pub up: Option<(f64, f64, f64)>,
     /// At this true time the one server's clock jumps by this much (figures
     /// are then taken against the server's clock).
     pub server_step: Option<(f64, f64)>,
@@ -201,6 +213,7 @@ impl Default for Scenario {
             asymmetry: 0.0,
             loss: 0.0,
             hard: HardNet::default(),
+            up: None,
             server_step: None,
             servers: vec![],
             foreign: None,
@@ -302,6 +315,7 @@ impl Scenario {
             asymmetry: self.asymmetry,
             loss: self.loss,
             hard: self.hard.clone(),
+            up: self.up,
         }]
     }
 }
@@ -336,6 +350,8 @@ pub struct Figures {
     /// its role changes.
     pub roles: Vec<crate::discipline::Role>,
     pub synced: Vec<bool>,
+    /// Per server: seconds its client had has_sync = 1.
+    pub synced_secs: Vec<f64>,
     pub synced_while_false: Vec<f64>,
     pub role_changes: Vec<u64>,
     /// Per server: times its client was called a falseticker.
@@ -420,6 +436,7 @@ struct Node {
     role_changes: u64,
     /// Times the owner called its server a falseticker.
     false_marks: u64,
+    synced_secs: f64,
     synced_while_false: f64,
     /// The client's own clock, and the wall minus the raw clock (ns) at its
     /// last request.
@@ -484,6 +501,7 @@ pub fn run(s: &Scenario) -> Figures {
                 role: crate::discipline::Role::Measuring,
                 role_changes: 0,
                 false_marks: 0,
+                synced_secs: 0.0,
                 synced_while_false: 0.0,
                 module: ModuleClock::new(),
                 gap_at_send: 0,
@@ -553,6 +571,9 @@ pub fn run(s: &Scenario) -> Figures {
             }
             let raw = raw_ns(&lock(&model));
             for n in &mut nodes {
+                if n.client.synced() {
+                    n.synced_secs += 1.0;
+                }
                 if n.client.synced() && n.server.offset_at(t).abs() > 1e-3 {
                     n.synced_while_false += 1.0;
                 }
@@ -642,6 +663,7 @@ pub fn run(s: &Scenario) -> Figures {
         f.corrections += c.steps + c.slews;
         f.roles.push(n.client.role());
         f.synced.push(n.client.synced());
+        f.synced_secs.push(n.synced_secs);
         f.synced_while_false.push(n.synced_while_false);
         f.role_changes.push(n.role_changes);
         f.false_marks.push(n.false_marks);
@@ -683,7 +705,7 @@ fn drain(nodes: &mut [Node], k: usize, t: f64, now: Duration, model: &Arc<Mutex<
                     n.gap_at_send = wall_ns(&m) - raw_ns(&m);
                 }
                 let srv = &n.server;
-                if srv.gone_at.is_some_and(|g| t >= g) || rng.uniform() < srv.loss {
+                if srv.gone_at.is_some_and(|g| t >= g) || !srv.link_up(t) || rng.uniform() < srv.loss {
                     continue;
                 }
                 let one_way = |rng: &mut Rng, queued: bool, leaves: f64, up: bool| {
@@ -710,7 +732,7 @@ fn drain(nodes: &mut [Node], k: usize, t: f64, now: Duration, model: &Arc<Mutex<
                     receive_ts: stamp,
                     transmit_ts: stamp,
                 };
-                if rng.uniform() >= srv.loss {
+                if rng.uniform() >= srv.loss && srv.link_up(arrive_server) {
                     n.in_flight.push((arrive_server + one_way(rng, true, arrive_server, false), reply.encode(), None));
                 }
             }
