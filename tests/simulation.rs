@@ -301,3 +301,20 @@ fn an_unanswered_client_backs_off_and_syncs_when_the_link_comes_up() {
     assert_eq!(up.synced, vec![true]);
     assert!(up.sync_time.is_some_and(|t| (2000.0..2100.0).contains(&t)), "{:?}", up.sync_time);
 }
+
+#[test]
+fn under_heavy_jitter_one_outlier_never_drops_sync() {
+    // Exponential queueing of 0.1 s mean each way: a sample slow on one leg
+    // reads more than the 0.128 s step threshold off. Before the fix each
+    // such sample was a step vote that dropped the only server (18 to 42
+    // role changes, 512 to 1472 s without has_sync in seeds 1..=6, and
+    // extra steps); now a vote must exceed the threshold by half its
+    // delay's excess, and a followed source keeps its role while votes
+    // gather.
+    for f in runs(&Scenario { delay_exp_mean: 0.1, ..Scenario::default() }, 6) {
+        assert_eq!(f.unsynced_secs, 0);
+        assert!(f.role_changes[0] <= 2, "{:?}", f.role_changes);
+        assert_eq!(f.steps, 1);
+        assert!(f.max_offset < 0.128, "{}", f.max_offset);
+    }
+}

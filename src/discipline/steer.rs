@@ -485,19 +485,32 @@ impl Steering {
         let point = Point { t, offset, delay: sample.delay.as_seconds().max(0.0), extra };
         let root_distance = sample.root_distance().as_seconds().max(0.0);
         let server_part = (root_distance - point.delay / 2.0).max(0.0);
+        // A step vote: beyond the threshold by more than half the delay's
+        // excess over the register's lowest (a sample slow on one leg can
+        // read that far off without the clock or the server having moved),
+        // that allowance at most the threshold again.
+        let lowest = src.register.points().iter().map(|p| p.delay).fold(point.delay, f64::min);
+        let vote = offset.abs() - ((point.delay - lowest) / 2.0).min(threshold) > threshold;
         // Both the sample's interval and the estimate's before it contain the
         // true offset of a server that keeps its time: they must overlap.
-        if let Some(before) = src.interval(&frame, t, aging).filter(|_| offset.abs() <= threshold) {
+        if let Some(before) = src.interval(&frame, t, aging).filter(|_| !vote) {
             src.consistent = (offset - before.offset).abs() <= root_distance + before.half_width();
         }
-        let interval = src.last.map_or(0.0, |l| t - l.t);
-        src.last = Some(Last { sample: *sample, t, root_distance, distance: root_distance, interval });
         src.reachable = true;
-        src.estimate = if offset.abs() > threshold {
+        if vote {
             // Keep only the votes this one agrees with.
             src.votes.retain(|v| agree(v, &point, max_drift));
             src.votes.push(point);
             keep_linear(&mut src.votes);
+            // Until the votes agree, a source the clock follows keeps its
+            // estimate and its role: one outlier never drops it.
+            if src.votes.len() < STEP_AGREEMENT && src.estimate.is_some_and(|e| !e.step) {
+                return Decision::Hold;
+            }
+        }
+        let interval = src.last.map_or(0.0, |l| t - l.t);
+        src.last = Some(Last { sample: *sample, t, root_distance, distance: root_distance, interval });
+        src.estimate = if vote {
             (src.votes.len() >= STEP_AGREEMENT).then(|| {
                 let plain = Weighting { floor: Floor::Share(MIN_DELAY_SHARE), asymmetry: 0.0 };
                 estimate(fit_line(&src.votes, t, plain), frame.p, true, 0.0)
@@ -591,7 +604,7 @@ impl Steering {
                 // is read during some slew: a frequency far off must still
                 // be corrected, as far as the samples are sure of it.)
                 let bias = (2.0 * e.slewing / e.fit.centroid.abs().max(1.0)).powi(2);
-                self.update_frequency(t, e.fit.slope, e.fit.slope_var + bias, e.fit.chi2)
+                self.update_frequency(t, e.fit.slope, e.fit.slope_var + bias, None)
             }
             _ => self.freq,
         };
@@ -705,7 +718,7 @@ impl Steering {
                 chi2 = chi2.max(f.chi2);
             }
         }
-        let freq = if inv > 0.0 { self.update_frequency(t, weighted / inv, 1.0 / inv, chi2) } else { self.freq };
+        let freq = if inv > 0.0 { self.update_frequency(t, weighted / inv, 1.0 / inv, Some(chi2)) } else { self.freq };
         let dfreq = freq - self.freq;
         // Every register into the current frame; then the step and the new
         // frequency as if they had always been in force, and a fresh frame
@@ -827,15 +840,19 @@ impl Steering {
     /// grows to the slope: the samples, not the old belief, set the rate,
     /// still only as far as they are sure of it. The result stays within
     /// the backend's range.
-    fn update_frequency(&mut self, t: f64, slope: f64, slope_var: f64, chi2: f64) -> f64 {
+    fn update_frequency(&mut self, t: f64, slope: f64, slope_var: f64, step_votes: Option<f64>) -> f64 {
         self.freq_var += FREQ_WANDER * (t - self.freq_var_at).max(0.0);
         self.freq_var_at = t;
         if !slope_var.is_finite() {
             return self.freq;
         }
         let innovation = slope * slope;
-        // (The slope's own variance counted as large as its points' scatter says.)
-        if innovation > FREQ_GATE * FREQ_GATE * (self.freq_var + slope_var * chi2.max(1.0)) {
+        // At a step only (the clock is off its sources beyond the threshold:
+        // the frequency in force is suspect), with the slope's variance
+        // counted as large as the votes' scatter says. Elsewhere a slope
+        // several sd out is what heavy-tailed delays often give.
+        let evidence = step_votes.map(|chi2| slope_var * chi2.max(1.0));
+        if evidence.is_some_and(|ev| innovation > FREQ_GATE * FREQ_GATE * (self.freq_var + ev)) {
             self.freq_var = self.freq_var.max(innovation);
         }
         let gain = self.freq_var / (self.freq_var + slope_var);

@@ -599,7 +599,12 @@ pub fn discipline(data: &[u8]) {
                 let s = action.offset.as_seconds();
                 match action.correction {
                     Correction::Slew if single => {
-                        assert!(!above, "slewed {residual} s, above the {threshold} s threshold");
+                        // (A sample slow on one leg may read up to the
+                        // threshold again beyond it without being a step vote.)
+                        assert!(
+                            residual.abs() <= 2.0 * threshold,
+                            "slewed {residual} s, above twice the {threshold} s threshold"
+                        );
                         assert_eq!(report.leap, sample.leap);
                     }
                     Correction::Slew => {}
