@@ -14,14 +14,33 @@
 //! no two calls ever see time go backwards, across threads too, and none
 //! sees it stand still. Readers wait only while the worker is between its
 //! two marks, as a sequence lock's readers wait out a write.
+//!
+//! Neither side busy-waits on a clock. The worker reads the raw clock a few
+//! times ([`SPIN_READS`]) for the mark, then sleeps for what remains and
+//! reads again. On a real kernel that is one sleep of under 20 us (some
+//! 90 us with the kernel's timer slack, for less CPU than spinning through
+//! the 20 us; readers go on meanwhile, past the mark at the lower rate, so
+//! its length is the worker's business only). Under a simulator whose time
+//! moves only in sleeps and polls (chrony's clknetsim) the sleep is what
+//! moves time past the mark at all. The sleep is a parameter
+//! ([`ClockBoard::publish_with`]) so that a test can fake it.
 
 use std::sync::atomic::{fence, AtomicI64, AtomicU64, AtomicUsize, Ordering};
+use std::time::Duration;
 
 use crate::discipline::module_clock::{Reading, Time};
 
 /// How far ahead of the raw clock a new reading starts, ns: time for the
 /// worker to fill the other slot before then.
 const AHEAD_NS: i64 = 20_000;
+/// How many times the worker reads the raw clock for the mark before it
+/// sleeps: enough to catch a mark a microsecond or so away (a vDSO read
+/// takes some 20-50 ns), too few to spin for long where the clock does not
+/// move between reads.
+pub const SPIN_READS: u32 = 32;
+/// How many times a reader retries a slot the worker is writing before it
+/// yields its CPU (to the worker, if that is what it waits for).
+const READ_SPINS: u32 = 64;
 /// `ends` while the worker is about to set it.
 const PENDING: i64 = i64::MAX - 1;
 const WORDS: usize = 9;
@@ -87,8 +106,16 @@ impl ClockBoard {
 
     /// Publishes `make(c)`, a reading from raw time `c` on (continuous there
     /// with the current one). Only the worker calls this (one writer).
-    /// `raw` reads the raw clock, ns; the call takes about 20 us.
+    /// `raw` reads the raw clock, ns; the call returns once it has passed
+    /// `c`, 20 us on, sleeping for most of that (longer with timer slack).
     pub fn publish(&self, raw: impl Fn() -> i64, make: impl FnOnce(i64) -> Reading) {
+        self.publish_with(raw, std::thread::sleep, make);
+    }
+
+    /// [`publish`](Self::publish), sleeping with `sleep` while the raw clock
+    /// has not passed the mark: `sleep` must let the raw clock move (a real
+    /// sleep does; a test's fake clock may move only there).
+    pub fn publish_with(&self, raw: impl Fn() -> i64, sleep: impl Fn(Duration), make: impl FnOnce(i64) -> Reading) {
         let old = &self.slots[self.current.load(Ordering::Acquire)];
         old.ends.store(PENDING, Ordering::SeqCst);
         let ends = raw().saturating_add(AHEAD_NS);
@@ -109,21 +136,28 @@ impl ClockBoard {
         slot.ends.store(i64::MAX, Ordering::Relaxed);
         slot.seq.store(seq + 2, Ordering::Release);
         // Readers of the new slot must all read a raw time past `ends`.
-        while raw() < ends {
-            std::hint::spin_loop();
-        }
+        wait_past(ends, raw, sleep);
         self.current.store(i, Ordering::SeqCst);
     }
 
     /// The reading, evaluated at the raw clock now: the server's time and
     /// its error bound (None before the first sync).
     pub fn read(&self, raw: impl Fn() -> i64) -> Option<Time> {
+        let mut tries = 0u32;
         loop {
+            // (Not a wait on the clock: on the worker, between its marks.)
+            if tries > 0 {
+                if tries % READ_SPINS == 0 {
+                    std::thread::yield_now();
+                } else {
+                    std::hint::spin_loop();
+                }
+            }
+            tries = tries.wrapping_add(1);
             let current = self.current.load(Ordering::SeqCst);
             let slot = &self.slots[current];
             let seq = slot.seq.load(Ordering::Acquire);
             if seq & 1 == 1 {
-                std::hint::spin_loop();
                 continue;
             }
             let mut w = [0u64; WORDS];
@@ -133,7 +167,6 @@ impl ClockBoard {
             fence(Ordering::Acquire);
             let ends = slot.ends.load(Ordering::SeqCst);
             if slot.seq.load(Ordering::Relaxed) != seq || ends == PENDING {
-                std::hint::spin_loop();
                 continue;
             }
             let now = raw();
@@ -162,9 +195,30 @@ impl ClockBoard {
     }
 }
 
+/// Returns once `raw` reads past `mark`: [`SPIN_READS`] reads at most, then
+/// a sleep for what remains before each read after. Returns how many reads
+/// it took.
+fn wait_past(mark: i64, raw: impl Fn() -> i64, sleep: impl Fn(Duration)) -> u32 {
+    let mut reads = 0u32;
+    loop {
+        let now = raw();
+        reads = reads.saturating_add(1);
+        if now >= mark {
+            return reads;
+        }
+        if reads < SPIN_READS {
+            std::hint::spin_loop();
+        } else {
+            // At least 1 ns: a zero sleep may not sleep (nor move time) at all.
+            sleep(Duration::from_nanos(mark.saturating_sub(now) as u64));
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::cell::Cell;
     use std::sync::Arc;
 
     #[test]
@@ -181,6 +235,90 @@ mod tests {
             bound_rate: 15e-6,
         };
         assert_eq!(decode(&encode(&r)), r);
+    }
+
+    /// A raw clock that stands still but in the fake sleep, which moves it
+    /// on by `step` ns (by the time asked for if `step` is 0); it counts its
+    /// reads and sleeps, and fails a test that spins on it.
+    struct StillClock {
+        now: Cell<i64>,
+        reads: Cell<u32>,
+        sleeps: Cell<u32>,
+        step: i64,
+    }
+
+    impl StillClock {
+        fn new(step: i64) -> StillClock {
+            StillClock { now: Cell::new(1_000_000_000), reads: Cell::new(0), sleeps: Cell::new(0), step }
+        }
+        fn raw(&self) -> i64 {
+            self.reads.set(self.reads.get() + 1);
+            assert!(self.reads.get() < 100_000, "spun on a raw clock that moves only in sleeps");
+            self.now.get()
+        }
+        fn sleep(&self, d: Duration) {
+            assert!(d > Duration::ZERO, "a zero sleep need not move the clock");
+            self.sleeps.set(self.sleeps.get() + 1);
+            let step = if self.step > 0 { self.step } else { d.as_nanos() as i64 };
+            self.now.set(self.now.get() + step);
+        }
+    }
+
+    fn reading_from(c: i64, time0: i64) -> Reading {
+        Reading { synced: true, raw0: c, time0, ..Reading::default() }
+    }
+
+    #[test]
+    fn publish_returns_on_a_raw_clock_that_moves_only_while_it_sleeps() {
+        let clock = StillClock::new(0);
+        let board = ClockBoard::new();
+        let mut marks = vec![];
+        for k in 0..3 {
+            let before = clock.reads.get();
+            board.publish_with(
+                || clock.raw(),
+                |d| clock.sleep(d),
+                |c| {
+                    marks.push(c);
+                    reading_from(c, 5_000_000_000 + k)
+                },
+            );
+            let reads = clock.reads.get() - before;
+            eprintln!("publish {k}: {reads} raw reads, {} sleeps so far", clock.sleeps.get());
+            // One read for the mark, SPIN_READS before the sleep, one after it.
+            assert_eq!(reads, 1 + SPIN_READS + 1);
+            // The new reading is current, and the clock stands past its mark.
+            let t = board.read(|| clock.raw()).expect("synced");
+            assert_eq!(t.unix_ns, 5_000_000_000 + k);
+            assert_eq!(clock.now.get(), marks[k as usize]);
+        }
+        assert_eq!(clock.sleeps.get(), 3, "one sleep a publish");
+    }
+
+    #[test]
+    fn publish_sleeps_again_while_a_sleep_falls_short_of_the_mark() {
+        // Each sleep moves the clock 1 us, whatever it asked for.
+        let clock = StillClock::new(1_000);
+        let board = ClockBoard::new();
+        board.publish_with(|| clock.raw(), |d| clock.sleep(d), |c| reading_from(c, 7_000_000_000));
+        let (reads, sleeps) = (clock.reads.get(), clock.sleeps.get());
+        eprintln!("{reads} raw reads, {sleeps} sleeps");
+        assert_eq!(sleeps as i64, AHEAD_NS / 1_000);
+        assert_eq!(reads, 1 + SPIN_READS + sleeps);
+        assert_eq!(board.read(|| clock.raw()).map(|t| t.unix_ns), Some(7_000_000_000));
+    }
+
+    #[test]
+    fn publish_does_not_sleep_once_the_mark_has_passed() {
+        // A raw clock 1 us on at every read: the mark passes within the spin.
+        let now = Cell::new(0i64);
+        let raw = || {
+            now.set(now.get() + 1_000);
+            now.get()
+        };
+        let board = ClockBoard::new();
+        board.publish_with(raw, |_| panic!("slept"), |c| reading_from(c, 1));
+        assert!(now.get() / 1_000 <= 1 + AHEAD_NS / 1_000);
     }
 
     #[test]
