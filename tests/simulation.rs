@@ -334,3 +334,26 @@ fn a_fast_wandering_oscillator_is_tracked() {
     assert!(median(&r, |f| f.freq_64s) < 1.28, "frequency error {}", median(&r, |f| f.freq_64s));
     assert!(r.iter().all(|f| f.sync_time.is_some_and(|t| t < 200.0)), "within 1 ms for good from the start-up");
 }
+
+#[test]
+fn all_servers_agree_and_the_clock_does_not_the_clock_moved() {
+    // Three servers that agree; at 3000 s the clock's rate changes by
+    // 200 ppm (somebody slews it, or the oscillator jumps). Each source's
+    // newest sample then disagrees with its own estimate: before the fix
+    // each was left out in turn, nothing steered, and the clock ended 1.4 s
+    // off with every client unsynchronised (seeds 1..=4). Now a majority of
+    // sources disagreeing with themselves means the clock moved.
+    let c = ServerModel::chrony();
+    let base = Scenario {
+        servers: vec![c.clone(), c.clone(), c.clone()],
+        meddle: Some((3000.0, 0.0, 200e-6)),
+        ..Scenario::default()
+    };
+    for f in runs(&base, 4) {
+        assert!(f.sync_time.is_some_and(|t| t < 4500.0), "{:?}", f.sync_time);
+        assert!(f.final_offset.abs() < 1e-3, "{}", f.final_offset);
+        assert!(f.max_offset < 0.1, "{}", f.max_offset);
+        assert!(f.unsynced_secs < 300, "{} s without has_sync", f.unsynced_secs);
+        assert!(f.synced.iter().all(|&s| s), "{:?}", f.synced);
+    }
+}

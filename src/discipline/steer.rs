@@ -563,11 +563,16 @@ impl Steering {
             .filter_map(|(i, s)| Some((SourceId(i as u32), s.as_ref()?.interval(&self.frame, t, self.aging())?)))
             .unzip();
         let possible = self.sources.iter().flatten().filter(|s| s.reachable).count();
-        // A source disagreeing with itself counts only when it is alone.
+        // A source disagreeing with itself counts only when it is alone, or
+        // when most sources do: then it is the clock that moved (its rate
+        // changed, or somebody stepped it), not every server's time, and
+        // selection among them decides.
+        let consistent = ids.iter().filter(|sid| self.source(**sid).is_some_and(|s| s.consistent)).count();
+        let clock_moved = 2 * (ids.len() - consistent) > ids.len();
         let (ids, intervals): (Vec<SourceId>, Vec<Interval>) = ids
             .into_iter()
             .zip(intervals)
-            .filter(|(sid, _)| possible == 1 || self.source(*sid).is_some_and(|s| s.consistent))
+            .filter(|(sid, _)| possible == 1 || clock_moved || self.source(*sid).is_some_and(|s| s.consistent))
             .unzip();
         // Per slot: its index among the intervals, and whether it is combined.
         let mut index = Index { at: vec![usize::MAX; self.sources.len()], combined: vec![false; self.sources.len()] };
