@@ -357,3 +357,54 @@ fn all_servers_agree_and_the_clock_does_not_the_clock_moved() {
         assert!(f.synced.iter().all(|&s| s), "{:?}", f.synced);
     }
 }
+#[test]
+fn a_single_foreign_step_is_an_event_not_another_discipline() {
+    // Somebody else steps the clock once by +-100 s at 150 s (chrony's test:
+    // chronyd is back at 1524 s, the limit 1550 s). The owner keeps steering
+    // and steps back after three agreeing samples.
+    for step in [100.0, -100.0] {
+        for seed in 1..=5 {
+            let s = Scenario { seed, duration: 3000.0, meddle: Some((150.0, step, 0.0)), ..Scenario::default() };
+            let f = run(&s);
+            eprintln!(
+                "foreign step {step:+} s, seed {seed}: back within 1 ms at {:?} s, steps {}, stood down {} s",
+                f.sync_time, f.steps, f.foreign_secs
+            );
+            assert_eq!((f.stand_downs, f.foreign_secs), (0, 0), "{step:+} s, seed {seed}: stood down");
+            assert!(f.sync_time.is_some_and(|t| t < 1000.0), "{step:+} s, seed {seed}: {:?}", f.sync_time);
+            assert_eq!(f.steps, 2, "the start and the way back");
+        }
+    }
+}
+
+#[test]
+fn a_leap_second_the_servers_announce_is_not_another_discipline() {
+    // UTC midnight falls 3000 s into the run; the servers announce the leap
+    // second from the start, the library sets STA_INS (STA_DEL), the kernel
+    // repeats (skips) a second, raises (lowers) its TAI offset and clears
+    // the bit. Figures are against UTC.
+    let midnight = 1_800_057_600;
+    for leap_second in [1, -1] {
+        let base = Scenario { unix_start: midnight - 3000, leap_second, ..Scenario::default() };
+        assert_eq!(base.leap_at().map(|l| l.0), Some(if leap_second > 0 { 3000.0 } else { 2999.0 }));
+        for (seed, f) in runs(&base, 5).into_iter().enumerate() {
+            eprintln!(
+                "leap {leap_second:+}, seed {}: RMS {:.1} us, max {:.1} us at {} s, max after 5000 s {:.1} us, \
+                 stood down {} s, has_sync lost {} s",
+                seed + 1,
+                f.rms_offset * 1e6,
+                f.max_offset * 1e6,
+                f.max_offset_at,
+                f.steady_max * 1e6,
+                f.foreign_secs,
+                f.sync_lost_secs
+            );
+            assert_eq!(f.leaps, i32::from(leap_second), "the kernel made the leap");
+            assert_eq!((f.stand_downs, f.foreign_secs), (0, 0), "leap {leap_second:+}: stood down");
+            assert_eq!(f.sync_lost_secs, 0, "leap {leap_second:+}: has_sync lost");
+            assert_eq!(f.steps, 1, "one step at the start, none for the leap");
+            assert!(f.rms_offset < 40e-6 && f.max_offset < 250e-6, "{} {}", f.rms_offset, f.max_offset);
+            assert!(f.steady_max < 250e-6, "after the leap (the second half): {}", f.steady_max);
+        }
+    }
+}

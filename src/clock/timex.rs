@@ -49,6 +49,11 @@ pub fn observe<T: Timex>(sys: &mut T) -> (KernelState, Option<libc::timex>) {
         state.status = Some(tx.status);
         state.maxerror = Some(tx.maxerror as i64);
         state.esterror = Some(tx.esterror as i64);
+        // The TAI offset (Linux's timex has it; a leap second moves it).
+        #[cfg(target_os = "linux")]
+        {
+            state.tai = Some(tx.tai as i32);
+        }
     }
     (state, tx)
 }

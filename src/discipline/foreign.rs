@@ -1,7 +1,17 @@
 //! Noticing another owner of the clock, free of I/O: the kernel's clock
 //! state as a backend reads it, compared with what our own corrections left
 //! there. A difference we did not make (a frequency, tick, status bit, error
-//! bound or slew, or a step) means another discipline is at work.
+//! bound or slew, or a step) is a foreign change; the leap second our own
+//! STA_INS/STA_DEL announced is not one.
+//!
+//! The rule ([`ForeignWatch::judge`]): another discipline owns the clock
+//! when a change shows one that keeps acting on it — the kernel's PLL/FLL
+//! (or PPS) loop switched on, or the frequency or tick rewritten (only a
+//! discipline steers the clock's rate) — or when a second foreign change of
+//! any kind follows the first within the quiet window (an hour by default).
+//! A single change by itself (a step, a slew, a status bit, an error bound,
+//! the TAI offset) is an event: it is taken as the new state and the owner
+//! keeps steering.
 
 use std::fmt;
 
@@ -145,11 +155,52 @@ impl fmt::Display for Finding {
     }
 }
 
+impl Finding {
+    /// Whether this change alone shows a discipline that keeps acting on
+    /// the clock: its loop in the kernel on, a daemon's error bound at first
+    /// look, or the frequency or tick rewritten. Anything else may be a
+    /// one-off event (somebody ran `date`, a leap second we did not announce).
+    pub fn is_discipline(&self) -> bool {
+        matches!(
+            self,
+            Finding::KernelLoop { .. } | Finding::RecentSync { .. } | Finding::Frequency { .. } | Finding::Tick { .. }
+        )
+    }
+}
+
+/// What [`ForeignWatch::judge`] makes of the kernel state.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Verdict {
+    /// Nothing our own actions do not explain.
+    Quiet,
+    /// A foreign change, the first within the window: an event, taken as
+    /// the new state.
+    OneOff(Finding),
+    /// Another discipline: a change only a discipline makes, or a second
+    /// foreign change `after` seconds after the `earlier` one.
+    Discipline { finding: Finding, earlier: Option<(f64, Finding)> },
+}
+
+impl fmt::Display for Verdict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Verdict::Quiet => write!(f, "no foreign change"),
+            Verdict::OneOff(finding) => write!(f, "{finding}"),
+            Verdict::Discipline { finding, earlier: None } => write!(f, "{finding}"),
+            Verdict::Discipline { finding, earlier: Some((after, first)) } => {
+                write!(f, "{finding}, {after:.0} s after another change not ours ({first})")
+            }
+        }
+    }
+}
+
 /// Watches the kernel state between our own corrections.
 #[derive(Clone, Debug, Default)]
 pub struct ForeignWatch {
     /// The state as our last action (or the last look) left it.
     base: Option<KernelState>,
+    /// The last one-off foreign change: when (CLOCK_MONOTONIC, s) and what.
+    last_event: Option<(f64, Finding)>,
 }
 
 impl ForeignWatch {
@@ -166,7 +217,9 @@ impl ForeignWatch {
             return Some(Finding::KernelLoop { status });
         }
         if let Some(rec) = ours {
-            if in_flight || (ForeignWatch { base: Some(*rec) }).check(now).is_none() {
+            // Its record explains the state, but for at most a one-off event.
+            let since = (ForeignWatch { base: Some(*rec), last_event: None }).check(now);
+            if in_flight || since.is_none_or(|f| !f.is_discipline()) {
                 return None;
             }
         }
@@ -178,10 +231,26 @@ impl ForeignWatch {
         }
     }
 
+    /// The rule (see the module's text): `now` judged against our own
+    /// actions and the last one-off change within `window` seconds. A
+    /// one-off change becomes the new base.
+    pub fn judge(&mut self, now: &KernelState, window: f64) -> Verdict {
+        let Some(finding) = self.check(now) else { return Verdict::Quiet };
+        if finding.is_discipline() {
+            return Verdict::Discipline { finding, earlier: None };
+        }
+        if let Some((at, first)) = self.last_event.filter(|e| now.at - e.0 < window) {
+            return Verdict::Discipline { finding, earlier: Some(((now.at - at).max(0.0), first)) };
+        }
+        self.last_event = Some((now.at, finding));
+        self.rebase(*now);
+        Verdict::OneOff(finding)
+    }
+
     /// What in `now` our own actions since the last [`ForeignWatch::rebase`]
     /// do not explain; `None` before the first rebase.
     pub fn check(&self, now: &KernelState) -> Option<Finding> {
-        let base = self.base.as_ref()?;
+        let base = &leap_explained(self.base.as_ref()?, now);
         if let Some(status) = now.status.filter(|s| s & LOOP_BITS != 0) {
             return Some(Finding::KernelLoop { status });
         }
@@ -228,9 +297,7 @@ impl ForeignWatch {
         }
         if let (Some(d0), Some(d)) = (base.real_minus_mono, now.real_minus_mono) {
             let by = d - d0;
-            let leap =
-                base.status.is_some_and(|s| s & (sta::INS | sta::DEL) != 0) && (by.abs() - 1.0).abs() < STEP_SLACK;
-            if by.abs() > STEP_SLACK && !leap {
+            if by.abs() > STEP_SLACK {
                 return Some(Finding::Step { by });
             }
         }
@@ -245,6 +312,44 @@ impl ForeignWatch {
     pub fn base(&self) -> Option<&KernelState> {
         self.base.as_ref()
     }
+}
+
+/// `base` with what the leap second it announced does to the kernel state
+/// once made: when STA_INS (STA_DEL) was set and the clock has since reached
+/// the next UTC midnight (23:59:59), the kernel repeats (skips) a second:
+/// CLOCK_REALTIME - CLOCK_MONOTONIC moves by -1 s (+1 s), the TAI offset by
+/// +1 (-1), and the bit may be cleared (Linux clears it). Each of these is
+/// allowed, not required (a kernel without a TAI offset, a look in the last
+/// second before the leap).
+fn leap_explained(base: &KernelState, now: &KernelState) -> KernelState {
+    let mut b = *base;
+    let Some(status) = base.status else { return b };
+    let by = match (status & sta::INS != 0, status & sta::DEL != 0) {
+        (true, false) => -1.0,
+        (false, true) => 1.0,
+        _ => return b,
+    };
+    let (Some(d0), Some(d)) = (base.real_minus_mono, now.real_minus_mono) else { return b };
+    // CLOCK_REALTIME then, and now as if the second had not been repeated
+    // (skipped): past the leap point once it is reached.
+    let (then, continued) = (base.at + d0, now.at + d - by);
+    let ahead = if by < 0.0 { 0.0 } else { 1.0 };
+    let point = ((then + ahead) / 86_400.0).floor() * 86_400.0 + 86_400.0 - ahead;
+    if continued < point - STEP_SLACK {
+        return b;
+    }
+    if (d - d0 - by).abs() <= STEP_SLACK {
+        b.real_minus_mono = Some(d0 + by);
+    }
+    if let (Some(t0), Some(t)) = (base.tai, now.tai) {
+        if t == t0 - by as i32 {
+            b.tai = Some(t);
+        }
+    }
+    if let Some(s) = now.status {
+        b.status = Some(status & !(sta::INS | sta::DEL) | s & status & (sta::INS | sta::DEL));
+    }
+    b
 }
 
 /// What the host lock's file says of the library's last owner of the clock.
@@ -427,19 +532,89 @@ mod tests {
         assert_eq!(w.check(&after_one_s), None);
     }
 
+    /// Our state 30 s before a UTC midnight, STA_INS (STA_DEL) announced.
+    fn before_midnight(bit: i32) -> KernelState {
+        KernelState { real_minus_mono: Some(1_700_006_400.0 - 1030.0), status: Some(sta::NANO | bit), ..ours() }
+    }
+
     #[test]
-    fn a_leap_second_is_not_a_foreign_step() {
-        let mut w = ForeignWatch::new();
-        w.rebase(KernelState { status: Some(sta::NANO | sta::INS), ..ours() });
-        let after = KernelState {
-            at: 1002.0,
-            status: Some(sta::NANO | sta::INS),
-            maxerror: Some(2500),
-            real_minus_mono: Some(1.7e9 - 1.0),
-            slew_left: Some(0.001),
+    fn the_leap_second_we_announced_is_no_foreign_change() {
+        for (bit, by) in [(sta::INS, -1.0), (sta::DEL, 1.0)] {
+            let mut w = ForeignWatch::new();
+            let base = before_midnight(bit);
+            w.rebase(base);
+            // 40 s on: the second repeated (skipped), TAI moved, the bit cleared.
+            let after = KernelState {
+                at: 1040.0,
+                real_minus_mono: Some(base.real_minus_mono.unwrap() + by),
+                tai: Some(37 - by as i32),
+                status: Some(sta::NANO),
+                maxerror: Some(1500 + 40 * 500),
+                slew_left: Some(0.0),
+                ..base
+            };
+            assert_eq!(w.check(&after), None, "{bit:#x}");
+            // Linux may leave the bit set; a kernel without a TAI offset.
+            assert_eq!(w.check(&KernelState { status: base.status, tai: Some(37), ..after }), None);
+            // Not at midnight it is a step, and the TAI offset somebody's write.
+            let early = KernelState { at: 1010.0, maxerror: Some(1500 + 10 * 500), ..after };
+            assert!(w.check(&early).is_some(), "{bit:#x}: a leap 20 s before midnight");
+            let unannounced = KernelState { status: Some(sta::NANO), ..base };
+            w.rebase(unannounced);
+            assert!(w.check(&after).is_some(), "{bit:#x}: a leap we did not announce");
+            // Two seconds at once are not a leap second.
+            w.rebase(base);
+            let two = KernelState { real_minus_mono: Some(base.real_minus_mono.unwrap() + 2.0 * by), ..after };
+            assert!(matches!(w.check(&two), Some(Finding::Step { .. })));
+        }
+    }
+
+    #[test]
+    fn one_foreign_change_is_an_event_a_second_within_the_window_a_discipline() {
+        let mut w = watch();
+        let at = |t: f64| KernelState {
+            at: t,
+            maxerror: Some(1500 + (t - 1000.0) as i64 * 500),
+            slew_left: Some(0.0),
             ..ours()
         };
-        assert_eq!(w.check(&after), None);
+        assert_eq!(w.judge(&at(1004.0), 3600.0), Verdict::Quiet);
+        let stepped = KernelState { real_minus_mono: Some(1.7e9 + 100.0), ..at(1010.0) };
+        assert!(matches!(w.judge(&stepped, 3600.0), Verdict::OneOff(Finding::Step { .. })));
+        assert_eq!(
+            w.check(&KernelState { at: 1020.0, maxerror: Some(1500 + 20 * 500), ..stepped }),
+            None,
+            "the new base"
+        );
+        // A second step within the hour: somebody keeps at it.
+        let again = KernelState {
+            at: 2000.0,
+            real_minus_mono: Some(1.7e9 + 99.0),
+            maxerror: Some(1500 + 1000 * 500),
+            ..stepped
+        };
+        let v = w.judge(&again, 3600.0);
+        assert!(
+            matches!(
+                v,
+                Verdict::Discipline { finding: Finding::Step { .. }, earlier: Some((_, Finding::Step { .. })) }
+            ),
+            "{v:?}"
+        );
+        assert!(v.to_string().contains("990 s after another change not ours"), "{v}");
+        // More than the window later it is one-off again.
+        let mut w = watch();
+        assert!(matches!(w.judge(&stepped, 100.0), Verdict::OneOff(_)));
+        let later = KernelState { at: 1200.0, maxerror: Some(1500 + 200 * 500), esterror: Some(9), ..stepped };
+        assert!(matches!(w.judge(&later, 100.0), Verdict::OneOff(Finding::EstError { .. })));
+        // Only a discipline sets the frequency or the tick, or turns its loop on.
+        for state in [
+            KernelState { freq: Some(5 << 16), ..at(1004.0) },
+            KernelState { tick: Some(10_001), ..at(1004.0) },
+            KernelState { status: Some(sta::NANO | sta::PLL), ..at(1004.0) },
+        ] {
+            assert!(matches!(watch().judge(&state, 3600.0), Verdict::Discipline { earlier: None, .. }), "{state:?}");
+        }
     }
 
     #[test]

@@ -8,7 +8,11 @@
 //! - against the host's own time daemon: the kernel's clock state is read
 //!   before every correction ([`ForeignWatch`]); a discipline that is not
 //!   ours makes it stand down (measure only) until that discipline has
-//!   been quiet for [`Options::quiet`].
+//!   been quiet for [`Options::quiet`]. A discipline is a change only one
+//!   makes (the kernel's loop on, the frequency or tick rewritten) or a
+//!   second foreign change within [`Options::quiet`] of the first; a single
+//!   one (a step, a leap second we did not announce) is an event the owner
+//!   steers on after.
 //!
 //! A client's [`Membership`] is its seat at the owner; what the owner says
 //! of it (its role, whether the process steers) comes back through a
@@ -22,7 +26,7 @@ use std::sync::{Arc, LazyLock, Mutex, MutexGuard, Once};
 use std::time::{Duration, Instant};
 
 use crate::clock::{ClockBackend, ClockError};
-use crate::discipline::foreign::{ForeignWatch, KernelState, OwnerRecord, RecordPhase};
+use crate::discipline::foreign::{ForeignWatch, KernelState, OwnerRecord, RecordPhase, Verdict};
 use crate::discipline::{Correction, Decision, Role, SourceId, Steering, Why};
 use crate::proto::client::Steered;
 use crate::proto::validate::Sample;
@@ -35,6 +39,8 @@ pub const OVERRIDE_ENV_VAR: &str = "PROSSNTP_CLOCK_OWNER";
 /// How long another discipline must have left the clock alone before the
 /// owner steers again, seconds: longer than the longest poll interval of
 /// chronyd and ntpd (1024 s by default) and systemd-timesyncd (2048 s).
+/// Also the window in which a second one-off foreign change (a step, say)
+/// after a first means another discipline.
 pub const FOREIGN_QUIET_SECS: f64 = 3600.0;
 
 /// A sink for trace lines.
@@ -394,6 +400,29 @@ impl Clock {
         record(host, options, RecordPhase::StandingDown, obs, obs.at);
     }
 
+    /// Steering: whether `obs` shows another discipline (the owner then
+    /// stands down). A one-off foreign change is traced and steered on.
+    fn foreign(&mut self, host: &mut dyn HostLock, options: &Options, trace: TraceFn, obs: &KernelState) -> bool {
+        if options.override_foreign {
+            return false;
+        }
+        match self.watch.judge(obs, options.quiet) {
+            Verdict::Quiet => false,
+            Verdict::OneOff(finding) => {
+                trace(&format!(
+                    "prossntp: {finding}: a one-off change, steering on (another within {:.0} s would mean another \
+                     discipline)",
+                    options.quiet
+                ));
+                false
+            }
+            verdict @ Verdict::Discipline { .. } => {
+                self.stand_down(host, options, trace, &verdict.to_string(), obs);
+                true
+            }
+        }
+    }
+
     /// A sample from `id`: the whole decision, applied.
     fn sample(
         &mut self,
@@ -410,8 +439,7 @@ impl Clock {
             return if self.mode == Mode::Refused { Steered::ClockRefused } else { Steered::NotSteering };
         }
         let obs = self.backend.observe();
-        if let Some(finding) = self.watch.check(&obs).filter(|_| !options.override_foreign) {
-            self.stand_down(host, options, trace, &finding.to_string(), &obs);
+        if self.foreign(host, options, trace, &obs) {
             self.publish(Some(id), trace);
             return Steered::NotSteering;
         }
@@ -481,8 +509,7 @@ impl Clock {
             return;
         }
         let obs = self.backend.observe();
-        if let Some(finding) = self.watch.check(&obs).filter(|_| !options.override_foreign) {
-            self.stand_down(host, options, trace, &finding.to_string(), &obs);
+        if self.foreign(host, options, trace, &obs) {
             return self.publish(None, trace);
         }
         let mut result = Ok(());

@@ -143,6 +143,34 @@ fn a_foreign_discipline_is_noticed_and_left_alone_until_it_is_quiet() {
 }
 
 #[test]
+fn one_foreign_step_is_steered_on_a_second_within_the_quiet_window_is_a_discipline() {
+    let host = Host::new();
+    let owner = host.owner(Solo::default(), 1, 100.0);
+    let m = owner.join(host.backend(), None, no_trace);
+    for i in 0..4 {
+        host.advance(2.0 * i as f64);
+        assert!(matches!(m.sample(secs(2.0 * i as f64), &host.measure(0.0005)), Steered::Applied(_)));
+    }
+    // Somebody runs `date` once: an event, not a discipline.
+    host.advance(9.0);
+    lock(&host.model).meddle(100.0, 0.0);
+    for i in 0..5 {
+        let t = 10.0 + 2.0 * i as f64;
+        host.advance(t);
+        assert_ne!(m.sample(secs(t), &host.measure(0.0005)), Steered::NotSteering, "at {t} s");
+        assert!(m.view().steering);
+    }
+    // Again 50 s later, within the 100 s window: somebody keeps stepping it.
+    host.advance(59.0);
+    lock(&host.model).meddle(-3.0, 0.0);
+    host.advance(60.0);
+    assert_eq!(m.sample(secs(60.0), &host.measure(0.0005)), Steered::NotSteering);
+    let v = m.view();
+    assert_eq!(v.not_steering, NotSteering::Foreign);
+    assert!(v.detail.contains("s after another change not ours"), "{}", v.detail);
+}
+
+#[test]
 fn a_kernel_pll_found_at_the_start_means_standing_down_at_once() {
     let host = Host::new();
     lock(&host.model).status = libc::STA_PLL;

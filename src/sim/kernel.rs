@@ -1,8 +1,9 @@
 //! A modelled kernel clock, reached through the same seams as the real one
 //! (`Timex` for adjtimex/ntp_adjtime, `Posix` for adjtime/clock_settime):
 //! an oscillator with a frequency error that random-walks, the frequency
-//! correction and tick set by the backend, the one-shot slew at 500 ppm, and
-//! steps. Time is true time in seconds.
+//! correction and tick set by the backend, the one-shot slew at 500 ppm,
+//! steps, and leap seconds as Linux makes them (STA_INS/STA_DEL, the TAI
+//! offset). Time is true time in seconds.
 
 use std::sync::{Arc, Mutex};
 
@@ -46,6 +47,13 @@ pub struct Model {
     pub raw_phase: f64,
     /// A slew of the wall clock by somebody else, s/s (see [`Model::meddle`]).
     pub meddling: f64,
+    /// The kernel's TAI offset (`timex.tai`, ADJ_TAI), seconds.
+    pub tai: i32,
+    /// The local clock's UTC (Unix) time when `local()` reads 0, seconds:
+    /// where its midnights fall, for leap seconds.
+    pub epoch: f64,
+    /// Leap seconds the kernel made: +1 inserted, -1 deleted.
+    pub leaps: i32,
     rng: Rng,
 }
 
@@ -67,6 +75,9 @@ impl Model {
             stepped: 0.0,
             raw_phase: 0.0,
             meddling: 0.0,
+            tai: 0,
+            epoch: 0.0,
+            leaps: 0,
             rng: Rng::new(seed ^ 0x6b65_726e),
         }
     }
@@ -114,12 +125,52 @@ impl Model {
         self.now + self.phase
     }
 
+    /// The local clock's UTC (Unix) time now, seconds.
+    pub fn utc(&self) -> f64 {
+        self.epoch + self.local()
+    }
+
+    /// With STA_INS (STA_DEL) set: the UTC time at which the kernel makes
+    /// the leap second, the next midnight (the second before it).
+    fn leap_point(&self) -> Option<f64> {
+        let (ins, del) = (self.status & libc::STA_INS != 0, self.status & libc::STA_DEL != 0);
+        if ins == del {
+            return None;
+        }
+        let ahead = if ins { 0.0 } else { 1.0 };
+        // (Less 10 ms: a step toward it may end a little beyond.)
+        let midnight = ((self.utc() + ahead - 0.01) / 86_400.0).floor() * 86_400.0 + 86_400.0;
+        Some(midnight - ahead)
+    }
+
+    /// As Linux does at the leap point: an inserted second is repeated (the
+    /// clock steps back 1 s, the TAI offset grows by 1), a deleted one
+    /// skipped; the kernel clears STA_INS/STA_DEL.
+    fn leap(&mut self) {
+        let by = if self.status & libc::STA_INS != 0 { -1.0 } else { 1.0 };
+        self.phase += by;
+        self.stepped += by;
+        self.tai -= by as i32;
+        self.leaps -= by as i32;
+        self.status &= !(libc::STA_INS | libc::STA_DEL);
+    }
+
     /// Advances true time to `t`, stopping at every second boundary, where
-    /// the next chunk of the one-shot slew is taken.
+    /// the next chunk of the one-shot slew is taken, and at a leap point.
     pub fn advance_to(&mut self, t: f64) {
         while self.now < t {
             let boundary = self.now.floor() + 1.0;
-            let end = t.min(boundary);
+            let mut end = t.min(boundary);
+            // The local clock runs within 0.1 % of true time: stop where it
+            // reaches the leap point (within a microsecond).
+            let leap_at = self.leap_point().map(|p| self.now + (p - self.utc()));
+            if let Some(at) = leap_at {
+                if at <= self.now + 1e-6 {
+                    self.leap();
+                    continue;
+                }
+                end = end.min(at);
+            }
             let dt = end - self.now;
             self.phase += (self.freq_error() + self.chunk + self.meddling) * dt;
             self.raw_phase += self.osc * dt;
@@ -144,9 +195,11 @@ impl Model {
 #[derive(Clone)]
 pub struct SimKernel(pub Arc<Mutex<Model>>);
 
-/// The model's CLOCK_MONOTONIC (true time) and REALTIME - MONOTONIC (the steps).
+/// The model's CLOCK_MONOTONIC (the local clock less its steps: slews and
+/// frequency move it, as on Linux) and REALTIME - MONOTONIC (the epoch and
+/// the steps, leap seconds included).
 fn clocks(m: &Model) -> (f64, f64) {
-    (m.now, m.stepped)
+    (m.now + m.phase - m.stepped, m.epoch + m.stepped)
 }
 
 impl Timex for SimKernel {
@@ -184,12 +237,16 @@ impl Timex for SimKernel {
             if modes & libc::ADJ_ESTERROR != 0 {
                 m.esterror = tx.esterror as i64;
             }
+            if modes & libc::ADJ_TAI != 0 {
+                m.tai = tx.constant as i32;
+            }
         }
         tx.freq = (m.freq * 1e6 * 65536.0).round() as libc::c_long;
         tx.tick = m.tick as libc::c_long;
         tx.status = m.status;
         tx.maxerror = m.maxerror as libc::c_long;
         tx.esterror = m.esterror as libc::c_long;
+        tx.tai = m.tai as _;
         Ok(libc::TIME_OK)
     }
 }

@@ -192,6 +192,13 @@ pub struct Scenario {
     /// and from then on slews it at `.2` s/s (the clients' own clocks must
     /// not notice).
     pub meddle: Option<(f64, f64, f64)>,
+    /// The servers' UTC (Unix) time at true time 0, seconds.
+    pub unix_start: i64,
+    /// A leap second at the first UTC midnight of the run: +1 inserted, -1
+    /// deleted, 0 none. The servers announce it (leap indicator 1 or 2)
+    /// during the day before and their UTC repeats (skips) a second; the
+    /// figures then measure the clock against UTC.
+    pub leap_second: i8,
 }
 
 impl Default for Scenario {
@@ -224,6 +231,8 @@ impl Default for Scenario {
             trace: false,
             late_handling: 0.0,
             meddle: None,
+            unix_start: UNIX_BASE,
+            leap_second: 0,
         }
     }
 }
@@ -297,6 +306,41 @@ impl Scenario {
             ),
             ("3 paths, the best server goes away at 5000 s", with(gone)),
         ]
+    }
+
+    /// The leap second: the true time at which the servers' UTC repeats
+    /// (skips) a second, and its sign.
+    pub fn leap_at(&self) -> Option<(f64, i8)> {
+        if self.leap_second == 0 {
+            return None;
+        }
+        let midnight = (self.unix_start.div_euclid(86_400) + 1) * 86_400;
+        // A deleted second is 23:59:59: UTC goes from 23:59:58 to 00:00:00.
+        let point = midnight - if self.leap_second > 0 { 0 } else { 1 };
+        Some(((point - self.unix_start) as f64, self.leap_second))
+    }
+
+    /// UTC minus the servers' uniform time scale at true time `t`, seconds:
+    /// -1 after an inserted leap second, +1 after a deleted one.
+    fn utc_shift(&self, t: f64) -> f64 {
+        match self.leap_at() {
+            Some((at, sign)) if t >= at => -f64::from(sign),
+            _ => 0.0,
+        }
+    }
+
+    /// The leap indicator the servers send at true time `t`.
+    fn leap_indicator(&self, t: f64) -> u8 {
+        match self.leap_at() {
+            Some((at, sign)) if t < at && t >= at - 86_400.0 => {
+                if sign > 0 {
+                    1
+                } else {
+                    2
+                }
+            }
+            _ => 0,
+        }
     }
 
     /// The servers: `servers`, or the one the scenario's own path fields describe.
@@ -394,12 +438,21 @@ pub struct Figures {
     pub unsynced_secs: u32,
     /// The clock's offset at the end, seconds.
     pub final_offset: f64,
+    /// Times the owner began standing down for another discipline, and the
+    /// seconds it stood down.
+    pub stand_downs: u32,
+    pub foreign_secs: u32,
+    /// Seconds in which a client that had had `has_sync = 1` lacked it.
+    pub sync_lost_secs: u32,
+    /// Leap seconds the kernel made (+1 inserted, -1 deleted).
+    pub leaps: i32,
 }
 
 const UNIX_BASE: i64 = 1_800_000_000;
 
-fn ntp(t: f64) -> NtpTimestamp {
-    NtpTimestamp::from_unix(UNIX_BASE, 0).plus(NtpDuration::from_seconds(t))
+/// The NTP timestamp of `t` seconds after Unix time `base`.
+fn ntp(base: i64, t: f64) -> NtpTimestamp {
+    NtpTimestamp::from_unix(base, 0).plus(NtpDuration::from_seconds(t))
 }
 
 fn backend(kind: Backend, kernel: &SimKernel) -> Box<dyn ClockBackend> {
@@ -444,11 +497,13 @@ struct Node {
     gap_at_send: i64,
     /// The owner's step count when the last request left.
     steps_at_send: u64,
+    /// It has had has_sync = 1.
+    ever_synced: bool,
 }
 
-/// The modelled wall clock, Unix ns.
+/// The modelled wall clock, Unix ns (its epoch is a whole second).
 fn wall_ns(m: &Model) -> i64 {
-    UNIX_BASE * 1_000_000_000 + (m.local() * 1e9).round() as i64
+    m.epoch as i64 * 1_000_000_000 + (m.local() * 1e9).round() as i64
 }
 
 /// The modelled raw clock, ns (the host has been up an hour).
@@ -456,15 +511,16 @@ fn raw_ns(m: &Model) -> i64 {
     3_600_000_000_000 + (m.raw() * 1e9).round() as i64
 }
 
-/// A server's true time at true time `t`, Unix ns.
-fn server_ns(server: &ServerModel, t: f64) -> i64 {
-    UNIX_BASE * 1_000_000_000 + ((t + server.offset_at(t)) * 1e9).round() as i64
+/// A server's UTC at true time `t`, Unix ns.
+fn server_ns(s: &Scenario, server: &ServerModel, t: f64) -> i64 {
+    s.unix_start * 1_000_000_000 + ((t + server.offset_at(t) + s.utc_shift(t)) * 1e9).round() as i64
 }
 
 /// Runs `s` and measures it.
 pub fn run(s: &Scenario) -> Figures {
     let model = Arc::new(Mutex::new(Model::new(s.initial_phase, s.initial_freq, s.freq_walk, s.seed)));
     lock(&model).set_kernel_freq(s.kernel_freq_ppm);
+    lock(&model).epoch = s.unix_start as f64;
     let kernel = SimKernel(model.clone());
     let mut rng = Rng::new(s.seed);
     let options = Options { override_foreign: false, quiet: s.foreign_quiet, pid: 1 };
@@ -506,12 +562,14 @@ pub fn run(s: &Scenario) -> Figures {
                 module: ModuleClock::new(),
                 gap_at_send: 0,
                 steps_at_send: 0,
+                ever_synced: false,
             }
         })
         .collect();
     let single = s.servers.is_empty();
-    // The clock's error against what it follows: the one server's clock, or true time.
-    let truth = |t: f64| if single { nodes_offset_single(s, t) } else { 0.0 };
+    // The clock's error against what it follows: the one server's clock, or
+    // true time; UTC in either case.
+    let truth = |t: f64| (if single { nodes_offset_single(s, t) } else { 0.0 }) + s.utc_shift(t);
     let first_false = s.servers.iter().map(|m| m.turns.map_or(m.offset, |t| t.1)).find(|o| o.abs() > 1e-3);
     let mut offsets = vec![];
     let mut estimate_errors = vec![];
@@ -525,6 +583,7 @@ pub fn run(s: &Scenario) -> Figures {
     let (mut own_errors, mut own_bounds, mut own_over) = (vec![], vec![], 0);
     let (mut max_kernel_freq, mut max_freq_change, mut unsynced_secs) = (0.0f64, 0.0f64, 0u32);
     let mut last_kernel_freq = lock(&model).kernel_freq();
+    let (mut stand_downs, mut foreign_secs, mut sync_lost_secs, mut standing) = (0, 0, 0, false);
     // Phase less steps at the last sample, for the adjtime rate.
     let mut last_unstepped = None;
     loop {
@@ -544,7 +603,14 @@ pub fn run(s: &Scenario) -> Figures {
         let now = Duration::from_secs_f64(t);
         if t == next_sample {
             let m = lock(&model);
-            let err = m.phase - truth(t);
+            let mut err = m.phase - truth(t);
+            // At the leap point itself the clock (at its UTC midnight) and
+            // UTC (at true midnight) leap microseconds apart: a reading
+            // between them is off by the whole second.
+            if s.leap_at().is_some_and(|(at, _)| (t - at).abs() < 1e-3) {
+                let apart = f64::from(m.leaps) + s.utc_shift(t);
+                err += if (err + apart).abs() < err.abs() { apart } else { 0.0 };
+            }
             offsets.push(err);
             if let Some(f) = first_false.filter(|_| t >= s.figures_from) {
                 toward_false = toward_false.max(err * f.signum());
@@ -569,6 +635,17 @@ pub fn run(s: &Scenario) -> Figures {
                 over_bound += (err.abs() > bound) as u32;
                 over_est += (err.abs() > est) as u32;
             }
+            let foreign = nodes
+                .iter()
+                .filter_map(|n| n.membership.as_ref())
+                .any(|m| m.view().not_steering == crate::owner::NotSteering::Foreign);
+            stand_downs += (foreign && !standing) as u32;
+            foreign_secs += foreign as u32;
+            standing = foreign;
+            for n in &mut nodes {
+                n.ever_synced |= n.client.synced();
+                sync_lost_secs += (n.ever_synced && !n.client.synced()) as u32;
+            }
             let raw = raw_ns(&lock(&model));
             for n in &mut nodes {
                 if n.client.synced() {
@@ -579,7 +656,7 @@ pub fn run(s: &Scenario) -> Figures {
                 }
                 if n.module.reading().synced {
                     let own = n.module.reading().at(raw);
-                    let err = (own.unix_ns - server_ns(&n.server, t)).abs() as f64 * 1e-9;
+                    let err = (own.unix_ns - server_ns(s, &n.server, t)).abs() as f64 * 1e-9;
                     own_over += (err > own.error_bound) as u32;
                     if t >= s.figures_from {
                         own_errors.push(err);
@@ -617,7 +694,10 @@ pub fn run(s: &Scenario) -> Figures {
                 let (stamped, raw) = {
                     let m = lock(&model);
                     let (wall, raw) = (wall_ns(&m), raw_ns(&m));
-                    (stamped.unwrap_or(Stamped { t4: ntp(m.local()), unix_ns: wall, gap: wall - raw }), raw)
+                    (
+                        stamped.unwrap_or(Stamped { t4: ntp(s.unix_start, m.local()), unix_ns: wall, gap: wall - raw }),
+                        raw,
+                    )
                 };
                 let Stamped { t4, unix_ns: t4_unix_ns, gap } = stamped;
                 let replies = n.client.counters().valid_replies;
@@ -635,19 +715,23 @@ pub fn run(s: &Scenario) -> Figures {
                 }
                 if n.client.counters().valid_replies > replies && t >= s.figures_from {
                     let m = lock(&model);
-                    let target = if single { truth(t) } else { n.server.offset_at(t) };
+                    let target = if single { truth(t) } else { n.server.offset_at(t) + s.utc_shift(t) };
                     estimate_errors.push((n.client.tracker().last_offset() + m.phase - target).abs());
                 }
             }
             if n.client.deadline().is_some_and(|d| d.as_secs_f64() == t) {
                 n.client.handle_timeout(now, rng.next_u64());
             }
-            drain(&mut nodes, k, t, now, &model, &mut rng);
+            drain(s, &mut nodes, k, t, now, &model, &mut rng);
         }
     }
-    let steps = lock(&model).steps;
+    let (steps, leaps) = {
+        let m = lock(&model);
+        (m.steps, m.leaps)
+    };
     let mut f = figures(&offsets, &freqs, s.figures_from as usize);
-    f.steps = steps;
+    (f.steps, f.leaps) = (steps, leaps);
+    (f.stand_downs, f.foreign_secs, f.sync_lost_secs) = (stand_downs, foreign_secs, sync_lost_secs);
     (f.over_bound_secs, f.over_esterror_secs) = (over_bound, over_est);
     let from = (s.figures_from as usize).min(offsets.len());
     f.startup_max = offsets[10.min(from)..from].iter().fold(0.0, |m: f64, x| m.max(x.abs()));
@@ -693,7 +777,7 @@ fn nodes_offset_single(s: &Scenario, t: f64) -> f64 {
 }
 
 /// Carries out node `k`'s outputs at true time `t`; role news goes to every node.
-fn drain(nodes: &mut [Node], k: usize, t: f64, now: Duration, model: &Arc<Mutex<Model>>, rng: &mut Rng) {
+fn drain(s: &Scenario, nodes: &mut [Node], k: usize, t: f64, now: Duration, model: &Arc<Mutex<Model>>, rng: &mut Rng) {
     while let Some(out) = nodes[k].client.poll_output() {
         let n = &mut nodes[k];
         match out {
@@ -701,7 +785,7 @@ fn drain(nodes: &mut [Node], k: usize, t: f64, now: Duration, model: &Arc<Mutex<
                 n.steps_at_send = n.membership.as_ref().map_or(0, Membership::steps);
                 {
                     let m = lock(model);
-                    n.client.on_sent(ntp(m.local()));
+                    n.client.on_sent(ntp(s.unix_start, m.local()));
                     n.gap_at_send = wall_ns(&m) - raw_ns(&m);
                 }
                 let srv = &n.server;
@@ -716,9 +800,10 @@ fn drain(nodes: &mut [Node], k: usize, t: f64, now: Duration, model: &Arc<Mutex<
                 };
                 let arrive_server = t + one_way(rng, !srv.queue_on_return, t, true) + srv.asymmetry;
                 let req = Packet::parse(&request).unwrap();
-                let stamp = ntp(arrive_server + srv.offset_at(arrive_server));
+                let stamp =
+                    ntp(s.unix_start, arrive_server + srv.offset_at(arrive_server) + s.utc_shift(arrive_server));
                 let reply = Packet {
-                    leap: 0,
+                    leap: s.leap_indicator(arrive_server),
                     version: NTP_VERSION,
                     mode: MODE_SERVER,
                     stratum: 1,
