@@ -45,6 +45,7 @@ fn main() {
         Some("hard") => return hard_networks(seeds),
         Some("own") => return own_clock(seeds),
         Some("link") => return intermittent_link(seeds),
+        Some("recovery") => return recovery(seeds),
         _ => {}
     }
     let d = Scenario::default();
@@ -73,6 +74,29 @@ fn main() {
     }
     own_clock(seeds);
     intermittent_link(seeds);
+    recovery(seeds);
+}
+
+/// The clock never runs away: start-up from any kernel state, steps with
+/// replies in flight, events that are not disciplines, wander, outages.
+fn recovery(seeds: u64) {
+    println!("\nRecovery ({seeds} seeds; median / worst): sync = the first second after which |offset| <= 1 ms holds to the end; max offset = the largest |offset| after start-up (from 210 s; 60 s in the 300 s runs), us; kernel frequency = the largest |frequency correction| (tick included) and the largest change in one second, ppm; unsynced = seconds after start-up with no client at has_sync = 1; requests = all clients':\n");
+    println!("| scenario | sync s | max offset us | kernel frequency ppm | largest change ppm | unsynced s | steps | requests |");
+    println!("|---|---|---|---|---|---|---|---|");
+    for (name, base) in Scenario::recovery() {
+        let runs = runs(&base, seeds);
+        let cell = |f: &dyn Fn(&Figures) -> f64, d: usize| median_worst_cell(&runs, f, d);
+        println!(
+            "| {name} | {} | {} | {} | {} | {} | {} | {} |",
+            cell(&|r| r.sync_time.unwrap_or(f64::INFINITY), 0),
+            cell(&|r| r.max_offset * 1e6, 0),
+            cell(&|r| r.max_kernel_freq, 0),
+            cell(&|r| r.max_freq_change, 0),
+            cell(&|r| r.unsynced_secs as f64, 0),
+            cell(&|r| r.steps as f64, 0),
+            cell(&|r| r.requests as f64, 0)
+        );
+    }
 }
 
 /// A link that passes packets only 1200 s in every 10,000 s: requests sent

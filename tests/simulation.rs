@@ -4,7 +4,7 @@
 #![cfg(target_os = "linux")]
 
 use prossntp::discipline::Role;
-use prossntp::sim::{median_and_worst, run, Backend, Figures, ForeignDaemon, Scenario, ServerModel};
+use prossntp::sim::{median_and_worst, run, Backend, Figures, ForeignDaemon, Scenario};
 
 fn runs(base: &Scenario, seeds: u64) -> Vec<Figures> {
     (1..=seeds).map(|seed| run(&Scenario { seed, ..base.clone() })).collect()
@@ -214,29 +214,13 @@ fn a_server_step_steps_the_own_clock_once() {
     assert!(r.iter().all(|f| f.own_over_bound_secs <= 64), "one poll interval at most");
 }
 
-/// Three agreeing servers on paths of 1 to 3 ms (plus 1 ms exponential),
-/// 2 s polls, the first step from 0.1 s off: `late` seconds between a
-/// reply's arrival (its receive stamp) and its handling, as on a loaded host.
-fn three_paths(late: f64) -> Scenario {
-    let c = ServerModel::chrony();
-    let path = |base: f64| ServerModel { delay_base: base, delay_exp_mean: 1e-3, ..c.clone() };
-    Scenario {
-        servers: vec![path(1e-3), path(2e-3), path(3e-3)],
-        late_handling: late,
-        poll: 2.0,
-        duration: 300.0,
-        figures_from: 60.0,
-        ..Scenario::default()
-    }
-}
-
 #[test]
 fn replies_in_flight_across_a_step_are_never_judged_against_the_new_clock() {
     // Handled 20 ms late, the slower servers' replies to requests sent
     // before the first step are handled after it: judged against the
     // stepped clock they read 0.1 s off, and their servers were called
     // falsetickers (every seed but one of 1..=10 before the fix).
-    for f in runs(&three_paths(0.02), 10) {
+    for f in runs(&Scenario::recovery_named("3 servers, replies handled 20 ms late across the first step"), 10) {
         assert_eq!(f.false_marks, vec![0, 0, 0], "no agreeing server is ever a falseticker");
         assert!(f.synced.iter().all(|&s| s), "{:?}", f.synced);
         assert_eq!(f.steps, 1);
@@ -250,8 +234,8 @@ fn a_kernel_frequency_left_far_off_is_owned_and_corrected() {
     // -5000 and +5000 ppm left in force by somebody (the tick 50 us off
     // nominal): the clock drifts 10 ms between two samples. Before the fix
     // step votes never agreed and the clock ended 1.4 and 1.6 s off.
-    for ppm in [-5000.0, 5000.0] {
-        let base = Scenario { kernel_freq_ppm: ppm, initial_freq: 0.0, ..three_paths(0.0) };
+    for ppm in ["-5000", "+5000"] {
+        let base = Scenario::recovery_named(&format!("3 servers, kernel left at {ppm} ppm"));
         for f in runs(&base, 6) {
             assert!(f.sync_time.is_some_and(|t| t <= 60.0), "{ppm} ppm: sync {:?}", f.sync_time);
             assert_eq!(f.unsynced_secs, 0, "{ppm} ppm");
@@ -265,8 +249,8 @@ fn a_kernel_frequency_left_far_off_is_owned_and_corrected() {
 fn an_oscillator_half_a_percent_off_is_disciplined() {
     // chrony's 003-largefreqoffset at +-0.5 %: before the fix the library
     // never synchronised (49 s off at 10,000 s).
-    for osc in [5000e-6, -5000e-6] {
-        let r = runs(&Scenario { initial_freq: osc, ..Scenario::default() }, 5);
+    for osc in ["+0.5 %", "-0.5 %"] {
+        let r = runs(&Scenario::recovery_named(&format!("oscillator {osc}")), 5);
         for f in &r {
             assert!(f.sync_time.is_some_and(|t| t <= 130.0), "{osc}: sync {:?}", f.sync_time);
             assert_eq!(f.steps, 1, "{osc}");
@@ -313,7 +297,7 @@ fn under_heavy_jitter_one_outlier_never_drops_sync() {
     // gather.
     // (The clock itself wanders by tens of ms here; in one seed of six it
     // drifts far enough for a second step.)
-    for f in runs(&Scenario { delay_exp_mean: 0.1, ..Scenario::default() }, 6) {
+    for f in runs(&Scenario::recovery_named("0.1 s exponential queueing each way"), 6) {
         assert_eq!(f.unsynced_secs, 0);
         assert!(f.role_changes[0] <= 2, "{:?}", f.role_changes);
         assert!(f.steps <= 2, "{}", f.steps);
@@ -329,7 +313,7 @@ fn a_fast_wandering_oscillator_is_tracked() {
     // of 64 s averages 1.28 / 1.54 ppm. With a fixed wander allowance the
     // library read 381 / 642 us RMS and 2.12 / 3.73 ppm; the allowance now
     // follows the innovations.
-    let r = runs(&Scenario { freq_walk: 1e-7, ..Scenario::default() }, 10);
+    let r = runs(&Scenario::recovery_named("wander 1e-7 (100x)"), 10);
     assert!(median(&r, |f| f.rms_offset) < 150e-6, "RMS {}", median(&r, |f| f.rms_offset));
     assert!(median(&r, |f| f.freq_64s) < 1.28, "frequency error {}", median(&r, |f| f.freq_64s));
     assert!(r.iter().all(|f| f.sync_time.is_some_and(|t| t < 200.0)), "within 1 ms for good from the start-up");
@@ -343,12 +327,7 @@ fn all_servers_agree_and_the_clock_does_not_the_clock_moved() {
     // each was left out in turn, nothing steered, and the clock ended 1.4 s
     // off with every client unsynchronised (seeds 1..=4). Now a majority of
     // sources disagreeing with themselves means the clock moved.
-    let c = ServerModel::chrony();
-    let base = Scenario {
-        servers: vec![c.clone(), c.clone(), c.clone()],
-        meddle: Some((3000.0, 0.0, 200e-6)),
-        ..Scenario::default()
-    };
+    let base = Scenario::recovery_named("3 servers, the clock's rate changes 200 ppm at 3000 s");
     for f in runs(&base, 4) {
         assert!(f.sync_time.is_some_and(|t| t < 4500.0), "{:?}", f.sync_time);
         assert!(f.final_offset.abs() < 1e-3, "{}", f.final_offset);

@@ -279,6 +279,57 @@ impl Scenario {
         ]
     }
 
+    /// The recovery scenarios (the clock never runs away), by name: what
+    /// the simulation table's recovery rows and the tests run.
+    pub fn recovery() -> Vec<(&'static str, Scenario)> {
+        let c = ServerModel::chrony();
+        let path = |base: f64| ServerModel { delay_base: base, delay_exp_mean: 1e-3, ..c.clone() };
+        let three = |late: f64| Scenario {
+            servers: vec![path(1e-3), path(2e-3), path(3e-3)],
+            late_handling: late,
+            poll: 2.0,
+            duration: 300.0,
+            figures_from: 60.0,
+            ..Scenario::default()
+        };
+        let d = Scenario::default();
+        let midnight = 1_800_057_600;
+        vec![
+            ("3 servers, replies handled 20 ms late across the first step", three(0.02)),
+            (
+                "3 servers, kernel left at -5000 ppm",
+                Scenario { kernel_freq_ppm: -5000.0, initial_freq: 0.0, ..three(0.0) },
+            ),
+            (
+                "3 servers, kernel left at +5000 ppm",
+                Scenario { kernel_freq_ppm: 5000.0, initial_freq: 0.0, ..three(0.0) },
+            ),
+            ("oscillator +0.5 %", Scenario { initial_freq: 5000e-6, ..d.clone() }),
+            ("oscillator -0.5 %", Scenario { initial_freq: -5000e-6, ..d.clone() }),
+            ("wander 1e-8 (10x)", Scenario { freq_walk: 1e-8, ..d.clone() }),
+            ("wander 1e-7 (100x)", Scenario { freq_walk: 1e-7, ..d.clone() }),
+            (
+                "3 servers, the clock's rate changes 200 ppm at 3000 s",
+                Scenario {
+                    servers: vec![c.clone(), c.clone(), c.clone()],
+                    meddle: Some((3000.0, 0.0, 200e-6)),
+                    ..d.clone()
+                },
+            ),
+            ("somebody steps the clock +100 s at 150 s", Scenario { meddle: Some((150.0, 100.0, 0.0)), ..d.clone() }),
+            ("somebody steps the clock -100 s at 150 s", Scenario { meddle: Some((150.0, -100.0, 0.0)), ..d.clone() }),
+            ("leap second inserted at 3000 s", Scenario { unix_start: midnight - 3000, leap_second: 1, ..d.clone() }),
+            ("leap second deleted at 3000 s", Scenario { unix_start: midnight - 3000, leap_second: -1, ..d.clone() }),
+            ("0.1 s exponential queueing each way", Scenario { delay_exp_mean: 0.1, ..d.clone() }),
+            ("link up 2000 to 3200 s only", Scenario { up: Some((10_000.0, 1200.0, 2000.0)), ..d.clone() }),
+        ]
+    }
+
+    /// One of [`Scenario::recovery`], by name.
+    pub fn recovery_named(name: &str) -> Scenario {
+        Scenario::recovery().into_iter().find(|(n, _)| *n == name).map(|(_, s)| s).expect("a recovery scenario")
+    }
+
     /// The several-server scenarios of the simulation table (chrony's default
     /// otherwise: each server on its own path, a client each, one clock).
     pub fn several_servers() -> Vec<(&'static str, Scenario)> {
