@@ -194,6 +194,11 @@ struct Estimate {
     /// Taken while our slew ran: how far off that may have read it, seconds
     /// (0 when below [`SLEW_BIAS_LIMIT`]).
     slewing: f64,
+    /// The frame's frequency sum when the fit was made: its slope less
+    /// what the frequency has changed since is its frequency error now.
+    f: f64,
+    /// When (monotonic s).
+    t: f64,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -527,7 +532,7 @@ impl Steering {
         src.estimate = if vote {
             (src.votes.len() >= STEP_AGREEMENT).then(|| {
                 let plain = Weighting { floor: Floor::Share(MIN_DELAY_SHARE), asymmetry: 0.0 };
-                estimate(fit_line(&src.votes, t, plain), frame.p, true, 0.0)
+                estimate(fit_line(&src.votes, t, plain), &frame, t, true, 0.0)
             })
         } else {
             src.votes.clear();
@@ -537,7 +542,7 @@ impl Steering {
             let how = src.register.weighting(Floor::Share(MIN_DELAY_SHARE));
             let fit = src.register.fit_best_span(t, how);
             src.jitter = fit.rms;
-            Some(estimate(fit, frame.p, false, slewing))
+            Some(estimate(fit, &frame, t, false, slewing))
         };
         if let Some(e) = src.estimate {
             src.offset = e.fit.offset;
@@ -623,7 +628,15 @@ impl Steering {
                 // is read during some slew: a frequency far off must still
                 // be corrected, as far as the samples are sure of it.)
                 let bias = (2.0 * e.slewing / e.fit.centroid.abs().max(1.0)).powi(2);
-                self.update_frequency(t, e.fit.slope, e.fit.slope_var + bias, None)
+                let var = e.fit.slope_var * e.fit.chi2.max(1.0) + bias;
+                // A source whose frequency error disagrees wildly with the
+                // other combined sources' does not set the clock's rate.
+                let others = self.others_slope(id, &combined, t);
+                if others.is_some_and(|(m, v)| (e.fit.slope - m).powi(2) > FREQ_GATE * FREQ_GATE * (var + v)) {
+                    self.freq
+                } else {
+                    self.update_frequency(t, e.fit.slope, e.fit.slope_var + bias, None)
+                }
             }
             _ => self.freq,
         };
@@ -674,6 +687,23 @@ impl Steering {
 
     fn estimate(&self, id: SourceId) -> Option<Estimate> {
         self.source(id)?.estimate
+    }
+
+    /// The other combined sources' frequency errors now (their fits' slopes
+    /// less the frequency changed since), averaged by their variances (aged
+    /// by the wander allowed), and the variance of that mean; None without
+    /// any.
+    fn others_slope(&self, id: SourceId, combined: &[(SourceId, f64)], t: f64) -> Option<(f64, f64)> {
+        let (mut inv, mut sum) = (0.0, 0.0);
+        for &(sid, _) in combined.iter().filter(|c| c.0 != id) {
+            let Some(e) = self.estimate(sid).filter(|e| !e.step && e.fit.slope_var.is_finite()) else { continue };
+            let var = e.fit.slope_var * e.fit.chi2.max(1.0) + self.wander * (t - e.t).max(0.0);
+            if var > 0.0 {
+                inv += 1.0 / var;
+                sum += (e.fit.slope - (self.frame.f - e.f)) / var;
+            }
+        }
+        (inv > 0.0).then(|| (sum / inv, 1.0 / inv))
     }
 
     /// The combined offset now, the same of the raw fits (the offset before
@@ -760,6 +790,8 @@ impl Steering {
             if let Some(e) = s.estimate.as_mut() {
                 e.offset = e.offset - (frame.p - e.p) - step;
                 e.p = 0.0;
+                // (Its frequency error now, against the fresh frame.)
+                e.f = -(frame.f - e.f) - dfreq;
                 e.step = false;
             }
             s.frame = Frame::default();
@@ -947,8 +979,8 @@ struct Index {
     combined: Vec<bool>,
 }
 
-fn estimate(fit: Fit, p: f64, step: bool, slewing: f64) -> Estimate {
-    Estimate { offset: fit.offset, p, fit, step, slewing }
+fn estimate(fit: Fit, frame: &Frame, t: f64, step: bool, slewing: f64) -> Estimate {
+    Estimate { offset: fit.offset, p: frame.p, fit, step, slewing, f: frame.f, t }
 }
 
 /// Whether two step votes can describe the same clock: within their delays

@@ -502,3 +502,27 @@ fn a_lasting_rise_of_the_delay_is_another_route() {
     }
     assert!((d.last_offset() - 300e-6).abs() < 30e-6, "{}", d.last_offset());
 }
+
+#[test]
+fn a_source_whose_rate_disagrees_with_the_others_does_not_set_the_clocks() {
+    // Three servers in agreement for a while; then the third one's time
+    // runs 50 ppm fast (it stays within its interval for some rounds, so
+    // it is still combined). Its fit's slope disagrees with the other two
+    // fits': the clock's frequency must not follow it.
+    let mut m = Many::new(3);
+    let mut t = 0.0;
+    for _ in 0..40 {
+        m.round(t, &[0.0, 0.0, 0.0]);
+        t += 16.0;
+    }
+    let before = m.d.freq_ppm();
+    let t0 = t;
+    for _ in 0..12 {
+        let drift = 50e-6 * (t - t0);
+        m.round(t, &[0.0, 0.0, drift]);
+        t += 16.0;
+    }
+    let moved = (m.d.freq_ppm() - before).abs();
+    // (Without the check: 3.4 ppm; with it 0.36.)
+    assert!(moved < 1.0, "the frequency moved {moved} ppm after the third server");
+}
