@@ -635,7 +635,11 @@ impl Steering {
                 if others.is_some_and(|(m, v)| (e.fit.slope - m).powi(2) > FREQ_GATE * FREQ_GATE * (var + v)) {
                     self.freq
                 } else {
-                    self.update_frequency(t, e.fit.slope, e.fit.slope_var + bias, None)
+                    // (Nor surer than the fit's residuals over its span
+                    // say: under heavy queueing the delays' weights can
+                    // make a fit's own variance far too small.)
+                    let scatter = (e.fit.rms / (2.0 * e.fit.centroid.abs()).max(1.0)).powi(2);
+                    self.update_frequency(t, e.fit.slope, e.fit.slope_var + bias + scatter, None)
                 }
             }
             _ => self.freq,
@@ -759,15 +763,29 @@ impl Steering {
             return Decision::Refuse(NtpDuration::from_seconds(step));
         }
         // The votes' slopes, combined by their variances, tell the frequency.
-        let (mut inv, mut weighted, mut chi2) = (0.0, 0.0, 0.0f64);
+        // How sure the votes are of their slope, for the gate: their fit's
+        // variance scaled by their scatter, and at least what their delays
+        // allow (each offset may be off by half its delay, one way or the
+        // other, over the votes' span): a few votes over a congested path
+        // can lie on a line by chance.
+        let (mut inv, mut weighted, mut evidence) = (0.0, 0.0, 0.0f64);
         for &(sid, _) in combined {
-            if let Some(f) = self.estimate(sid).filter(|e| e.step && e.fit.slope_var.is_finite()).map(|e| e.fit) {
+            let Some(src) = self.source(sid) else { continue };
+            if let Some(f) = src.estimate.filter(|e| e.step && e.fit.slope_var.is_finite()).map(|e| e.fit) {
                 inv += 1.0 / f.slope_var;
                 weighted += f.slope / f.slope_var;
-                chi2 = chi2.max(f.chi2);
+                let span = src.votes.last().zip(src.votes.first()).map_or(0.0, |(l, f)| l.t - f.t);
+                let half_delay = src.votes.iter().map(|v| v.delay / 2.0).sum::<f64>() / src.votes.len().max(1) as f64;
+                let by_delay = if span > 0.0 { (half_delay / span).powi(2) } else { f64::INFINITY };
+                evidence = evidence.max((f.slope_var * f.chi2.max(1.0)).max(by_delay));
             }
         }
-        let freq = if inv > 0.0 { self.update_frequency(t, weighted / inv, 1.0 / inv, Some(chi2)) } else { self.freq };
+        // (The gain too counts the slope as no surer than that.)
+        let freq = if inv > 0.0 {
+            self.update_frequency(t, weighted / inv, (1.0 / inv).max(evidence), Some(evidence))
+        } else {
+            self.freq
+        };
         let dfreq = freq - self.freq;
         // Every register into the current frame; then the step and the new
         // frequency as if they had always been in force, and a fresh frame
@@ -891,22 +909,21 @@ impl Steering {
     /// grows to the slope: the samples, not the old belief, set the rate,
     /// still only as far as they are sure of it. The result stays within
     /// the backend's range.
-    fn update_frequency(&mut self, t: f64, slope: f64, slope_var: f64, step_votes: Option<f64>) -> f64 {
+    fn update_frequency(&mut self, t: f64, slope: f64, slope_var: f64, step_evidence: Option<f64>) -> f64 {
         self.freq_var += self.wander * (t - self.freq_var_at).max(0.0);
         self.freq_var_at = t;
         if !slope_var.is_finite() {
             return self.freq;
         }
         let innovation = slope * slope;
-        if step_votes.is_none() {
+        if step_evidence.is_none() {
             self.adapt_wander(innovation / (self.freq_var + slope_var));
         }
         // At a step only (the clock is off its sources beyond the threshold:
-        // the frequency in force is suspect), with the slope's variance
-        // counted as large as the votes' scatter says. Elsewhere a slope
-        // several sd out is what heavy-tailed delays often give.
-        let evidence = step_votes.map(|chi2| slope_var * chi2.max(1.0));
-        if evidence.is_some_and(|ev| innovation > FREQ_GATE * FREQ_GATE * (self.freq_var + ev)) {
+        // the frequency in force is suspect), against what the votes are
+        // sure of (see `step`). Elsewhere a slope several sd out is what
+        // heavy-tailed delays often give.
+        if step_evidence.is_some_and(|ev| innovation > FREQ_GATE * FREQ_GATE * (self.freq_var + ev)) {
             self.freq_var = self.freq_var.max(innovation);
         }
         let gain = self.freq_var / (self.freq_var + slope_var);
