@@ -54,6 +54,18 @@ impl Host {
     }
 }
 
+/// A process owner (quiet window `quiet` s) and a client of it that has
+/// steered with four samples 2 s apart, 0.5 ms off.
+fn steering_from_the_start(host: &Host, quiet: f64) -> (Arc<Owner>, Membership) {
+    let owner = host.owner(Solo::default(), 1, quiet);
+    let m = owner.join(host.backend(), None, no_trace);
+    for i in 0..4 {
+        host.advance(2.0 * i as f64);
+        assert!(matches!(m.sample(secs(2.0 * i as f64), &host.measure(0.0005)), Steered::Applied(_)));
+    }
+    (owner, m)
+}
+
 fn secs(t: f64) -> Duration {
     Duration::from_secs_f64(t)
 }
@@ -104,12 +116,7 @@ fn leaving_lets_the_lock_go() {
 #[test]
 fn a_foreign_discipline_is_noticed_and_left_alone_until_it_is_quiet() {
     let host = Host::new();
-    let owner = host.owner(Solo::default(), 1, 100.0);
-    let m = owner.join(host.backend(), None, no_trace);
-    for i in 0..4 {
-        host.advance(2.0 * i as f64);
-        assert!(matches!(m.sample(secs(2.0 * i as f64), &host.measure(0.0005)), Steered::Applied(_)));
-    }
+    let (_owner, m) = steering_from_the_start(&host, 100.0);
     // chronyd sets the frequency (and error bounds).
     host.advance(9.0);
     lock(&host.model).foreign_frequency(12.5);
@@ -145,12 +152,7 @@ fn a_foreign_discipline_is_noticed_and_left_alone_until_it_is_quiet() {
 #[test]
 fn one_foreign_step_is_steered_on_a_second_within_the_quiet_window_is_a_discipline() {
     let host = Host::new();
-    let owner = host.owner(Solo::default(), 1, 100.0);
-    let m = owner.join(host.backend(), None, no_trace);
-    for i in 0..4 {
-        host.advance(2.0 * i as f64);
-        assert!(matches!(m.sample(secs(2.0 * i as f64), &host.measure(0.0005)), Steered::Applied(_)));
-    }
+    let (_owner, m) = steering_from_the_start(&host, 100.0);
     // Somebody runs `date` once: an event, not a discipline.
     host.advance(9.0);
     lock(&host.model).meddle(100.0, 0.0);
