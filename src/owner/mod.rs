@@ -26,7 +26,7 @@ use std::sync::{Arc, LazyLock, Mutex, MutexGuard, Once};
 use std::time::{Duration, Instant};
 
 use crate::clock::{ClockBackend, ClockError};
-use crate::discipline::foreign::{ForeignWatch, KernelState, OwnerRecord, RecordPhase, Verdict};
+use crate::discipline::foreign::{Finding, ForeignWatch, KernelState, OwnerRecord, RecordPhase, Verdict};
 use crate::discipline::{Correction, Decision, Role, SourceId, Steering, Why};
 use crate::proto::client::Steered;
 use crate::proto::validate::Sample;
@@ -186,6 +186,8 @@ struct Clock {
     watch: ForeignWatch,
     mode: Mode,
     links: BTreeMap<SourceId, Arc<Link>>,
+    /// One-off steps by somebody else, seen so far.
+    foreign_steps: u64,
 }
 
 struct Inner {
@@ -200,7 +202,8 @@ struct Inner {
 pub struct Owner {
     inner: Mutex<Inner>,
     epoch: Instant,
-    /// Steps applied so far (changed under `inner`'s lock, right after each).
+    /// Steps applied or found so far (changed under `inner`'s lock, right
+    /// after each).
     steps: AtomicU64,
 }
 
@@ -247,6 +250,7 @@ impl Owner {
                 mode: Mode::Starting,
                 links: BTreeMap::new(),
                 backend,
+                foreign_steps: 0,
             });
         } else if let Some(c) = &inner.clock {
             if c.backend.name() != backend.name() {
@@ -409,6 +413,7 @@ impl Clock {
         match self.watch.judge(obs, options.quiet) {
             Verdict::Quiet => false,
             Verdict::OneOff(finding) => {
+                self.foreign_steps += u64::from(matches!(finding, Finding::Step { .. }));
                 trace(&format!(
                     "prossntp: {finding}: a one-off change, steering on (another within {:.0} s would mean another \
                      discipline)",
@@ -439,9 +444,16 @@ impl Clock {
             return if self.mode == Mode::Refused { Steered::ClockRefused } else { Steered::NotSteering };
         }
         let obs = self.backend.observe();
+        let foreign_steps = self.foreign_steps;
         if self.foreign(host, options, trace, &obs) {
             self.publish(Some(id), trace);
             return Steered::NotSteering;
+        }
+        if self.foreign_steps != foreign_steps {
+            // Somebody stepped the clock since this sample's request left,
+            // perhaps while it was out: not used (nor any other in flight).
+            self.publish(Some(id), trace);
+            return Steered::Held;
         }
         let pending = self.backend.pending_slew();
         let outcome = match self.steering.sample(id, now, sample, pending) {
@@ -657,7 +669,8 @@ impl Membership {
         self.owner.since_epoch(at)
     }
 
-    /// How many times the owner has stepped the clock. Read it before a
+    /// How many times the clock has been stepped as the owner knows it (its
+    /// own steps, and one-off steps by somebody else it found). Read it before a
     /// request's send time and hand it to [`Membership::sample`] with the
     /// reply's sample: a sample whose request left before a step is not used.
     pub fn steps(&self) -> u64 {
@@ -686,8 +699,10 @@ impl Membership {
                     ));
                     return Steered::Held;
                 }
+                let foreign_steps = c.foreign_steps;
                 let outcome = c.sample(host, options, trace, id, now, sample);
-                if outcome == Steered::Applied(Correction::Step) {
+                // (Somebody else's step found on the way counts too.)
+                if outcome == Steered::Applied(Correction::Step) || c.foreign_steps != foreign_steps {
                     self.owner.steps.fetch_add(1, Ordering::SeqCst);
                 }
                 outcome
@@ -721,7 +736,13 @@ impl Membership {
     }
 
     pub fn tick(&self, now: Duration) {
-        self.owner.with_clock(|c, host, options, trace| c.tick(host, options, trace, now));
+        self.owner.with_clock(|c, host, options, trace| {
+            let foreign_steps = c.foreign_steps;
+            c.tick(host, options, trace, now);
+            if c.foreign_steps != foreign_steps {
+                self.owner.steps.fetch_add(1, Ordering::SeqCst);
+            }
+        });
     }
 
     /// What the owner says of this client now.

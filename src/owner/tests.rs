@@ -303,3 +303,23 @@ fn roles_reach_every_client_and_wake_the_others() {
 fn poll_readable_now(n: &Notifier) -> bool {
     crate::sys::poll::poll_readable(&[n.fd()], Some(Duration::ZERO)).is_ok_and(|r| r.is_ready(0))
 }
+
+#[test]
+fn a_sample_at_a_foreign_step_is_not_used_and_counts_as_a_step() {
+    let host = Host::new();
+    let (_owner, m) = steering_from_the_start(&host, 100.0);
+    let before = m.steps();
+    host.advance(9.0);
+    lock(&host.model).meddle(100.0, 0.0);
+    host.advance(10.0);
+    // The request of the sample at hand may have left before the step.
+    assert_eq!(m.sample_of_request(secs(10.0), &host.measure(0.0005), before), Steered::Held);
+    assert_eq!(m.steps(), before + 1, "requests out across it are not used either");
+    // Those sent after it are: three agreeing samples step the clock back.
+    let mut outcomes = vec![];
+    for t in [12.0, 14.0, 16.0] {
+        host.advance(t);
+        outcomes.push(m.sample_of_request(secs(t), &host.measure(0.0005), m.steps()));
+    }
+    assert_eq!(outcomes, vec![Steered::Held, Steered::Held, Steered::Applied(Correction::Step)]);
+}
