@@ -436,6 +436,13 @@ impl Steering {
         self.freq * 1e6
     }
 
+    /// What the running spread has still to correct at `now`, seconds (0
+    /// without one): with the backend's pending slew, what a sample's
+    /// offset is read against.
+    pub fn spread_left(&self, now: Duration) -> f64 {
+        self.spread.map_or(0.0, |s| s.left(now.as_secs_f64()))
+    }
+
     /// When the running spread ends ([`Steering::end_spread`] is due).
     pub fn next_deadline(&self) -> Option<Duration> {
         self.spread.map(|s| Duration::from_secs_f64(s.until.max(0.0)))
@@ -488,7 +495,7 @@ impl Steering {
     pub fn sample(&mut self, id: SourceId, now: Duration, sample: &Sample, pending_slew: NtpDuration) -> Decision {
         let t = now.as_secs_f64();
         // What earlier corrections have still to do: the backend's slew and our spread.
-        let pending = pending_slew.as_seconds() + self.spread.map_or(0.0, |s| s.left(t));
+        let pending = pending_slew.as_seconds() + self.spread_left(now);
         let frame = self.frame;
         let threshold = if self.stepped_or_synced { STEP_THRESHOLD_SECS } else { FIRST_SYNC_STEP_THRESHOLD_SECS };
         let extra = if t < self.slewing_until { self.slewing_error } else { 0.0 };

@@ -582,8 +582,9 @@ pub fn discipline(data: &[u8]) {
         }
         let single = ids.len() == 1;
 
-        // The discipline's own reading of the sample (the same expression).
-        let residual = offset.as_seconds() - pending.as_seconds();
+        // The discipline's own reading of the sample (the same expression:
+        // the backend's pending slew and what a running spread has left).
+        let residual = offset.as_seconds() - pending.as_seconds() - d.spread_left(now);
         let threshold = if synced { STEP_THRESHOLD_SECS } else { FIRST_SYNC_STEP_THRESHOLD_SECS };
         let above = residual.abs() > threshold;
         above_in_a_row = if above { above_in_a_row + 1 } else { 0 };
