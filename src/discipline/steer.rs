@@ -17,6 +17,7 @@
 use std::time::Duration;
 
 use super::fit::{fit_line, Fit, Floor, Point, Weighting, MIN_DELAY_SHARE};
+use super::foreign::MAXERROR_CAP_US;
 use super::register::Register;
 use super::select::{select, Agreement, Interval, Selection, MIN_AGING};
 use super::{
@@ -466,7 +467,8 @@ impl Steering {
         };
         let report =
             self.last_report.map_or(SyncReport { max_error_us: 16_000_000, est_error_us: 0, leap: 0 }, |(r, at)| {
-                SyncReport { max_error_us: r.max_error_us + ((t - at) * MAXERROR_GROWTH * 1e6).ceil() as i64, ..r }
+                let grown = r.max_error_us.saturating_add(((t - at) * MAXERROR_GROWTH * 1e6).ceil() as i64);
+                SyncReport { max_error_us: grown.min(MAXERROR_CAP_US), ..r }
             });
         Some((action, report))
     }
@@ -931,7 +933,8 @@ impl Steering {
         // sure of (see `step`). Elsewhere a slope several sd out is what
         // heavy-tailed delays often give.
         if step_evidence.is_some_and(|ev| innovation > FREQ_GATE * FREQ_GATE * (self.freq_var + ev)) {
-            self.freq_var = self.freq_var.max(innovation);
+            // (No wider than the backend's whole range could need.)
+            self.freq_var = self.freq_var.max(innovation.min(4.0 * self.max_freq * self.max_freq));
         }
         let gain = self.freq_var / (self.freq_var + slope_var);
         self.freq_var *= 1.0 - gain;
@@ -988,8 +991,9 @@ impl Steering {
         };
         let leap = [1u8, 2].into_iter().find(|&l| 2 * votes(l) > combined.len()).unwrap_or(0);
         SyncReport {
-            max_error_us: ((root_distance + residual.abs() + jitter) * 1e6).ceil() as i64,
-            est_error_us: (est * 1e6).round() as i64,
+            // (The kernel holds at most 16 s: beyond that it says unsynchronised.)
+            max_error_us: ((root_distance + residual.abs() + jitter) * 1e6).ceil().min(MAXERROR_CAP_US as f64) as i64,
+            est_error_us: (est * 1e6).round().min(MAXERROR_CAP_US as f64) as i64,
             leap,
         }
     }
