@@ -114,6 +114,11 @@ impl Register {
         points.into_iter().for_each(|p| self.push(p));
     }
 
+    /// The mean delay of the points, seconds (0 without any).
+    pub(super) fn mean_delay(&self) -> f64 {
+        self.points.iter().map(|p| p.delay).sum::<f64>() / self.points.len().max(1) as f64
+    }
+
     pub(super) fn points(&mut self) -> &mut [Point] {
         self.points.make_contiguous()
     }

@@ -42,6 +42,11 @@ const INITIAL_FREQ_SD: f64 = 100e-6;
 /// together) from the frequency in force means the estimate was wrong, not
 /// unlucky.
 const FREQ_GATE: f64 = 4.0;
+/// How long after a step the samples may still widen the frequency
+/// estimate, seconds (votes over a congested path may be too unsure at the
+/// step itself: in simulation, 10 ms round trips from a kernel left at
+/// +5000 ppm synchronised in 5 to 174 s without, 5 to 28 s with).
+const SUSPECT_AFTER_STEP_SECS: f64 = 60.0;
 /// How fast a frequency estimate ages (random walk), (s/s)^2 per second: lets
 /// the estimate follow temperature and the like. 5e-18 is a random walk of
 /// about 2.2e-9/sqrt(s), an Allan deviation near 4e-8 at 1000 s: a PC
@@ -315,6 +320,8 @@ pub struct Steering {
     last_offset: f64,
     /// When the last correction was made (monotonic s).
     last_correction_at: f64,
+    /// When the last step was made (monotonic s).
+    last_step_at: f64,
     selected: Option<SourceId>,
     /// The combined set may differ from the last correction's (a source
     /// left, became unreachable or was reset).
@@ -348,6 +355,7 @@ impl Steering {
             last_report: None,
             last_offset: 0.0,
             last_correction_at: f64::NEG_INFINITY,
+            last_step_at: f64::NEG_INFINITY,
             selected: None,
             set_changed: false,
             truechimers: 0,
@@ -648,7 +656,16 @@ impl Steering {
                     // say: under heavy queueing the delays' weights can
                     // make a fit's own variance far too small.)
                     let scatter = (e.fit.rms / (2.0 * e.fit.centroid.abs()).max(1.0)).powi(2);
-                    self.update_frequency(t, e.fit.slope, e.fit.slope_var + bias + scatter, None)
+                    // Shortly after a step the frequency in force is still
+                    // suspect: a slope far beyond what the fit and its
+                    // points' delays (half the mean delay over the span)
+                    // leave open may widen the estimate, as at the step.
+                    let by_delay = self.source(id).map_or(f64::INFINITY, |s| {
+                        (s.register.mean_delay() / 2.0 / (2.0 * e.fit.centroid.abs()).max(1.0)).powi(2)
+                    });
+                    let suspect = t < self.last_step_at + SUSPECT_AFTER_STEP_SECS && e.fit.chi2 > 0.0;
+                    let ev = suspect.then_some((var + scatter).max(by_delay));
+                    self.update_frequency(t, e.fit.slope, e.fit.slope_var + bias + scatter, ev)
                 }
             }
             _ => self.freq,
@@ -827,6 +844,7 @@ impl Steering {
         self.freq = freq;
         self.last_offset = step;
         self.last_correction_at = t;
+        self.last_step_at = t;
         self.slewing_until = f64::NEG_INFINITY;
         self.spread = None;
         self.stepped_or_synced = true;

@@ -292,6 +292,7 @@ impl Scenario {
             figures_from: 60.0,
             ..Scenario::default()
         };
+        let wide = ServerModel { delay_base: 2e-3, delay_exp_mean: 3e-3, ..c.clone() };
         let d = Scenario::default();
         let midnight = 1_800_057_600;
         vec![
@@ -303,6 +304,15 @@ impl Scenario {
             (
                 "3 servers, kernel left at +5000 ppm",
                 Scenario { kernel_freq_ppm: 5000.0, initial_freq: 0.0, ..three(0.0) },
+            ),
+            (
+                "3 servers on 10 ms paths, kernel left at +5000 ppm",
+                Scenario {
+                    servers: vec![wide.clone(), wide.clone(), wide.clone()],
+                    kernel_freq_ppm: 5000.0,
+                    initial_freq: 0.0,
+                    ..three(0.005)
+                },
             ),
             ("oscillator +0.5 %", Scenario { initial_freq: 5000e-6, ..d.clone() }),
             ("oscillator -0.5 %", Scenario { initial_freq: -5000e-6, ..d.clone() }),
