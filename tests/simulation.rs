@@ -244,10 +244,10 @@ fn a_kernel_frequency_left_far_off_is_owned_and_corrected() {
     for ppm in names {
         let base = Scenario::recovery_named(ppm);
         for f in runs(&base, 6) {
-            assert!(f.sync_time.is_some_and(|t| t <= 60.0), "{ppm} ppm: sync {:?}", f.sync_time);
-            assert_eq!(f.unsynced_secs, 0, "{ppm} ppm");
-            assert!(f.max_offset < 1e-3, "{ppm} ppm: max {}", f.max_offset);
-            assert!(f.final_offset.abs() < 300e-6, "{ppm} ppm: {}", f.final_offset);
+            assert!(f.sync_time.is_some_and(|t| t <= 60.0), "{ppm}: sync {:?}", f.sync_time);
+            assert_eq!(f.unsynced_secs, 0, "{ppm}");
+            assert!(f.max_offset < 1e-3, "{ppm}: max {}", f.max_offset);
+            assert!(f.final_offset.abs() < 300e-6, "{ppm}: {}", f.final_offset);
         }
     }
 }
