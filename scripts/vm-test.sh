@@ -8,11 +8,17 @@
 #   scripts/vm-test.sh            (as root; see vmtests/README.md)
 #
 # Environment:
-#   BACKENDS     PROSSNTP_CLOCK values to test, one VM each ("adjtimex ntp_adjtime adjtime")
+#   BACKENDS     PROSSNTP_CLOCK values to test, one VM each ("adjtimex ntp_adjtime adjtime"; "" for none)
 #   SCENARIOS    "step slew freq status"
 #   ONE_CLOCK_BACKENDS   backends that also run the one-clock scenarios, in a VM
 #                of their own each ("adjtimex"; "" for none)
 #   ONE_CLOCK_SCENARIOS  "multi falseticker twoproc foreign ownclock"
+#   LOAD_BACKENDS  backends that run the LOAD_SCENARIOS, in a VM of their own each,
+#                after the other VMs, with the host's CPUs busy ("adjtimex"; "" for none)
+#   LOAD_SCENARIOS "multiload multifreq"
+#   HOST_LOAD    the load around those VMs: BUSY busy loops and READERS readers of
+#                /dev/urandom ("2 1"; "0 0" for none)
+#   LOAD_VM_TIMEOUT  seconds one of those VMs may run (600)
 #   V6_SCENARIOS scenarios whose client talks IPv6 ("slew")
 #   VM_JOBS      VMs run at once (4)
 #   VM_TIMEOUT   seconds one VM may run (420)
@@ -25,10 +31,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 VM=$ROOT/build/vm
-BACKENDS=${BACKENDS:-adjtimex ntp_adjtime adjtime}
+BACKENDS=${BACKENDS-adjtimex ntp_adjtime adjtime}
 SCENARIOS=${SCENARIOS:-step slew freq status}
 ONE_CLOCK_BACKENDS=${ONE_CLOCK_BACKENDS-adjtimex}
 ONE_CLOCK_SCENARIOS=${ONE_CLOCK_SCENARIOS:-multi falseticker twoproc foreign ownclock}
+LOAD_BACKENDS=${LOAD_BACKENDS-adjtimex}
+LOAD_SCENARIOS=${LOAD_SCENARIOS:-multiload multifreq}
+HOST_LOAD=${HOST_LOAD:-2 1}
+LOAD_VM_TIMEOUT=${LOAD_VM_TIMEOUT:-600}
 V6_SCENARIOS=${V6_SCENARIOS:-slew}
 VM_JOBS=${VM_JOBS:-4}
 VM_TIMEOUT=${VM_TIMEOUT:-420}
@@ -44,11 +54,12 @@ LOGS=$VM/logs
 say() { echo "vm-test: $*"; }
 die() { echo "vm-test: $*" >&2; exit 1; }
 csv() { echo "$*" | tr -s ' ' ',' | sed 's/^,//; s/,$//'; }
-# The VMs to run: "NAME BACKEND SCENARIO,..." a line each.
+# The VMs to run: "NAME BACKEND SCENARIO,... LOAD" a line each (LOAD 1: under host load).
 jobs() {
     local b
-    for b in $BACKENDS; do echo "$b $b $(csv "$SCENARIOS")"; done
-    for b in $ONE_CLOCK_BACKENDS; do echo "$b-oneclock $b $(csv "$ONE_CLOCK_SCENARIOS")"; done
+    for b in $BACKENDS; do echo "$b $b $(csv "$SCENARIOS") 0"; done
+    for b in $ONE_CLOCK_BACKENDS; do echo "$b-oneclock $b $(csv "$ONE_CLOCK_SCENARIOS") 0"; done
+    for b in $LOAD_BACKENDS; do echo "$b-load $b $(csv "$LOAD_SCENARIOS") 1"; done
 }
 
 # ------------------------------------------------------------------------
@@ -69,9 +80,10 @@ namespace_stage() {
 
     rm -rf "$RUN"
     mkdir -p "$RUN" "$LOGS"
-    chrony_pids=() qemu_pidfiles=()
+    chrony_pids=() qemu_pidfiles=() load_pids=()
     cleanup() {
         local p f
+        stop_load
         for f in "${qemu_pidfiles[@]}"; do
             [ -s "$f" ] && kill "$(cat "$f")" 2>/dev/null || true
         done
@@ -80,7 +92,30 @@ namespace_stage() {
             for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
         done
     }
+    # The host load (busy loops, /dev/urandom readers): started and killed by PID.
+    start_load() {
+        local busy readers i
+        read -r busy readers <<< "$HOST_LOAD"
+        for ((i = 0; i < ${busy:-0}; i++)); do
+            bash -c 'while :; do :; done' &
+            load_pids+=($!)
+        done
+        for ((i = 0; i < ${readers:-0}; i++)); do
+            cat /dev/urandom > /dev/null &
+            load_pids+=($!)
+        done
+        say "host load: ${busy:-0} busy loops and ${readers:-0} readers of /dev/urandom (pids ${load_pids[*]:-none})"
+    }
+    stop_load() {
+        local p
+        [ ${#load_pids[@]} -gt 0 ] || return 0
+        for p in "${load_pids[@]}"; do kill "$p" 2> /dev/null || true; done
+        for p in "${load_pids[@]}"; do wait "$p" 2> /dev/null || true; done
+        say "host load stopped (pids ${load_pids[*]})"
+        load_pids=()
+    }
     trap cleanup EXIT
+    trap 'exit 130' INT TERM
 
     # The true-time server and servers following it with an offset.
     local port
@@ -157,16 +192,10 @@ PY
     local libs=$VM/root/usr/lib/x86_64-linux-gnu:$VM/root/lib/x86_64-linux-gnu
     local kernel filter=. b
     kernel=$(ls "$VM"/root/boot/vmlinuz-* | head -n 1)
-    [ "$VERBOSE" = 1 ] || filter='^(VMTEST |VMDATA |VMINFO reset|VMINIT|VMTEST-DONE|Kernel panic)'
-    local vm_pids=() running p name scenarios
-    while read -r name b scenarios; do
-        # At most VM_JOBS VMs at once (wait only for VM jobs, never for chronyd).
-        while :; do
-            running=0
-            for p in "${vm_pids[@]}"; do kill -0 "$p" 2>/dev/null && running=$((running + 1)); done
-            [ "$running" -ge "$VM_JOBS" ] || break
-            wait -n "${vm_pids[@]}" 2>/dev/null || true
-        done
+    [ "$VERBOSE" = 1 ] || filter='^(VMTEST |VMRUN |VMDATA |VMINFO reset|VMINIT|VMTEST-DONE|Kernel panic)'
+    # Boots the VM NAME (backend B, scenarios SCENARIOS, at most TIMEOUT s) in the background.
+    boot_vm() {
+        local name=$1 b=$2 scenarios=$3 vm_timeout=$4
         local append="console=ttyS0 panic=-1 quiet vmtest.backends=$b vmtest.scenarios=$scenarios"
         append+=" vmtest.v6=$(csv "$V6_SCENARIOS") vmtest.server4=198.51.100.1 vmtest.server6=2001:db8:51::1"
         append+=" vmtest.port_true=$PORT_TRUE vmtest.port_step=$PORT_STEP vmtest.port_slew=$PORT_SLEW"
@@ -178,7 +207,7 @@ PY
         (
             start=$SECONDS
             set +e
-            LD_LIBRARY_PATH=$libs timeout -k 5 "$VM_TIMEOUT" "$qemu" \
+            LD_LIBRARY_PATH=$libs timeout -k 5 "$vm_timeout" "$qemu" \
                 -L "$VM/root/usr/share/qemu" -L "$VM/root/usr/share/seabios" \
                 -machine q35,accel=tcg -m 256 -smp 1 -nographic -no-reboot -nodefaults \
                 -serial stdio -pidfile "$RUN/qemu-$name.pid" \
@@ -191,8 +220,30 @@ PY
             say "[$name] VM finished after $((SECONDS - start)) s"
         ) &
         vm_pids+=($!)
+    }
+    local vm_pids=() running p name scenarios load
+    # First the VMs without host load, VM_JOBS at a time.
+    while read -r name b scenarios load; do
+        [ "$load" = 0 ] || continue
+        # At most VM_JOBS VMs at once (wait only for VM jobs, never for chronyd).
+        while :; do
+            running=0
+            for p in "${vm_pids[@]}"; do kill -0 "$p" 2>/dev/null && running=$((running + 1)); done
+            [ "$running" -ge "$VM_JOBS" ] || break
+            wait -n "${vm_pids[@]}" 2>/dev/null || true
+        done
+        boot_vm "$name" "$b" "$scenarios" "$VM_TIMEOUT"
     done < <(jobs)
-    wait "${vm_pids[@]}" 2>/dev/null || true
+    [ ${#vm_pids[@]} = 0 ] || wait "${vm_pids[@]}" 2>/dev/null || true
+    # Then each VM under host load, alone, the load running only while it does.
+    while read -r name b scenarios load; do
+        [ "$load" = 1 ] || continue
+        vm_pids=()
+        start_load
+        boot_vm "$name" "$b" "$scenarios" "$LOAD_VM_TIMEOUT"
+        wait "${vm_pids[@]}" 2>/dev/null || true
+        stop_load
+    done < <(jobs)
     return 0
 }
 
@@ -312,11 +363,13 @@ fi
 
 # (d) servers and VMs, inside a private network namespace, CAP_SYS_TIME dropped.
 build_secs=$((SECONDS - started))
-say "built in ${build_secs} s; running backends: $BACKENDS (scenarios: $SCENARIOS), one-clock on: ${ONE_CLOCK_BACKENDS:-none} ($ONE_CLOCK_SCENARIOS); up to $VM_JOBS VMs at once"
+say "built in ${build_secs} s; running backends: ${BACKENDS:-none} (scenarios: $SCENARIOS), one-clock on: ${ONE_CLOCK_BACKENDS:-none} ($ONE_CLOCK_SCENARIOS); up to $VM_JOBS VMs at once; then under host load ($HOST_LOAD): ${LOAD_BACKENDS:-none} ($LOAD_SCENARIOS)"
 rm -f "$LOGS"/console-*.log
 ns_rc=0
 VMTEST_STAGE=ns HOST_NETNS=$(readlink /proc/self/ns/net) BACKENDS="$BACKENDS" SCENARIOS="$SCENARIOS" \
     ONE_CLOCK_BACKENDS="$ONE_CLOCK_BACKENDS" ONE_CLOCK_SCENARIOS="$ONE_CLOCK_SCENARIOS" \
+    LOAD_BACKENDS="$LOAD_BACKENDS" LOAD_SCENARIOS="$LOAD_SCENARIOS" HOST_LOAD="$HOST_LOAD" \
+    LOAD_VM_TIMEOUT="$LOAD_VM_TIMEOUT" \
     V6_SCENARIOS="$V6_SCENARIOS" VM_JOBS="$VM_JOBS" VM_TIMEOUT="$VM_TIMEOUT" VM_APPEND="$VM_APPEND" \
     VERBOSE="$VERBOSE" \
     setpriv --bounding-set=-sys_time --inh-caps=-sys_time unshare -n bash "$ROOT/scripts/vm-test.sh" ||
@@ -330,7 +383,7 @@ pass=0 fail=0
     echo "VM clock lab results, $(date -u '+%Y-%m-%d %H:%M:%S UTC'), kernel $KVER, library $(git rev-parse --short HEAD 2> /dev/null || echo '?')$(git diff --quiet HEAD -- src 2> /dev/null || echo ' (src modified)')"
     printf '%-12s %-11s %-6s %s\n' backend scenario result details
 } > "$results"
-while read -r name b scenarios; do
+while read -r name b scenarios load; do
     log=$LOGS/console-$name.log
     done_ok=0
     [ -f "$log" ] && grep -q '^VMTEST-DONE' "$log" && done_ok=1
@@ -343,7 +396,7 @@ while read -r name b scenarios; do
         else
             result=FAIL
             if [ "$done_ok" = 1 ]; then details="no result line from the guest"
-            elif [ -f "$log" ]; then details="the guest did not finish (timeout ${VM_TIMEOUT} s or crash; see build/vm/logs/console-$name.log)"
+            elif [ -f "$log" ]; then details="the guest did not finish (timeout $([ "$load" = 1 ] && echo "$LOAD_VM_TIMEOUT" || echo "$VM_TIMEOUT") s or crash; see build/vm/logs/console-$name.log)"
             else details="the VM did not run"
             fi
         fi
@@ -352,9 +405,21 @@ while read -r name b scenarios; do
     done
 done < <(jobs)
 {
+    runs=$(while read -r name b scenarios load; do
+        log=$LOGS/console-$name.log
+        [ -f "$log" ] || continue
+        for s in ${scenarios//,/ }; do
+            grep -E "^VMRUN $s $b run=" "$log" | cut -d' ' -f2- | sed 's/^/  /' || true
+        done
+    done < <(jobs))
+    if [ -n "$runs" ]; then
+        echo
+        echo "Runs under host load (HOST_LOAD=\"$HOST_LOAD\": busy loops, /dev/urandom readers), one line each:"
+        echo "$runs"
+    fi
     echo
     echo "Offsets measured in the guests (server - guest clock, s; t from the client's start):"
-    while read -r name b scenarios; do
+    while read -r name b scenarios load; do
         log=$LOGS/console-$name.log
         [ -f "$log" ] || continue
         for s in ${scenarios//,/ }; do
