@@ -460,17 +460,32 @@ static double measure_best(const struct server *srv, double *delay_out)
  * Steps the guest clock to true time (the independent measurement of the
  * true-time server) after putting the kernel discipline back to defaults.
  */
+static int step_to_true_time(const char *scenario, const char *backend, const char *what, double close,
+                             double good_enough);
+
 static int reset_to_true_time(const char *scenario, const char *backend)
 {
-    struct server truth = server_of(0, P.port_true);
-    double after = NAN;
-    int attempt;
     if (kernel_defaults() != 0)
         printf("VMINFO reset %s %s: adjtimex defaults failed: %s\n", scenario, backend, strerror(errno));
     /* As after a reboot: no record of an earlier owner of the clock. */
     unlink("/run/prossntp.lock");
     /* The kernel applies a one-shot slew in 1 s chunks: let the current one end. */
     sleep_s(1.1);
+    /* Good enough for every scenario's criteria, if not as close as wanted. */
+    return step_to_true_time(scenario, backend, "", 0.0002, 0.002);
+}
+
+/*
+ * Steps the guest clock by the offset measured to the true-time server, up
+ * to 3 times until within `close` s; 0 when within `good_enough` s at the
+ * end. `what` goes into the trace line after "reset <scenario> <backend>: ".
+ */
+static int step_to_true_time(const char *scenario, const char *backend, const char *what, double close,
+                             double good_enough)
+{
+    struct server truth = server_of(0, P.port_true);
+    double after = NAN;
+    int attempt;
     for (attempt = 0; attempt < 3; attempt++) {
         double delay = 0, off = measure(&truth, &delay);
         struct timespec now;
@@ -489,13 +504,12 @@ static int reset_to_true_time(const char *scenario, const char *backend)
             return -1;
         }
         after = measure(&truth, &delay);
-        printf("VMINFO reset %s %s: stepped by %+.6f s, now offset %+.6f s (delay %.6f s)\n", scenario,
-               backend, off, after, delay);
-        if (!isnan(after) && fabs(after) < 0.0002)
+        printf("VMINFO reset %s %s: %sstepped by %+.6f s, now offset %+.6f s (delay %.6f s)\n", scenario, backend,
+               what, off, after, delay);
+        if (!isnan(after) && fabs(after) < close)
             return 0;
     }
-    /* Good enough for every scenario's criteria, if not as close as wanted. */
-    return !isnan(after) && fabs(after) < 0.002 ? 0 : -1;
+    return !isnan(after) && fabs(after) < good_enough ? 0 : -1;
 }
 
 /* ------------------------------------------------------ library client */
@@ -1220,34 +1234,8 @@ static void scenario_multi(const char *backend, int with_false)
  */
 static int reset_time_only(const char *scenario, const char *backend)
 {
-    struct server truth = server_of(0, P.port_true);
-    double after = NAN;
-    int attempt;
     unlink("/run/prossntp.lock");
-    for (attempt = 0; attempt < 3; attempt++) {
-        double delay = 0, off = measure(&truth, &delay);
-        struct timespec now;
-        int64_t ns;
-        if (isnan(off)) {
-            printf("VMINFO reset %s %s: true-time server not answering\n", scenario, backend);
-            sleep_s(1);
-            continue;
-        }
-        clock_gettime(CLOCK_REALTIME, &now);
-        ns = ns_of(&now) + (int64_t)llround(off * 1e9);
-        now.tv_sec = (time_t)(ns / 1000000000);
-        now.tv_nsec = (long)(ns % 1000000000);
-        if (clock_settime(CLOCK_REALTIME, &now) != 0) {
-            printf("VMINFO reset %s %s: clock_settime: %s\n", scenario, backend, strerror(errno));
-            return -1;
-        }
-        after = measure(&truth, &delay);
-        printf("VMINFO reset %s %s: time only, stepped by %+.6f s, now offset %+.6f s (delay %.6f s)\n", scenario,
-               backend, off, after, delay);
-        if (!isnan(after) && fabs(after) < 0.002)
-            return 0;
-    }
-    return !isnan(after) && fabs(after) < 0.005 ? 0 : -1;
+    return step_to_true_time(scenario, backend, "time only, ", 0.002, 0.005);
 }
 
 /*
