@@ -49,8 +49,10 @@ pub const MEASURE_POINTS: usize = 64;
 /// The rate at which the backends' kernels slew, s/s (Linux, BSD adjtime).
 pub const SLEW_RATE: f64 = 500e-6;
 
-/// Largest frequency correction, parts per million (ADJ_FREQUENCY's range is
-/// ±500 ppm; backends extend it with the tick).
+/// The largest frequency correction of a discipline made without a backend's
+/// range ([`Steering::new`]: tests, fuzzing, benches), ppm. A steering owner
+/// takes the range from its backend ([`Steering::with_limit`]); no backend
+/// exceeds this.
 pub const MAX_FREQ_PPM: f64 = 5000.0;
 
 /// How the offset is corrected.
