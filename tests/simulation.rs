@@ -317,12 +317,18 @@ fn a_fast_wandering_oscillator_is_tracked() {
     // A random walk of 1e-7/sqrt(s), 100 times chrony's default (its
     // 007-largewander), at the fixed 64 s poll. chronyd there (30 seeds,
     // median / worst): RMS 139 / 177 us, max 495 / 814 us, frequency error
-    // of 64 s averages 1.28 / 1.54 ppm. With a fixed wander allowance the
-    // library read 381 / 642 us RMS and 2.12 / 3.73 ppm; the allowance now
-    // follows the innovations.
-    let r = runs(&Scenario::recovery_named("wander 1e-7 (100x)"), 10);
-    assert!(median(&r, |f| f.rms_offset) < 150e-6, "RMS {}", median(&r, |f| f.rms_offset));
-    assert!(median(&r, |f| f.freq_64s) < 1.28, "frequency error {}", median(&r, |f| f.freq_64s));
+    // of 64 s averages 1.28 / 1.54 ppm: at least as good on each figure.
+    // (With a fixed wander allowance the library read 381 / 642 us RMS and
+    // 2.12 / 3.73 ppm; with the allowance starting at its floor, max 561 /
+    // 1045 us and within 1 ms only from 900 s in the worst seed.)
+    let r = runs(&Scenario::recovery_named("wander 1e-7 (100x)"), 30);
+    let figure = |f: &dyn Fn(&Figures) -> f64| median_and_worst(&mut r.iter().map(f).collect::<Vec<_>>());
+    let chronyd =
+        [("RMS offset", 139e-6, 177e-6), ("max offset", 495e-6, 814e-6), ("64 s frequency error", 1.28, 1.54)];
+    let ours = [figure(&|f| f.rms_offset), figure(&|f| f.max_offset), figure(&|f| f.freq_64s)];
+    for ((name, median, worst), (m, w)) in chronyd.into_iter().zip(ours) {
+        assert!(m < median && w < worst, "{name}: {m} / {w} against chronyd's {median} / {worst}");
+    }
     assert!(r.iter().all(|f| f.sync_time.is_some_and(|t| t < 200.0)), "within 1 ms for good from the start-up");
 }
 
