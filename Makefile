@@ -1,4 +1,5 @@
-# prossntp: the two commands that matter are `make demo` and `make test`;
+# prossntp: the two commands that matter are `make demo` and `make test`
+# (`make check` is its fast tier);
 # `make install PREFIX=... [DESTDIR=...]` installs the library (GNU make).
 CARGO ?= cargo
 
@@ -29,7 +30,7 @@ VERSION := $(VERSION_MAJOR).$(VERSION_MINOR).$(VERSION_PATCH)
 SONAME := libprossntp.so.$(VERSION_MAJOR)
 REALNAME := libprossntp.so.$(VERSION)
 
-.PHONY: all build demo test header clean lib install uninstall man-lint
+.PHONY: all build demo check test header clean lib install uninstall man-lint
 
 all: build
 
@@ -40,8 +41,14 @@ build:
 demo:
 	scripts/demo.sh
 
-# Every test: Rust unit and integration tests, the C harness, against chronyd
-# and the test server, with CAP_SYS_TIME dropped in a loopback-only namespace.
+# The fast tier (a few minutes): Rust unit and integration tests and the C
+# harness, against chronyd and the test server, with CAP_SYS_TIME dropped in
+# a loopback-only namespace.
+check:
+	scripts/check.sh
+
+# Every test (what CI runs): the fast tier, then the cross-check, man pages,
+# C examples, install, sanitizers, the VM and the benchmarks shortened.
 test:
 	scripts/test.sh
 

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# The fast tier (`make check`, a few minutes): what a developer runs all day.
+# Builds first (the namespace has no network), then runs the Rust unit and
+# integration tests and the C harness inside scripts/testnet.sh: CAP_SYS_TIME
+# dropped, loopback only, a real chronyd on 127.0.0.1 and ::1. `make test`
+# runs these and everything else (it sources this file, then goes on).
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+for tool in cargo cc chronyd setpriv unshare ip python3 nm pkg-config; do
+    command -v "$tool" >/dev/null || { echo "check: $tool is missing (see .ci/run for what to install)" >&2; exit 1; }
+done
+. scripts/tally.sh
+
+step build bash -c 'cargo build --lib --bins && cargo test --no-run --quiet'
+export PROSSNTP_REQUIRE_CHRONYD=1
+step cargo-test scripts/testnet.sh cargo test --offline
+step ctests scripts/testnet.sh ctests/run.sh
+if [[ ${BASH_SOURCE[0]} == "$0" ]]; then
+    tally_end check
+fi
