@@ -177,6 +177,9 @@ build bad_input ctests/bad_input.c "${LINK[@]}"
 build flow ctests/flow.c "${LINK[@]}"
 build own_clock ctests/own_clock.c -pthread -lm "${LINK[@]}"
 build auth ctests/auth.c "${LINK[@]}"
+# The raw clock frozen but in the library's sleeps and polls (LD_PRELOAD).
+build frozen_raw_preload.so ctests/frozen_raw_preload.c -shared -fPIC -ldl
+build nospin ctests/nospin.c -ldl "${LINK[@]}"
 
 # ---------------------------------------------------------------- header and symbols
 
@@ -307,9 +310,17 @@ if start_server; then
     run_case flow-testserver-v6 flow basic "$TS_V6"
     run_case own-clock-v4 own_clock "$TS_V4"
     run_case own-clock-v6 own_clock "$TS_V6"
+    # A raw clock that moves only while the library sleeps: publishing the
+    # own clock must sleep, not spin (about a second).
+    if [[ -f $BUILD_DIR/frozen_raw_preload.so ]]; then
+        run_case nospin-v4 nospin "$BUILD_DIR/frozen_raw_preload.so" "$TS_V4"
+    else
+        fail nospin-v4 "frozen_raw_preload.so was not built (see $LOGS/build-frozen_raw_preload.so.log)"
+    fi
 else
     fail flow-testserver-v4 "no test server"
     fail flow-testserver-v6 "no test server"
+    fail nospin-v4 "no test server"
 fi
 
 chronyd_case() {
@@ -368,7 +379,7 @@ done
 
 echo
 echo "measured:"
-grep -E '^ *(stress:|leakcycle:|calls|descriptors|threads|heap|first sync after|lost sync after|regained sync after|sync [0-9.]+ s after|kod-rate:|many:|threads:|bad-input cases:|destroy took|threads: [0-9]+ calls from)' \
+grep -E '^ *(stress:|leakcycle:|calls|descriptors|threads|heap|first sync after|lost sync after|regained sync after|sync [0-9.]+ s after|kod-rate:|many:|threads:|bad-input cases:|nospin:|destroy took|threads: [0-9]+ calls from)' \
     "$LOGS"/*.log 2>/dev/null | sed -E "s|^$LOGS/||; s|\.log: *|: |; s|^|    |" || true
 if ((skipped > 0)); then
     echo "skipped: $skipped"
