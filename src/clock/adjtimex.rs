@@ -34,9 +34,11 @@ impl Timex for SysAdjtimex {
 /// The nominal tick, microseconds: Linux counts it in USER_HZ ticks, and
 /// USER_HZ is 100 on every architecture (the kernel accepts 9000 to 11000).
 pub const NOMINAL_TICK: libc::c_long = 10_000;
-/// Our range: ADJ_FREQUENCY's ±500 ppm plus the tick moved by up to 45 us
-/// (±4500 ppm).
-pub const MAX_FREQ_PPM: f64 = timex::MAX_KERNEL_FREQ_PPM + 4500.0;
+/// Our range: ADJ_FREQUENCY's ±500 ppm plus the tick moved by up to 46 us
+/// (±4600 ppm), ±5100 ppm in all: an oscillator 0.5 % slow needs
+/// 1/0.995 - 1 = +5025 ppm (the corrections multiply), and a kernel left at
+/// tick 9950 or 10050 (±5000 ppm) is owned with room to spare.
+pub const MAX_FREQ_PPM: f64 = timex::MAX_KERNEL_FREQ_PPM + 4600.0;
 
 pub struct Adjtimex<T: Timex> {
     pub(crate) sys: T,
@@ -192,7 +194,7 @@ mod tests {
         assert_eq!(b.sys.freq, (34.0 * 65536.0_f64).round() as libc::c_long);
         assert!((b.frequency_ppm() - 1234.0).abs() < 1e-3, "{}", b.frequency_ppm());
         b.apply(action(Correction::Slew, 0.0, -9000.0), &report(), Duration::ZERO).unwrap();
-        assert_eq!((b.sys.tick, b.sys.freq), (10_000 - 50, 0), "the range ends at 5000 ppm");
+        assert_eq!((b.sys.tick, b.sys.freq), (10_000 - 51, 0), "the range ends at 5100 ppm");
         assert!((b.frequency_ppm() + MAX_FREQ_PPM).abs() < 1e-3, "{}", b.frequency_ppm());
         b.apply(action(Correction::Slew, 0.0, 10.0), &report(), Duration::ZERO).unwrap();
         assert_eq!(b.sys.tick, 10_000, "back to the nominal tick");
@@ -203,7 +205,7 @@ mod tests {
         // -5000 ppm as this backend leaves it: the tick 50 us short.
         let mut b = backend(FakeTimex { tick: 9_950, ..Default::default() });
         assert!((b.frequency_ppm() + 5000.0).abs() < 1e-9, "{}", b.frequency_ppm());
-        assert_eq!(b.max_frequency_ppm(), 5000.0);
+        assert_eq!(b.max_frequency_ppm(), 5100.0);
     }
 
     #[test]

@@ -115,9 +115,11 @@ impl Model {
         self.freq + (self.tick - NOMINAL_TICK) as f64 / NOMINAL_TICK as f64
     }
 
-    /// Total frequency error of the local clock, s/s (slews excluded).
+    /// Total frequency error of the local clock, s/s (slews excluded). The
+    /// kernel's frequency and tick scale the oscillator's rate, so the two
+    /// multiply: an oscillator 0.5 % slow needs +5025 ppm, not +5000.
     pub fn freq_error(&self) -> f64 {
-        self.osc + self.kernel_freq()
+        (1.0 + self.osc) * (1.0 + self.kernel_freq()) - 1.0
     }
 
     /// The local clock's reading now, seconds of true-time scale.
