@@ -339,10 +339,19 @@ fn all_servers_agree_and_the_clock_does_not_the_clock_moved() {
     // newest sample then disagrees with its own estimate: before the fix
     // each was left out in turn, nothing steered, and the clock ended 1.4 s
     // off with every client unsynchronised (seeds 1..=4). Now a majority of
-    // sources disagreeing with themselves means the clock moved.
+    // sources disagreeing with themselves means the clock moved, and two
+    // slopes in a row far beyond the frequency's doubt mean the rate changed
+    // (without that rule: within 1 ms from 3786-3983 s, up to 315 s with no
+    // client synchronised).
     let base = Scenario::recovery_named("3 servers, the clock's rate changes 200 ppm at 3000 s");
-    for f in runs(&base, 4) {
-        assert!(f.sync_time.is_some_and(|t| t < 4500.0), "{:?}", f.sync_time);
+    let r = runs(&base, 10);
+    assert!(
+        median(&r, |f| f.unsynced_secs as f64) < 10.0,
+        "{} s without has_sync",
+        median(&r, |f| f.unsynced_secs as f64)
+    );
+    for f in r {
+        assert!(f.sync_time.is_some_and(|t| t < 3500.0), "{:?}", f.sync_time);
         assert!(f.final_offset.abs() < 1e-3, "{}", f.final_offset);
         assert!(f.max_offset < 0.1, "{}", f.max_offset);
         assert!(f.unsynced_secs < 300, "{} s without has_sync", f.unsynced_secs);
