@@ -34,11 +34,15 @@ impl Timex for SysAdjtimex {
 /// The nominal tick, microseconds: Linux counts it in USER_HZ ticks, and
 /// USER_HZ is 100 on every architecture (the kernel accepts 9000 to 11000).
 pub const NOMINAL_TICK: libc::c_long = 10_000;
-/// Our range: ADJ_FREQUENCY's ±500 ppm plus the tick moved by up to 46 us
-/// (±4600 ppm), ±5100 ppm in all: an oscillator 0.5 % slow needs
-/// 1/0.995 - 1 = +5025 ppm (the corrections multiply), and a kernel left at
-/// tick 9950 or 10050 (±5000 ppm) is owned with room to spare.
-pub const MAX_FREQ_PPM: f64 = timex::MAX_KERNEL_FREQ_PPM + 4600.0;
+/// How far the kernel lets the tick move from nominal, microseconds (it
+/// accepts 900000 / USER_HZ to 1100000 / USER_HZ).
+pub const MAX_TICK_DELTA: libc::c_long = 1_000;
+/// Our range: ADJ_FREQUENCY's ±500 ppm plus the tick moved as far as the
+/// kernel lets it (±10 %), ±100,500 ppm in all, as chronyd's: any tick a
+/// kernel accepts is a frequency we can read and own, an oscillator 0.5 %
+/// slow (it needs +5025 ppm: the corrections multiply) is well within it,
+/// and so is one 5 % off (chrony's `003-largefreqoffset`).
+pub const MAX_FREQ_PPM: f64 = timex::MAX_KERNEL_FREQ_PPM + MAX_TICK_DELTA as f64 * 100.0;
 
 pub struct Adjtimex<T: Timex> {
     pub(crate) sys: T,
@@ -64,7 +68,7 @@ impl<T: Timex> Adjtimex<T> {
     fn set_frequency(&mut self, ppm: f64) -> Result<(), ClockError> {
         let ppm = ppm.clamp(-MAX_FREQ_PPM, MAX_FREQ_PPM);
         let tick_delta = if ppm.abs() > timex::MAX_KERNEL_FREQ_PPM {
-            (ppm / self.ppm_per_tick()).round() as libc::c_long
+            ((ppm / self.ppm_per_tick()).round() as libc::c_long).clamp(-MAX_TICK_DELTA, MAX_TICK_DELTA)
         } else {
             0
         };
@@ -194,7 +198,9 @@ mod tests {
         assert_eq!(b.sys.freq, (34.0 * 65536.0_f64).round() as libc::c_long);
         assert!((b.frequency_ppm() - 1234.0).abs() < 1e-3, "{}", b.frequency_ppm());
         b.apply(action(Correction::Slew, 0.0, -9000.0), &report(), Duration::ZERO).unwrap();
-        assert_eq!((b.sys.tick, b.sys.freq), (10_000 - 51, 0), "the range ends at 5100 ppm");
+        assert_eq!((b.sys.tick, b.sys.freq), (10_000 - 90, 0), "90 us of tick");
+        b.apply(action(Correction::Slew, 0.0, -200_000.0), &report(), Duration::ZERO).unwrap();
+        assert_eq!((b.sys.tick, b.sys.freq), (9_000, -500 * 65536), "the range ends at 100,500 ppm");
         assert!((b.frequency_ppm() + MAX_FREQ_PPM).abs() < 1e-3, "{}", b.frequency_ppm());
         b.apply(action(Correction::Slew, 0.0, 10.0), &report(), Duration::ZERO).unwrap();
         assert_eq!(b.sys.tick, 10_000, "back to the nominal tick");
@@ -205,7 +211,7 @@ mod tests {
         // -5000 ppm as this backend leaves it: the tick 50 us short.
         let mut b = backend(FakeTimex { tick: 9_950, ..Default::default() });
         assert!((b.frequency_ppm() + 5000.0).abs() < 1e-9, "{}", b.frequency_ppm());
-        assert_eq!(b.max_frequency_ppm(), 5100.0);
+        assert_eq!(b.max_frequency_ppm(), 100_500.0);
     }
 
     #[test]

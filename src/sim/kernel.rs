@@ -211,6 +211,10 @@ impl Timex for SimKernel {
     fn call(&mut self, tx: &mut libc::timex) -> Result<i32, i32> {
         let mut m = lock(&self.0);
         let modes = tx.modes;
+        // As Linux: a tick outside 900000 / USER_HZ to 1100000 / USER_HZ is refused.
+        if modes & libc::ADJ_TICK != 0 && !(9_000..=11_000).contains(&tx.tick) {
+            return Err(libc::EINVAL);
+        }
         if modes == libc::ADJ_OFFSET_SINGLESHOT {
             m.slew_left = tx.offset as f64 * 1e-6;
         } else if modes == libc::ADJ_OFFSET_SS_READ {

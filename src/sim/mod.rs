@@ -306,6 +306,14 @@ impl Scenario {
                 Scenario { kernel_freq_ppm: 5000.0, initial_freq: 0.0, ..three(0.0) },
             ),
             (
+                "3 servers, kernel left at tick 9000 (-10 %)",
+                Scenario { kernel_freq_ppm: -100_000.0, initial_freq: 0.0, ..three(0.0) },
+            ),
+            (
+                "3 servers, kernel left at tick 11000 (+10 %)",
+                Scenario { kernel_freq_ppm: 100_000.0, initial_freq: 0.0, ..three(0.0) },
+            ),
+            (
                 "3 servers on 10 ms paths, kernel left at +5000 ppm",
                 Scenario {
                     servers: vec![wide.clone(), wide.clone(), wide.clone()],
@@ -316,6 +324,8 @@ impl Scenario {
             ),
             ("oscillator +0.5 %", Scenario { initial_freq: 5000e-6, ..d.clone() }),
             ("oscillator -0.5 %", Scenario { initial_freq: -5000e-6, ..d.clone() }),
+            ("oscillator +5 %", Scenario { initial_freq: 0.05, ..d.clone() }),
+            ("oscillator -5 %", Scenario { initial_freq: -0.05, ..d.clone() }),
             ("wander 1e-8 (10x)", Scenario { freq_walk: 1e-8, ..d.clone() }),
             ("wander 1e-7 (100x)", Scenario { freq_walk: 1e-7, ..d.clone() }),
             (
