@@ -20,13 +20,13 @@ WITH_TING ?= 0
 TARGET_DIR ?= $(if $(CARGO_TARGET_DIR),$(CARGO_TARGET_DIR),target)
 RELEASE_DIR = $(TARGET_DIR)/release
 
-# One source for the version: PROSSNTP_VERSION_* in include/prossntp_ext.h
-# (generated from src/ffi/ext_types.rs). The soname's number is the major.
-header_version = $(shell sed -n 's/^\#define PROSSNTP_VERSION_$(1) \([0-9][0-9]*\)$$/\1/p' include/prossntp_ext.h)
-VERSION_MAJOR := $(call header_version,MAJOR)
-VERSION_MINOR := $(call header_version,MINOR)
-VERSION_PATCH := $(call header_version,PATCH)
-VERSION := $(VERSION_MAJOR).$(VERSION_MINOR).$(VERSION_PATCH)
+# One source for the version: Cargo.toml. build.rs derives the soname (its
+# major) and PROSSNTP_VERSION_* from it; tests/version.rs checks the headers,
+# man pages and prossntp_version() against it.
+VERSION := $(shell sed -n 's/^version = "\([0-9][0-9.]*\)"$$/\1/p' Cargo.toml | head -n 1)
+VERSION_MAJOR := $(word 1,$(subst ., ,$(VERSION)))
+VERSION_MINOR := $(word 2,$(subst ., ,$(VERSION)))
+VERSION_PATCH := $(word 3,$(subst ., ,$(VERSION)))
 SONAME := libprossntp.so.$(VERSION_MAJOR)
 REALNAME := libprossntp.so.$(VERSION)
 
@@ -59,7 +59,7 @@ man-lint:
 
 # Regenerate include/prossntp.h from src/ffi (commit the result).
 header:
-	PROSSNTP_BLESS_HEADER=1 $(CARGO) build
+	PROSSNTP_BLESS_HEADER=1 $(CARGO) test --test header
 
 clean:
 	$(CARGO) clean
@@ -70,7 +70,7 @@ clean:
 # Libs.private line of prossntp.pc.
 lib:
 	@if [ -z "$(VERSION_MAJOR)" ] || [ -z "$(VERSION_MINOR)" ] || [ -z "$(VERSION_PATCH)" ]; then \
-		echo "make: no PROSSNTP_VERSION_* in include/prossntp_ext.h" >&2; exit 1; fi
+		echo "make: no version in Cargo.toml" >&2; exit 1; fi
 	$(CARGO) build --release --lib
 	@log=$(RELEASE_DIR)/native-static-libs.log; \
 	if ! $(CARGO) rustc --release --lib --crate-type staticlib -- --print native-static-libs 2>"$$log"; then \

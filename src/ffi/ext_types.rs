@@ -6,10 +6,9 @@ use std::os::raw::{c_char, c_int, c_uchar, c_uint, c_ushort};
 
 use crate::proto::validate::Reject;
 
-/// Library version, also returned as text by `prossntp_version`.
-pub const PROSSNTP_VERSION_MAJOR: i32 = 1;
-pub const PROSSNTP_VERSION_MINOR: i32 = 3;
-pub const PROSSNTP_VERSION_PATCH: i32 = 0;
+// PROSSNTP_VERSION_MAJOR, _MINOR and _PATCH, written by build.rs from
+// Cargo.toml's version (the one source of it).
+include!(concat!(env!("OUT_DIR"), "/version.rs"));
 
 /// `state`: created, not configured yet.
 pub const PROSSNTP_STATE_IDLE: i32 = 0;
