@@ -220,12 +220,10 @@ impl Worker {
         self.shared.status.event_fd()
     }
 
-    /// The worker's latest statistics.
+    /// The worker's latest statistics, in the state the status board holds.
     pub fn stats(&self) -> Stats {
         let mut stats = lock(&self.shared.stats).clone();
-        if self.shared.status.is_dead() {
-            stats.state = State::Ended;
-        }
+        stats.state = self.shared.status.state();
         stats
     }
 
@@ -522,12 +520,6 @@ impl Loop<'_> {
     fn publish(&self) {
         let c = &self.client;
         let t = c.tracker();
-        let state = match (self.server, c.stopped()) {
-            (None, _) => State::Idle,
-            (Some(_), None) => State::Running,
-            (Some(_), Some(StopReason::Kissed(_))) => State::Stopped,
-            (Some(_), Some(StopReason::ClockRefused)) => State::Ended,
-        };
         let view = self.membership.as_ref().map(Membership::view);
         // While the process steers, the owner's estimate and frequency;
         // otherwise the client's own measurement.
@@ -536,7 +528,8 @@ impl Loop<'_> {
             _ => (t.last_offset(), t.jitter(), t.frequency_error_ppm()),
         };
         *lock(&self.shared.stats) = Stats {
-            state,
+            // (The status board's, filled in when read.)
+            state: State::Idle,
             has_sync: c.synced(),
             steering: view.as_ref().is_some_and(|v| v.steering),
             backend: view.as_ref().map_or("none", |v| v.backend),

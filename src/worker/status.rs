@@ -11,6 +11,8 @@ use crate::sys::lock::lock;
 
 use crate::sys::notify::Notifier;
 
+use super::stats::State;
+
 /// Messages kept for a caller that does not read them; older ones are dropped.
 const MAX_QUEUED: usize = 64;
 
@@ -100,6 +102,18 @@ impl StatusBoard {
 
     pub fn is_dead(&self) -> bool {
         lock(&self.inner).stop == Stop::Dead
+    }
+
+    /// The client's state as callers see it: this board owns it (the
+    /// statistics read it from here).
+    pub fn state(&self) -> State {
+        let s = lock(&self.inner);
+        match s.stop {
+            Stop::Dead => State::Ended,
+            Stop::Paused(_) => State::Stopped,
+            Stop::None if s.generation == 0 => State::Idle,
+            Stop::None => State::Running,
+        }
     }
 
     /// Takes one message without waiting.
