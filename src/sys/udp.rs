@@ -1,13 +1,112 @@
-//! Kernel timestamps of datagrams: receive times from SO_TIMESTAMPNS on
-//! Linux (nanoseconds), SO_TIMESTAMP elsewhere (microseconds); on Linux also
+//! A client's UDP socket ([`ClientSocket`]) and the kernel timestamps of
+//! its datagrams: receive times from SO_TIMESTAMPNS on Linux
+//! (nanoseconds), SO_TIMESTAMP elsewhere (microseconds); on Linux also
 //! software transmit times (SO_TIMESTAMPING), read from the error queue.
 
 use std::io;
 use std::mem::{size_of, MaybeUninit};
-use std::net::SocketAddr;
-use std::os::fd::RawFd;
+use std::net::{SocketAddr, UdpSocket};
+use std::os::fd::{AsRawFd, RawFd};
+
+use socket2::{Domain, Protocol, Socket, Type};
 
 use crate::proto::timestamp::NtpTimestamp;
+
+/// Opens a client's UDP socket, bound to `local` with a kernel-chosen
+/// (randomised) port, non-blocking and close-on-exec.
+pub fn open_socket(local: SocketAddr) -> io::Result<Socket> {
+    let socket = Socket::new(Domain::for_address(local), Type::DGRAM, Some(Protocol::UDP))?;
+    if local.is_ipv6() {
+        socket.set_only_v6(true)?;
+    }
+    socket.set_nonblocking(true)?;
+    socket.bind(&local.into())?;
+    Ok(socket)
+}
+
+/// A client's socket and the options set on it for its server.
+pub struct ClientSocket {
+    socket: UdpSocket,
+    /// Whether the kernel timestamps sent datagrams.
+    tx_timestamps: bool,
+    /// Whether the server is the socket's connected peer (not on Linux).
+    connected: bool,
+}
+
+impl ClientSocket {
+    pub fn new(socket: UdpSocket) -> ClientSocket {
+        ClientSocket { socket, tx_timestamps: false, connected: false }
+    }
+
+    pub fn fd(&self) -> RawFd {
+        self.socket.as_raw_fd()
+    }
+
+    pub fn tx_timestamps(&self) -> bool {
+        self.tx_timestamps
+    }
+
+    /// Sets the socket up for `server`: kernel receive (and, where there
+    /// are, transmit) timestamps, the traffic class, and ICMP errors.
+    /// Returns what could not be set (errno and text); the socket works
+    /// without each.
+    pub fn set_up(&mut self, server: SocketAddr, traffic_class: u8) -> Vec<(io::Error, String)> {
+        let mut problems = vec![];
+        if let Err(e) = enable_rx_timestamps(self.fd()) {
+            let what = format!("no kernel receive timestamps ({e}); reading the clock instead");
+            problems.push((e, what));
+        }
+        // Not on every platform: the send time is then read just before sendto.
+        self.tx_timestamps = enable_tx_timestamps(self.fd()).is_ok();
+        let sock = socket2::SockRef::from(&self.socket);
+        let r = if server.is_ipv4() {
+            sock.set_tos_v4(u32::from(traffic_class))
+        } else {
+            sock.set_tclass_v6(u32::from(traffic_class))
+        };
+        if let Err(e) = r {
+            let what = format!("cannot set traffic class {traffic_class}: {e}");
+            problems.push((e, what));
+        }
+        // On Linux the socket stays unconnected: a connected UDP socket's
+        // receive timestamps came about 7 us later on loopback (a T4 late by
+        // that, an offset biased by half of it); the client checks each
+        // reply's source itself, and ICMP errors are asked for explicitly.
+        // Elsewhere connecting is what reports them.
+        self.connected = match enable_icmp_errors(self.fd(), server.is_ipv6()) {
+            Ok(()) => false,
+            Err(_) => match self.socket.connect(server) {
+                Ok(()) => true,
+                Err(e) => {
+                    let what = format!("connect to {server} failed: {e}");
+                    problems.push((e, what));
+                    false
+                }
+            },
+        };
+        problems
+    }
+
+    /// NTP goes to `server` from now on (NTS may name another).
+    pub fn redirect(&self, server: SocketAddr) {
+        if self.connected {
+            let _ = self.socket.connect(server);
+        }
+    }
+
+    pub fn send(&self, packet: &[u8], server: SocketAddr) -> io::Result<()> {
+        let sent = if self.connected { self.socket.send(packet) } else { self.socket.send_to(packet, server) };
+        sent.map(|_| ())
+    }
+
+    pub fn recv(&self, buf: &mut [u8]) -> io::Result<Received> {
+        recv_timestamped(self.fd(), buf)
+    }
+
+    pub fn error_queue(&self) -> ErrorQueue {
+        drain_error_queue(self.fd())
+    }
+}
 
 #[cfg(target_os = "linux")]
 const TS_OPTION: libc::c_int = libc::SO_TIMESTAMPNS;
