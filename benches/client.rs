@@ -10,7 +10,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use prossntp::discipline::{Correction, Decision, SourceId, Steering};
+use prossntp::discipline::{Correction, Decision, SourceId, Steering, Tracker};
 use prossntp::proto::client::{Client, Config, Output, Steered};
 use prossntp::proto::packet::{Packet, MODE_SERVER, NTP_VERSION};
 use prossntp::proto::timestamp::{NtpDuration, NtpShort, NtpTimestamp};
@@ -23,7 +23,7 @@ const SERVER: &str = "127.0.0.1:123";
 /// Requests are 16 s apart, so even 10 million cycles stay within the years in
 /// which replies are plausible (a reply that is not valid fails the bench).
 struct Sim {
-    c: Client,
+    c: Client<Tracker>,
     now: Duration,
     base: NtpTimestamp,
     nonce: u64,

@@ -6,8 +6,7 @@ use super::auth::{KeyType, SymmetricKey};
 use super::client::*;
 use super::packet::{Packet, MODE_SERVER, NTP_VERSION};
 use super::timestamp::{NtpDuration, NtpShort, NtpTimestamp};
-use super::validate::{Kiss, Reject, Verdict};
-use crate::discipline::{Correction, Role};
+use super::validate::{Kiss, Reject, Sample, Verdict};
 
 const SERVER: &str = "127.0.0.1:123";
 
@@ -24,8 +23,19 @@ fn wall(now: Duration) -> NtpTimestamp {
     NtpTimestamp::from_unix(1_800_000_000, 0).plus(NtpDuration::from_duration(now))
 }
 
+/// The client's own estimate as these tests see it: the offset last
+/// measured, s (0 before any).
+#[derive(Debug, Default)]
+struct LastOffset(f64);
+
+impl Estimator for LastOffset {
+    fn measure(&mut self, _now: Duration, sample: &Sample) {
+        self.0 = sample.offset.as_seconds();
+    }
+}
+
 struct Harness {
-    c: Client,
+    c: Client<LastOffset>,
     now: Duration,
     nonce: u64,
     sent: Vec<(Duration, Vec<u8>)>,
@@ -34,7 +44,7 @@ struct Harness {
 
 impl Harness {
     fn new(steering: bool) -> Self {
-        let mut c = Client::new();
+        let mut c = Client::<LastOffset>::new();
         c.configure(cfg(steering), Duration::ZERO);
         Harness { c, now: Duration::ZERO, nonce: 1000, sent: vec![], outputs: vec![] }
     }
@@ -140,7 +150,7 @@ fn measured_offset_and_sync_in_measure_only_mode() {
 
 #[test]
 fn steering_syncs_only_once_the_clock_follows_its_server() {
-    let mut c = Client::new();
+    let mut c = Client::<LastOffset>::new();
     c.configure(cfg(true), Duration::ZERO);
     c.set_role(Role::Candidate);
     c.handle_timeout(Duration::ZERO, 77);
@@ -330,7 +340,7 @@ fn hours_of_simulated_polling_stay_regular() {
 
 #[test]
 fn failed_sends_are_not_counted_and_their_replies_do_not_match() {
-    let mut c = Client::new();
+    let mut c = Client::<LastOffset>::new();
     c.configure(cfg(false), Duration::ZERO);
     c.handle_timeout(Duration::ZERO, 77);
     let Some(Output::Send(p)) = c.poll_output() else { panic!() };
@@ -496,7 +506,7 @@ fn a_reply_to_a_request_sent_before_a_step_answers_but_is_not_measured() {
     assert!(h.outputs.iter().all(|o| !matches!(o, Output::Steer(..))), "not handed to the clock's owner");
     assert_eq!(h.c.last_sample(), None, "not measured");
     assert_eq!((h.c.counters().valid_replies, h.c.counters().stale), (1, 1));
-    assert_eq!(h.c.tracker().last_offset(), 0.0, "the estimate never saw it");
+    assert_eq!(h.c.tracker().0, 0.0, "the estimate never saw it");
     // The next request, sent after the step, is used.
     h.run_until(ms(8000));
     let v = h.deliver(h.reply(0.0));

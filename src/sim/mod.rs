@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use crate::clock::{self, ClockBackend};
 use crate::discipline::module_clock::{ModuleClock, RawStamps};
+use crate::discipline::Tracker;
 use crate::owner::hostlock::Solo;
 use crate::owner::{Membership, Options, Owner, TraceFn};
 use crate::proto::client::{Client, Config, Output, Steered};
@@ -551,7 +552,7 @@ struct Stamped {
 struct Node {
     server: ServerModel,
     addr: SocketAddr,
-    client: Client,
+    client: Client<Tracker>,
     membership: Option<Membership>,
     /// Replies in flight: (true arrival time, or the time the client gets
     /// to a reply already stamped; the datagram; its receive stamps).

@@ -23,6 +23,7 @@ use socket2::{Domain, Protocol, Socket, Type};
 
 use crate::clock;
 use crate::discipline::module_clock::{ModuleClock, RawStamps, Time};
+use crate::discipline::Tracker;
 use crate::owner::{Membership, NotSteering, Owner};
 use crate::proto::client::{Auth, Client, Config, Output, Steered, StopReason};
 use crate::proto::timestamp::NtpTimestamp;
@@ -320,7 +321,7 @@ struct Loop<'a> {
     membership: Option<Membership>,
     /// Why a client without one measures only.
     measuring: Measuring,
-    client: Client,
+    client: Client<Tracker>,
     epoch: Instant,
     generation: u64,
     server: Option<SocketAddr>,
