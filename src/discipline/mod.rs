@@ -15,6 +15,7 @@
 //! excess. The frequency error is corrected at once; the offset is slewed.
 //! Every register is re-based after each correction, so its fit always
 //! describes the clock as it is now corrected.
+#![forbid(unsafe_code)]
 
 mod fit;
 pub mod foreign;
