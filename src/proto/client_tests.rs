@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use super::auth::{KeyType, SymmetricKey};
 use super::client::*;
-use super::packet::{Packet, MODE_SERVER, NTP_VERSION};
+use super::packet::Packet;
 use super::timestamp::{NtpDuration, NtpShort, NtpTimestamp};
 use super::validate::{Kiss, Reject, Sample, Verdict};
 
@@ -31,6 +31,18 @@ struct LastOffset(f64);
 impl Estimator for LastOffset {
     fn measure(&mut self, _now: Duration, sample: &Sample) {
         self.0 = sample.offset.as_seconds();
+    }
+}
+
+/// A stratum-2 reply to `req` that reads `t` throughout, all else zero (no
+/// precision, root dispersion nor reference time).
+fn bare_reply(req: &Packet, t: NtpTimestamp) -> Packet {
+    Packet {
+        stratum: 2,
+        precision: 0,
+        root_dispersion: NtpShort(0),
+        reference_ts: NtpTimestamp::ZERO,
+        ..Packet::reply(req.transmit_ts, t, t)
     }
 }
 
@@ -89,21 +101,7 @@ impl Harness {
     fn reply(&self, offset: f64) -> Packet {
         let req = self.last_request();
         let server_time = wall(self.now).plus(NtpDuration::from_seconds(offset + 0.0005));
-        Packet {
-            leap: 0,
-            version: NTP_VERSION,
-            mode: MODE_SERVER,
-            stratum: 1,
-            poll: 3,
-            precision: -20,
-            root_delay: NtpShort(0),
-            root_dispersion: NtpShort(0x10),
-            reference_id: *b"GPS\0",
-            reference_ts: server_time,
-            origin_ts: req.transmit_ts,
-            receive_ts: server_time,
-            transmit_ts: server_time,
-        }
+        Packet { poll: 3, reference_id: *b"GPS\0", ..Packet::reply(req.transmit_ts, server_time, server_time) }
     }
 
     fn deliver(&mut self, p: Packet) -> Verdict {
@@ -157,16 +155,7 @@ fn steering_syncs_only_once_the_clock_follows_its_server() {
     let Some(Output::Send(p)) = c.poll_output() else { panic!() };
     c.on_sent(wall(Duration::ZERO));
     let req = Packet::parse(&p).unwrap();
-    let t = wall(ms(2)).plus(NtpDuration::from_seconds(0.01));
-    let rep = Packet {
-        version: 4,
-        mode: 4,
-        stratum: 2,
-        origin_ts: req.transmit_ts,
-        receive_ts: t,
-        transmit_ts: t,
-        ..Packet::default()
-    };
+    let rep = bare_reply(&req, wall(ms(2)).plus(NtpDuration::from_seconds(0.01)));
     c.handle_packet(SERVER.parse().unwrap(), &rep.encode(), wall(ms(4)), ms(4));
     assert!(matches!(c.poll_output(), Some(Output::Steer(_))));
     assert!(!c.synced());
@@ -347,16 +336,7 @@ fn failed_sends_are_not_counted_and_their_replies_do_not_match() {
     c.on_send_failed();
     assert_eq!(c.counters().requests, 0, "a request that never left is not counted");
     let req = Packet::parse(&p).unwrap();
-    let t = wall(ms(1));
-    let rep = Packet {
-        version: 4,
-        mode: 4,
-        stratum: 2,
-        origin_ts: req.transmit_ts,
-        receive_ts: t,
-        transmit_ts: t,
-        ..Packet::default()
-    };
+    let rep = bare_reply(&req, wall(ms(1)));
     let v = c.handle_packet(SERVER.parse().unwrap(), &rep.encode(), wall(ms(2)), ms(2));
     assert_eq!(v, Verdict::Rejected(Reject::BadOrigin));
     // The next request leaves: counted once, however often its time is refined.
