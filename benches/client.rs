@@ -10,9 +10,9 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use prossntp::discipline::{Correction, Decision, SourceId, Steering};
+use prossntp::discipline::{Correction, Decision, SourceId, Steering, Tracker};
 use prossntp::proto::client::{Client, Config, Output, Steered};
-use prossntp::proto::packet::{Packet, MODE_SERVER, NTP_VERSION};
+use prossntp::proto::packet::Packet;
 use prossntp::proto::timestamp::{NtpDuration, NtpShort, NtpTimestamp};
 use prossntp::proto::validate::Verdict;
 use prossntp::sys::time::wall_now;
@@ -23,7 +23,7 @@ const SERVER: &str = "127.0.0.1:123";
 /// Requests are 16 s apart, so even 10 million cycles stay within the years in
 /// which replies are plausible (a reply that is not valid fails the bench).
 struct Sim {
-    c: Client,
+    c: Client<Tracker>,
     now: Duration,
     base: NtpTimestamp,
     nonce: u64,
@@ -86,19 +86,12 @@ impl Sim {
         let origin = Packet::parse(&self.request).unwrap().transmit_ts;
         let server = self.wall().plus(NtpDuration::from_seconds(offset + 0.0005));
         Packet {
-            leap: 0,
-            version: NTP_VERSION,
-            mode: MODE_SERVER,
             stratum: 2,
             poll: 6,
-            precision: -20,
             root_delay: NtpShort(0x40),
             root_dispersion: NtpShort(0x80),
             reference_id: *b"GPS\0",
-            reference_ts: server,
-            origin_ts: origin,
-            receive_ts: server,
-            transmit_ts: server,
+            ..Packet::reply(origin, server, server)
         }
         .encode()
     }

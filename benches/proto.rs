@@ -10,7 +10,7 @@ use std::time::Duration;
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
 use prossntp::proto::auth::{KeyType, SymmetricKey};
 use prossntp::proto::nts::{server_reply, NtsSession};
-use prossntp::proto::packet::{Packet, HEADER_LEN, MODE_SERVER, NTP_VERSION};
+use prossntp::proto::packet::{Packet, HEADER_LEN};
 use prossntp::proto::timestamp::{NtpDuration, NtpShort, NtpTimestamp};
 use prossntp::proto::validate::{judge, Verdict};
 use prossntp::sys::time::wall_now;
@@ -19,19 +19,12 @@ use prossntp::sys::time::wall_now;
 fn reply(nonce: NtpTimestamp, t1: NtpTimestamp) -> [u8; 48] {
     let server = t1.plus(NtpDuration::from_seconds(0.2505));
     Packet {
-        leap: 0,
-        version: NTP_VERSION,
-        mode: MODE_SERVER,
         stratum: 2,
         poll: 6,
-        precision: -20,
         root_delay: NtpShort(0x40),
         root_dispersion: NtpShort(0x80),
         reference_id: *b"GPS\0",
-        reference_ts: server,
-        origin_ts: nonce,
-        receive_ts: server,
-        transmit_ts: server.plus(NtpDuration::from_nanos(20_000)),
+        ..Packet::reply(nonce, server, server.plus(NtpDuration::from_nanos(20_000)))
     }
     .encode()
 }

@@ -14,29 +14,14 @@ use common::Recorder;
 use prossntp::owner::{hostlock::Solo, Options, Owner};
 use prossntp::proto::auth::{KeyType, SymmetricKey};
 use prossntp::proto::client::Auth;
-use prossntp::proto::packet::{Packet, MODE_SERVER, NTP_VERSION};
-use prossntp::proto::timestamp::{NtpShort, NtpTimestamp};
+use prossntp::proto::packet::Packet;
+use prossntp::proto::timestamp::NtpTimestamp;
 use prossntp::sys::time::wall_now;
 use prossntp::worker::{open_socket, status::Report, ServerConfig, Worker};
 
 fn reply_to(nonce: NtpTimestamp) -> [u8; 48] {
     let now = wall_now();
-    Packet {
-        leap: 0,
-        version: NTP_VERSION,
-        mode: MODE_SERVER,
-        stratum: 1,
-        poll: 0,
-        precision: -20,
-        root_delay: NtpShort(0),
-        root_dispersion: NtpShort(0x10),
-        reference_id: *b"TEST",
-        reference_ts: now,
-        origin_ts: nonce,
-        receive_ts: now,
-        transmit_ts: now,
-    }
-    .encode()
+    Packet { reference_id: *b"TEST", ..Packet::reply(nonce, now, now) }.encode()
 }
 
 /// The next request's nonce and the client's address.

@@ -29,7 +29,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use std::{env, process, thread};
 
-use prossntp::proto::packet::{Packet, HEADER_LEN, LEAP_UNSYNCHRONIZED, MODE_CLIENT, MODE_SERVER};
+use prossntp::proto::packet::{Packet, HEADER_LEN, LEAP_UNSYNCHRONIZED, MODE_CLIENT};
 use prossntp::proto::timestamp::{NtpDuration, NtpShort, NtpTimestamp};
 use prossntp::sys::{poll::poll_readable, udp};
 use std::os::fd::AsRawFd;
@@ -152,19 +152,12 @@ fn now(offset: f64) -> NtpTimestamp {
 /// The reply to `req` in `mode`, all but the transmit timestamp.
 fn reply(mode: Mode, req: &Packet, receive_ts: NtpTimestamp, offset: f64, stratum: u8) -> Packet {
     let mut p = Packet {
-        leap: 0,
         version: req.version,
-        mode: MODE_SERVER,
         stratum,
         poll: req.poll,
-        precision: -20,
-        root_delay: NtpShort(0),
-        root_dispersion: NtpShort(0x0000_0010),
         reference_id: *b"PSNT",
         reference_ts: now(offset).plus(NtpDuration::from_seconds(-1.0)),
-        origin_ts: req.transmit_ts,
-        receive_ts,
-        transmit_ts: NtpTimestamp::ZERO,
+        ..Packet::reply(req.transmit_ts, receive_ts, NtpTimestamp::ZERO)
     };
     let kod = |p: &mut Packet, code: &[u8; 4]| {
         p.leap = LEAP_UNSYNCHRONIZED;

@@ -15,6 +15,7 @@
 //! excess. The frequency error is corrected at once; the offset is slewed.
 //! Every register is re-based after each correction, so its fit always
 //! describes the clock as it is now corrected.
+#![forbid(unsafe_code)]
 
 mod fit;
 pub mod foreign;
@@ -24,9 +25,10 @@ pub mod select;
 pub mod steer;
 pub mod tracker;
 
-pub use steer::{Role, SourceId, SourceView, Steering, Why};
+pub use steer::{SourceId, SourceView, Steering, Why};
 pub use tracker::Tracker;
 
+pub use crate::proto::client::{Correction, Role};
 use crate::proto::timestamp::NtpDuration;
 
 /// Offsets larger than this are stepped; smaller ones are slewed.
@@ -54,15 +56,6 @@ pub const SLEW_RATE: f64 = 500e-6;
 /// takes the range from its backend ([`Steering::with_limit`]); no backend
 /// exceeds this.
 pub const MAX_FREQ_PPM: f64 = 5000.0;
-
-/// How the offset is corrected.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Correction {
-    /// Jump the clock by the offset at once.
-    Step,
-    /// Correct the offset gradually, at the backend's slew rate.
-    Slew,
-}
 
 /// What to do to the local clock: correct `offset` (server minus local) and
 /// run the oscillator `freq_ppm` faster than nominal from now on.

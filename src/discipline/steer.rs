@@ -21,7 +21,7 @@ use super::foreign::MAXERROR_CAP_US;
 use super::register::Register;
 use super::select::{select, Agreement, Interval, Selection, MIN_AGING};
 use super::{
-    ClockAction, Correction, Decision, SyncReport, FIRST_BACKWARD_LIMIT_SECS, FIRST_SYNC_STEP_THRESHOLD_SECS,
+    ClockAction, Correction, Decision, Role, SyncReport, FIRST_BACKWARD_LIMIT_SECS, FIRST_SYNC_STEP_THRESHOLD_SECS,
     MAX_FREQ_PPM, MAX_POINTS, PANIC_BOUND_SECS, SLEW_RATE, STEP_AGREEMENT, STEP_THRESHOLD_SECS,
 };
 use crate::proto::timestamp::NtpDuration;
@@ -102,32 +102,6 @@ const MAXERROR_GROWTH: f64 = 500e-6;
 /// A source of the steering discipline (one steering client).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct SourceId(pub u32);
-
-/// What a source is to the clock.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum Role {
-    /// Steering, but not followed now ([`Why`] says why).
-    Candidate,
-    /// The preferred source: followed, its leap indicator and error bounds
-    /// go to the kernel.
-    Selected,
-    /// Followed, combined with the selected one.
-    Combined,
-    /// Outside the majority's agreement: not followed.
-    Falseticker,
-    /// Measuring only (`PROSSNTP_CLOCK=none`, or no right to set the clock).
-    #[default]
-    Measuring,
-    /// Measuring only: the clock has another owner ([`Why`] says which).
-    StandingDown,
-}
-
-impl Role {
-    /// Whether the clock follows this source.
-    pub fn follows(self) -> bool {
-        matches!(self, Role::Selected | Role::Combined)
-    }
-}
 
 /// Why a source has its role.
 #[derive(Clone, Copy, Debug, PartialEq)]

@@ -6,6 +6,7 @@ use std::time::Duration;
 use super::fit::{fit_random_residuals, min_delay, Floor, Point, Scale};
 use super::register::Register;
 use super::{MEASURE_POINTS, STEP_THRESHOLD_SECS};
+use crate::proto::client::Estimator;
 use crate::proto::validate::Sample;
 
 /// A rise of the delay is another route once this many samples in a row
@@ -112,5 +113,11 @@ impl Tracker {
     /// The asymmetry correction in force (see [`super::fit::Weighting`]).
     pub fn asymmetry(&self) -> f64 {
         self.register.asymmetry()
+    }
+}
+
+impl Estimator for Tracker {
+    fn measure(&mut self, now: Duration, sample: &Sample) {
+        Tracker::measure(self, now, sample);
     }
 }

@@ -2,8 +2,9 @@
 //! monotonic time, local wall-clock timestamps, random nonces and received
 //! datagrams; it answers with requests to send, samples for the clock's
 //! owner and status changes, which the worker drains with
-//! [`Client::poll_output`]. It measures its server itself (a [`Tracker`]);
-//! steering the clock is the clock owner's, which tells it its [`Role`].
+//! [`Client::poll_output`]. It measures its server itself (an [`Estimator`]:
+//! the discipline's `Tracker`); steering the clock is the clock owner's,
+//! which tells it its [`Role`].
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -16,7 +17,6 @@ use super::schedule::Schedule;
 use super::timestamp::NtpDuration;
 use super::timestamp::NtpTimestamp;
 use super::validate::{judge, Kiss, Reject, Sample, Verdict};
-use crate::discipline::{Correction, Role, Tracker};
 
 /// Consecutive requests without a valid reply after which sync is lost.
 pub const MAX_MISSES: u32 = 4;
@@ -144,6 +144,50 @@ pub enum Output {
     NeedKeys,
 }
 
+/// What a source is to the clock.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Role {
+    /// Steering, but not followed now (the discipline's `Why` says why).
+    Candidate,
+    /// The preferred source: followed, its leap indicator and error bounds
+    /// go to the kernel.
+    Selected,
+    /// Followed, combined with the selected one.
+    Combined,
+    /// Outside the majority's agreement: not followed.
+    Falseticker,
+    /// Measuring only (`PROSSNTP_CLOCK=none`, or no right to set the clock).
+    #[default]
+    Measuring,
+    /// Measuring only: the clock has another owner (the discipline's `Why`
+    /// says which).
+    StandingDown,
+}
+
+impl Role {
+    /// Whether the clock follows this source.
+    pub fn follows(self) -> bool {
+        matches!(self, Role::Selected | Role::Combined)
+    }
+}
+
+/// How the offset is corrected.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Correction {
+    /// Jump the clock by the offset at once.
+    Step,
+    /// Correct the offset gradually, at the backend's slew rate.
+    Slew,
+}
+
+/// A client's own estimate of its server's offset and the clock's drift
+/// (the discipline's `Tracker`), fed each valid sample the client measures;
+/// a fresh one (its default) when what was measured is let go.
+pub trait Estimator: Default {
+    /// Adds `sample`, taken at monotonic time `now`.
+    fn measure(&mut self, now: Duration, sample: &Sample);
+}
+
 /// What the clock's owner did with a sample.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Steered {
@@ -196,7 +240,7 @@ struct Outstanding {
 }
 
 #[derive(Debug)]
-pub struct Client {
+pub struct Client<E> {
     config: Option<Config>,
     schedule: Option<Schedule>,
     outstanding: Option<Outstanding>,
@@ -209,7 +253,7 @@ pub struct Client {
     stopped: Option<StopReason>,
     /// What the clock's owner says it is (measuring only until told).
     role: Role,
-    tracker: Tracker,
+    tracker: E,
     last_sample: Option<Sample>,
     counters: Counters,
     auth: Auth,
@@ -218,13 +262,13 @@ pub struct Client {
     out: VecDeque<Output>,
 }
 
-impl Default for Client {
+impl<E: Estimator> Default for Client<E> {
     fn default() -> Self {
         Self::new()
     }
 }
 
-impl Client {
+impl<E: Estimator> Client<E> {
     pub fn new() -> Self {
         Client {
             config: None,
@@ -236,7 +280,7 @@ impl Client {
             synced: false,
             stopped: None,
             role: Role::Measuring,
-            tracker: Tracker::new(),
+            tracker: E::default(),
             last_sample: None,
             counters: Counters::default(),
             auth: Auth::None,
@@ -246,7 +290,7 @@ impl Client {
     }
 
     /// Its own estimate of the server's offset and the clock's drift.
-    pub fn tracker(&self) -> &Tracker {
+    pub fn tracker(&self) -> &E {
         &self.tracker
     }
 
@@ -285,7 +329,7 @@ impl Client {
     pub fn set_auth(&mut self, auth: Auth, now: Duration) {
         self.auth = auth;
         self.keys_wanted = false;
-        self.tracker = Tracker::new();
+        self.tracker = E::default();
         self.last_sample = None;
         if self.measured && self.config.is_some_and(|c| c.steering) {
             self.out.push_back(Output::Unreachable);

@@ -4,10 +4,9 @@ use std::time::Duration;
 
 use super::auth::{KeyType, SymmetricKey};
 use super::client::*;
-use super::packet::{Packet, MODE_SERVER, NTP_VERSION};
+use super::packet::Packet;
 use super::timestamp::{NtpDuration, NtpShort, NtpTimestamp};
-use super::validate::{Kiss, Reject, Verdict};
-use crate::discipline::{Correction, Role};
+use super::validate::{Kiss, Reject, Sample, Verdict};
 
 const SERVER: &str = "127.0.0.1:123";
 
@@ -24,8 +23,31 @@ fn wall(now: Duration) -> NtpTimestamp {
     NtpTimestamp::from_unix(1_800_000_000, 0).plus(NtpDuration::from_duration(now))
 }
 
+/// The client's own estimate as these tests see it: the offset last
+/// measured, s (0 before any).
+#[derive(Debug, Default)]
+struct LastOffset(f64);
+
+impl Estimator for LastOffset {
+    fn measure(&mut self, _now: Duration, sample: &Sample) {
+        self.0 = sample.offset.as_seconds();
+    }
+}
+
+/// A stratum-2 reply to `req` that reads `t` throughout, all else zero (no
+/// precision, root dispersion nor reference time).
+fn bare_reply(req: &Packet, t: NtpTimestamp) -> Packet {
+    Packet {
+        stratum: 2,
+        precision: 0,
+        root_dispersion: NtpShort(0),
+        reference_ts: NtpTimestamp::ZERO,
+        ..Packet::reply(req.transmit_ts, t, t)
+    }
+}
+
 struct Harness {
-    c: Client,
+    c: Client<LastOffset>,
     now: Duration,
     nonce: u64,
     sent: Vec<(Duration, Vec<u8>)>,
@@ -34,7 +56,7 @@ struct Harness {
 
 impl Harness {
     fn new(steering: bool) -> Self {
-        let mut c = Client::new();
+        let mut c = Client::<LastOffset>::new();
         c.configure(cfg(steering), Duration::ZERO);
         Harness { c, now: Duration::ZERO, nonce: 1000, sent: vec![], outputs: vec![] }
     }
@@ -79,21 +101,7 @@ impl Harness {
     fn reply(&self, offset: f64) -> Packet {
         let req = self.last_request();
         let server_time = wall(self.now).plus(NtpDuration::from_seconds(offset + 0.0005));
-        Packet {
-            leap: 0,
-            version: NTP_VERSION,
-            mode: MODE_SERVER,
-            stratum: 1,
-            poll: 3,
-            precision: -20,
-            root_delay: NtpShort(0),
-            root_dispersion: NtpShort(0x10),
-            reference_id: *b"GPS\0",
-            reference_ts: server_time,
-            origin_ts: req.transmit_ts,
-            receive_ts: server_time,
-            transmit_ts: server_time,
-        }
+        Packet { poll: 3, reference_id: *b"GPS\0", ..Packet::reply(req.transmit_ts, server_time, server_time) }
     }
 
     fn deliver(&mut self, p: Packet) -> Verdict {
@@ -140,23 +148,14 @@ fn measured_offset_and_sync_in_measure_only_mode() {
 
 #[test]
 fn steering_syncs_only_once_the_clock_follows_its_server() {
-    let mut c = Client::new();
+    let mut c = Client::<LastOffset>::new();
     c.configure(cfg(true), Duration::ZERO);
     c.set_role(Role::Candidate);
     c.handle_timeout(Duration::ZERO, 77);
     let Some(Output::Send(p)) = c.poll_output() else { panic!() };
     c.on_sent(wall(Duration::ZERO));
     let req = Packet::parse(&p).unwrap();
-    let t = wall(ms(2)).plus(NtpDuration::from_seconds(0.01));
-    let rep = Packet {
-        version: 4,
-        mode: 4,
-        stratum: 2,
-        origin_ts: req.transmit_ts,
-        receive_ts: t,
-        transmit_ts: t,
-        ..Packet::default()
-    };
+    let rep = bare_reply(&req, wall(ms(2)).plus(NtpDuration::from_seconds(0.01)));
     c.handle_packet(SERVER.parse().unwrap(), &rep.encode(), wall(ms(4)), ms(4));
     assert!(matches!(c.poll_output(), Some(Output::Steer(_))));
     assert!(!c.synced());
@@ -330,23 +329,14 @@ fn hours_of_simulated_polling_stay_regular() {
 
 #[test]
 fn failed_sends_are_not_counted_and_their_replies_do_not_match() {
-    let mut c = Client::new();
+    let mut c = Client::<LastOffset>::new();
     c.configure(cfg(false), Duration::ZERO);
     c.handle_timeout(Duration::ZERO, 77);
     let Some(Output::Send(p)) = c.poll_output() else { panic!() };
     c.on_send_failed();
     assert_eq!(c.counters().requests, 0, "a request that never left is not counted");
     let req = Packet::parse(&p).unwrap();
-    let t = wall(ms(1));
-    let rep = Packet {
-        version: 4,
-        mode: 4,
-        stratum: 2,
-        origin_ts: req.transmit_ts,
-        receive_ts: t,
-        transmit_ts: t,
-        ..Packet::default()
-    };
+    let rep = bare_reply(&req, wall(ms(1)));
     let v = c.handle_packet(SERVER.parse().unwrap(), &rep.encode(), wall(ms(2)), ms(2));
     assert_eq!(v, Verdict::Rejected(Reject::BadOrigin));
     // The next request leaves: counted once, however often its time is refined.
@@ -496,7 +486,7 @@ fn a_reply_to_a_request_sent_before_a_step_answers_but_is_not_measured() {
     assert!(h.outputs.iter().all(|o| !matches!(o, Output::Steer(..))), "not handed to the clock's owner");
     assert_eq!(h.c.last_sample(), None, "not measured");
     assert_eq!((h.c.counters().valid_replies, h.c.counters().stale), (1, 1));
-    assert_eq!(h.c.tracker().last_offset(), 0.0, "the estimate never saw it");
+    assert_eq!(h.c.tracker().0, 0.0, "the estimate never saw it");
     // The next request, sent after the step, is used.
     h.run_until(ms(8000));
     let v = h.deliver(h.reply(0.0));

@@ -1,6 +1,8 @@
 //! The SNTP protocol, free of I/O: timestamps, packets, reply validation,
 //! symmetric-key MACs, NTS (its key-exchange records and extension fields),
 //! the request schedule and the client state machine. Driven by explicit time.
+#![forbid(unsafe_code)]
+
 pub mod auth;
 pub mod client;
 pub mod nts;

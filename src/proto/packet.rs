@@ -34,6 +34,30 @@ impl Packet {
         Packet { version: NTP_VERSION, mode: MODE_CLIENT, transmit_ts: nonce, ..Packet::default() }
     }
 
+    /// A server's reply to the request whose transmit timestamp (the nonce)
+    /// was `origin`: the server's clock read `receive` when the request came
+    /// and `transmit` when the reply left. Version 4, no leap warning, from a
+    /// stratum-1 server with a microsecond clock (precision 2^-20 s) and a
+    /// root dispersion of 1/4096 s, its reference time `receive`; poll, root
+    /// delay and reference ID zero. Callers change the rest by struct update.
+    pub fn reply(origin: NtpTimestamp, receive: NtpTimestamp, transmit: NtpTimestamp) -> Packet {
+        Packet {
+            leap: 0,
+            version: NTP_VERSION,
+            mode: MODE_SERVER,
+            stratum: 1,
+            poll: 0,
+            precision: -20,
+            root_delay: NtpShort(0),
+            root_dispersion: NtpShort(0x10),
+            reference_id: [0; 4],
+            reference_ts: receive,
+            origin_ts: origin,
+            receive_ts: receive,
+            transmit_ts: transmit,
+        }
+    }
+
     /// Parses the header; `None` if `data` is shorter than 48 bytes.
     pub fn parse(data: &[u8]) -> Option<Packet> {
         let h: &[u8; HEADER_LEN] = data.get(..HEADER_LEN)?.try_into().ok()?;
@@ -82,6 +106,15 @@ mod tests {
         assert_eq!(b[0], 0x23, "LI 0, VN 4, mode 3");
         assert!(b[1..40].iter().all(|&x| x == 0));
         assert_eq!(&b[40..], &0x0123_4567_89ab_cdefu64.to_be_bytes());
+    }
+
+    #[test]
+    fn a_reply_is_a_version_4_server_packet_echoing_the_nonce() {
+        let (nonce, t) = (NtpTimestamp(0x0123_4567_89ab_cdef), NtpTimestamp(5 << 32));
+        let b = Packet::reply(nonce, t, t).encode();
+        assert_eq!(b[0], 0x24, "LI 0, VN 4, mode 4");
+        assert_eq!(&b[24..32], &nonce.0.to_be_bytes());
+        assert_eq!(Packet::parse(&b), Some(Packet::reply(nonce, t, t)));
     }
 
     #[test]

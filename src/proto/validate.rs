@@ -229,7 +229,6 @@ pub fn judge(data: &[u8], nonce: NtpTimestamp, t1: NtpTimestamp, t4: NtpTimestam
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::proto::packet::NTP_VERSION;
     use crate::proto::timestamp::NtpShort;
 
     const NONCE: NtpTimestamp = NtpTimestamp(0xdead_beef_0bad_f00d);
@@ -241,19 +240,13 @@ mod tests {
     /// A good reply: the server is 0.5 s ahead, 10 ms each way, 1 ms inside.
     fn reply() -> Packet {
         Packet {
-            leap: 0,
-            version: NTP_VERSION,
-            mode: MODE_SERVER,
             stratum: 2,
             poll: 6,
-            precision: -20,
             root_delay: NtpShort(0x0000_0100),
             root_dispersion: NtpShort(0x0000_0200),
             reference_id: [127, 0, 0, 1],
             reference_ts: t(-10.0),
-            origin_ts: NONCE,
-            receive_ts: t(0.510),
-            transmit_ts: t(0.511),
+            ..Packet::reply(NONCE, t(0.510), t(0.511))
         }
     }
 

@@ -13,11 +13,12 @@ use std::time::Duration;
 
 use crate::clock::{self, ClockBackend};
 use crate::discipline::module_clock::{ModuleClock, RawStamps};
+use crate::discipline::Tracker;
 use crate::owner::hostlock::Solo;
 use crate::owner::{Membership, Options, Owner, TraceFn};
 use crate::proto::client::{Client, Config, Output, Steered};
-use crate::proto::packet::{Packet, MODE_SERVER, NTP_VERSION};
-use crate::proto::timestamp::{NtpDuration, NtpShort, NtpTimestamp};
+use crate::proto::packet::Packet;
+use crate::proto::timestamp::{NtpDuration, NtpTimestamp};
 use crate::proto::validate::Verdict;
 use crate::sys::lock::lock;
 use kernel::{Model, SimKernel};
@@ -551,7 +552,7 @@ struct Stamped {
 struct Node {
     server: ServerModel,
     addr: SocketAddr,
-    client: Client,
+    client: Client<Tracker>,
     membership: Option<Membership>,
     /// Replies in flight: (true arrival time, or the time the client gets
     /// to a reply already stamped; the datagram; its receive stamps).
@@ -875,18 +876,9 @@ fn drain(s: &Scenario, nodes: &mut [Node], k: usize, t: f64, now: Duration, mode
                     ntp(s.unix_start, arrive_server + srv.offset_at(arrive_server) + s.utc_shift(arrive_server));
                 let reply = Packet {
                     leap: s.leap_indicator(arrive_server),
-                    version: NTP_VERSION,
-                    mode: MODE_SERVER,
-                    stratum: 1,
                     poll: 6,
-                    precision: -20,
-                    root_delay: NtpShort(0),
-                    root_dispersion: NtpShort(0x10),
                     reference_id: *b"SIM\0",
-                    reference_ts: stamp,
-                    origin_ts: req.transmit_ts,
-                    receive_ts: stamp,
-                    transmit_ts: stamp,
+                    ..Packet::reply(req.transmit_ts, stamp, stamp)
                 };
                 if rng.uniform() >= srv.loss && srv.link_up(arrive_server) {
                     n.in_flight.push((arrive_server + one_way(rng, true, arrive_server, false), reply.encode(), None));

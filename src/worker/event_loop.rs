@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use super::stats::{self, LastError, Measuring, State, Stats};
 use super::{AuthChange, BackendSelect, KeOutcome, NtsConfig, ServerConfig, Shared, TraceFn, STACK_SIZE};
 use crate::discipline::module_clock::{ModuleClock, RawStamps};
+use crate::discipline::Tracker;
 use crate::owner::{Membership, NotSteering, Owner};
 use crate::proto::client::{Auth, Client, Config, Output, Steered, StopReason};
 use crate::proto::timestamp::NtpTimestamp;
@@ -101,7 +102,7 @@ struct Loop<'a> {
     membership: Option<Membership>,
     /// Why a client without one measures only.
     measuring: Measuring,
-    client: Client,
+    client: Client<Tracker>,
     epoch: Instant,
     generation: u64,
     server: Option<SocketAddr>,

@@ -20,7 +20,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV6};
 use std::time::Duration;
 
 use prossntp::discipline::{
-    ClockAction, Correction, Decision, Role, SourceId, Steering, SyncReport, FIRST_BACKWARD_LIMIT_SECS,
+    ClockAction, Correction, Decision, Role, SourceId, Steering, SyncReport, Tracker, FIRST_BACKWARD_LIMIT_SECS,
     FIRST_SYNC_STEP_THRESHOLD_SECS, MAX_FREQ_PPM, PANIC_BOUND_SECS, STEP_AGREEMENT, STEP_THRESHOLD_SECS,
 };
 use prossntp::proto::auth::{AuthError, KeyType, SymmetricKey};
@@ -230,7 +230,7 @@ struct Request {
 }
 
 struct Model {
-    client: Client,
+    client: Client<Tracker>,
     now: Duration,
     /// Local wall time at monotonic time zero (the local clock is never
     /// stepped here: the client only asks for adjustments).
