@@ -514,27 +514,7 @@ pub extern "C" fn prossntp_version() -> *const c_char {
 /// "unknown error code".
 #[no_mangle]
 pub extern "C" fn prossntp_strerror(err: c_int) -> *const c_char {
-    let text: &'static CStr = match err {
-        ERR_SM_OK => c"success",
-        ERR_SM_DEVERR => c"internal error in the library",
-        ERR_SM_PENDING => c"operation pending",
-        ERR_SM_MORE => c"more data available",
-        ERR_SM_NO_ACTION => c"nothing to do",
-        ERR_SM_NOT_IMPLEMENTED => c"not implemented",
-        ERR_SM_BAD_PARAMETER => c"bad parameter (NULL pointer, invalid value or unknown client handle)",
-        ERR_SM_NO_SUCH_MODULE => c"no such module",
-        ERR_SM_MODULE_ACCESS => c"module access error",
-        ERR_SM_NO_RESOURCES => c"out of resources (memory, descriptors or threads)",
-        ERR_SM_NO_SUCH_CHANNEL => c"no such channel",
-        ERR_SM_NO_SUCH_FIRMWARE => c"no such firmware",
-        ERR_SM_WRONG_FIRMWARE_TYPE => c"wrong firmware type",
-        ERR_SM_OS_RESOURCE_PROBLEM => c"operating system resource problem (socket or thread could not be set up)",
-        ERR_SM_WRONG_MODULE_STATE => c"wrong state (the client's worker has ended, or it was inherited across fork)",
-        ERR_SM_OS_OTHER_PROBLEM => c"other operating system problem",
-        ERR_SM_OS_INTERRUPTED_WAIT => c"wait interrupted",
-        _ => c"unknown error code",
-    };
-    text.as_ptr()
+    super::error::c_text_of(err).as_ptr()
 }
 
 /// A description of a `PROSSNTP_REJECT_*` reason (static storage); NULL for
