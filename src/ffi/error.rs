@@ -81,9 +81,7 @@ impl SmError {
             SmError::NoSuchChannel => c"no such channel",
             SmError::NoSuchFirmware => c"no such firmware",
             SmError::WrongFirmwareType => c"wrong firmware type",
-            SmError::OsResourceProblem => {
-                c"operating system resource problem (socket or thread could not be set up)"
-            }
+            SmError::OsResourceProblem => c"operating system resource problem (socket or thread could not be set up)",
             SmError::WrongModuleState => {
                 c"wrong state (the client's worker has ended, or it was inherited across fork)"
             }
