@@ -343,6 +343,79 @@ static void huge_delays(int family)
     CHECK(took < 2.0, "  destroy returned within 2 s (%.3f s)", took);
 }
 
+/* A trace sink that formats the line and drops it. */
+static int drop_trace(const char *fmt, va_list ap)
+{
+    char line[512];
+    return vsnprintf(line, sizeof line, fmt, ap);
+}
+
+/* The library reads only the input members of a parameter block and writes
+ * only the output members: every other byte here is left uninitialised
+ * (malloc), as C callers may leave it, and valgrind (scripts/sanitize.sh)
+ * reports any read of one. Traced, so the trace's formatting runs too. */
+static void inputs_only(void)
+{
+    SM_SNTP_CREATE_PARMS *c4 = malloc(sizeof *c4), *c6 = malloc(sizeof *c6);
+    SM_SNTP_CONFIG_PARMS *k4 = malloc(sizeof *k4);
+    SM_SNTP_CONFIG_IPV6_PARMS *k6 = malloc(sizeof *k6);
+    SM_SNTP_EVENT_PARMS *ev = malloc(sizeof *ev);
+    SM_SNTP_STATUS_PARMS *st = malloc(sizeof *st);
+    unsigned trace_was = TiNGtrace;
+    int (*sink_was)(const char *, va_list) = TiNG_showtrace;
+
+    if (!CHECK(c4 && c6 && k4 && k6 && ev && st, "inputs only: parameter blocks allocated"))
+        goto out;
+    TiNG_showtrace = drop_trace;
+    TiNGtrace = 1;
+
+    c4->module = kSMNullModuleId; /* sntp (out) and ipv6_address (not IPv4's) left unset */
+    c4->type = kSMSNTPTypeIPv4;
+    c4->address.s_addr = htonl(INADDR_ANY);
+    CHECK_EQ(sm_sntp_create(c4), 0, "inputs only: create IPv4, sntp and ipv6_address uninitialised");
+    c6->module = kSMNullModuleId; /* sntp and address left unset */
+    c6->type = kSMSNTPTypeIPv6;
+    c6->ipv6_address = in6addr_any;
+    CHECK_EQ(sm_sntp_create(c6), 0, "inputs only: create IPv6, sntp and address uninitialised");
+
+    k4->sntp = c4->sntp; /* sin_zero and the padding left unset */
+    k4->server.sin_family = AF_INET;
+    k4->server.sin_port = silent4.u.in4.sin_port;
+    k4->server.sin_addr = silent4.u.in4.sin_addr;
+    k4->TOS = 0;
+    k4->no_reply_delay = 1000;
+    k4->had_reply_delay = 60000;
+    CHECK_EQ(sm_sntp_config(k4), 0, "inputs only: config, sin_zero and the padding uninitialised");
+    k6->sntp = c6->sntp;
+    k6->server.sin6_family = AF_INET6;
+    k6->server.sin6_port = silent6.u.in6.sin6_port;
+    k6->server.sin6_flowinfo = 0;
+    k6->server.sin6_addr = silent6.u.in6.sin6_addr;
+    k6->server.sin6_scope_id = 0;
+    k6->no_reply_delay = 1000;
+    k6->had_reply_delay = 60000;
+    CHECK_EQ(sm_sntp_config_ipv6(k6), 0, "inputs only: config_ipv6");
+
+    ev->sntp = c4->sntp; /* event (out) left unset */
+    CHECK(sm_sntp_get_event(ev) == 0 && ev->event.fd >= 0 && ev->event.mode == (POLLIN | POLLPRI),
+          "inputs only: get_event, event uninitialised");
+    st->sntp = c4->sntp; /* status and u (out) left unset */
+    CHECK(sm_sntp_status(st) == 0 && st->status == kSMSNTPStatusRunning,
+          "inputs only: status, status and u uninitialised: Running");
+
+    CHECK_EQ(sm_sntp_destroy(c4->sntp), 0, "inputs only: destroy the IPv4 client");
+    CHECK_EQ(sm_sntp_destroy(c6->sntp), 0, "inputs only: destroy the IPv6 client");
+out:
+    TiNGtrace = trace_was;
+    TiNG_showtrace = sink_was;
+    free(c4);
+    free(c6);
+    free(k4);
+    free(k6);
+    free(ev);
+    free(st);
+}
+
 int main(void)
 {
     tSMSNTPId c4 = NULL, c6 = NULL;
@@ -365,6 +438,7 @@ int main(void)
     create_foreign_local(AF_INET, "198.51.100.77");
     create_foreign_local(AF_INET6, "2001:db8::77");
     create_ignores_other_family();
+    inputs_only();
     handles();
     stats_sizes(c4);
     delays(c4, c6);

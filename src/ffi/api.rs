@@ -1,68 +1,84 @@
 //! The six `sm_sntp_*` entry points, exported under their plain names and
-//! their decorated ones. Every call validates its pointers and handle, runs
-//! behind a panic boundary (a panic returns `ERR_SM_DEVERR`) and is traced.
+//! their decorated ones. Every call goes through [`ffi_entry!`]: its
+//! pointers checked, its input read (the input members only: C callers may
+//! leave the output members uninitialised), behind a panic boundary (a panic
+//! returns `ERR_SM_DEVERR`), and traced. Only the output members are written.
 
-use std::cell::Cell;
 use std::io;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
-use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::ptr::{self, addr_of_mut};
+use std::ptr::{addr_of, addr_of_mut};
 use std::time::Duration;
 
+use super::entry::ffi_entry;
+use super::error::SmError;
 use super::registry::{self, Handle};
 use super::trace;
 use super::types::*;
 use crate::worker::{self, status::Report, ServerConfig, Worker};
 
-/// Runs `body` behind the panic boundary and traces the call.
-pub(super) fn entry(body: impl FnOnce() -> tSM_INT, describe: impl FnOnce() -> String) -> tSM_INT {
-    trace::init_from_env();
-    let rc = catch_unwind(AssertUnwindSafe(body)).unwrap_or(ERR_SM_DEVERR);
-    if trace::enabled() {
-        let text = catch_unwind(AssertUnwindSafe(describe)).unwrap_or_default();
-        trace::line(&format!("{text} == {rc}"));
-    }
-    rc
-}
-
-/// Reads a caller's parameter block; `None` for NULL.
-///
-/// # Safety
-/// `p` must be NULL or point to a readable `T`.
-unsafe fn read_parms<T>(p: *const T) -> Option<T> {
-    // SAFETY: the caller guarantees `p` is NULL or readable; all T here are plain C data.
-    (!p.is_null()).then(|| unsafe { ptr::read_unaligned(p) })
-}
-
 pub(super) fn handle_key(sntp: tSMSNTPId) -> usize {
     sntp as usize
 }
 
-pub(super) fn lookup(sntp: tSMSNTPId) -> Result<std::sync::Arc<Handle>, tSM_INT> {
-    registry::get(handle_key(sntp)).ok_or(ERR_SM_BAD_PARAMETER)
+pub(super) fn lookup(sntp: tSMSNTPId) -> Result<std::sync::Arc<Handle>, SmError> {
+    registry::get(handle_key(sntp)).ok_or(SmError::BadParameter)
 }
 
-fn os_error(e: &io::Error) -> tSM_INT {
+/// A client of this process: known, and not inherited across `fork()`.
+pub(super) fn live(sntp: tSMSNTPId) -> Result<std::sync::Arc<Handle>, SmError> {
+    let handle = lookup(sntp)?;
+    if handle.orphaned() {
+        return Err(SmError::WrongModuleState);
+    }
+    Ok(handle)
+}
+
+fn os_error(e: &io::Error) -> SmError {
     match e.raw_os_error() {
-        Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM | libc::EAGAIN) => ERR_SM_NO_RESOURCES,
+        Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM | libc::EAGAIN) => SmError::NoResources,
         // Not an address of this host; or (EINVAL) a link-local one, which
         // needs a scope id that the create parameters cannot carry.
-        Some(libc::EADDRNOTAVAIL | libc::EINVAL) => ERR_SM_BAD_PARAMETER,
-        _ => ERR_SM_OS_RESOURCE_PROBLEM,
+        Some(libc::EADDRNOTAVAIL | libc::EINVAL) => SmError::BadParameter,
+        _ => SmError::OsResourceProblem,
     }
 }
 
-fn v4(sa: &SOCKADDR_IN) -> SocketAddrV4 {
-    SocketAddrV4::new(Ipv4Addr::from(u32::from_be(sa.sin_addr.s_addr)), u16::from_be(sa.sin_port))
+/// The input members of a `struct sockaddr_in`: family and address (with port).
+///
+/// # Safety
+/// `p` must point to a readable `struct sockaddr_in`; `sin_zero` (and
+/// `sin_len` where there is one) need not be initialised.
+unsafe fn read_v4(p: *const SOCKADDR_IN) -> (libc::sa_family_t, SocketAddrV4) {
+    // SAFETY: `p` is readable (the caller's promise); only these members are
+    // read, each a plain integer, unaligned.
+    let (family, port, addr) = unsafe {
+        (
+            addr_of!((*p).sin_family).read_unaligned(),
+            addr_of!((*p).sin_port).read_unaligned(),
+            addr_of!((*p).sin_addr.s_addr).read_unaligned(),
+        )
+    };
+    (family, SocketAddrV4::new(Ipv4Addr::from(u32::from_be(addr)), u16::from_be(port)))
 }
 
-fn v6(sa: &SOCKADDR_IN6) -> SocketAddrV6 {
-    SocketAddrV6::new(
-        Ipv6Addr::from(sa.sin6_addr.s6_addr),
-        u16::from_be(sa.sin6_port),
-        sa.sin6_flowinfo,
-        sa.sin6_scope_id,
-    )
+/// The input members of a `struct sockaddr_in6`: family and address (with
+/// port, flow information as given, and scope id).
+///
+/// # Safety
+/// `p` must point to a readable `struct sockaddr_in6`.
+unsafe fn read_v6(p: *const SOCKADDR_IN6) -> (libc::sa_family_t, SocketAddrV6) {
+    // SAFETY: `p` is readable (the caller's promise); only these members are
+    // read, each plain integers, unaligned.
+    let (family, port, flowinfo, addr, scope_id) = unsafe {
+        (
+            addr_of!((*p).sin6_family).read_unaligned(),
+            addr_of!((*p).sin6_port).read_unaligned(),
+            addr_of!((*p).sin6_flowinfo).read_unaligned(),
+            addr_of!((*p).sin6_addr.s6_addr).read_unaligned(),
+            addr_of!((*p).sin6_scope_id).read_unaligned(),
+        )
+    };
+    (family, SocketAddrV6::new(Ipv6Addr::from(addr), u16::from_be(port), flowinfo, scope_id))
 }
 
 fn usable_server(addr: SocketAddr) -> bool {
@@ -84,35 +100,65 @@ fn usable_server(addr: SocketAddr) -> bool {
 
 /// Delays in milliseconds: both at least 1, `no_reply <= had_reply`.
 #[allow(clippy::useless_conversion)] // tSM_UT32 is u32 on ILP32 targets
-fn delays(no_reply: tSM_UT32, had_reply: tSM_UT32) -> Result<(Duration, Duration), tSM_INT> {
+fn delays(no_reply: tSM_UT32, had_reply: tSM_UT32) -> Result<(Duration, Duration), SmError> {
     if no_reply > had_reply || no_reply == 0 {
-        return Err(ERR_SM_BAD_PARAMETER);
+        return Err(SmError::BadParameter);
     }
     Ok((Duration::from_millis(u64::from(no_reply)), Duration::from_millis(u64::from(had_reply))))
 }
 
 /// The part of both config calls after decoding the server: delays are
 /// checked first (the contract's order), then the server, then the handle.
-fn configure(sntp: tSMSNTPId, no_reply: tSM_UT32, had_reply: tSM_UT32, server: Option<(SocketAddr, u8)>) -> tSM_INT {
-    let (no_reply, had_reply) = match delays(no_reply, had_reply) {
-        Ok(d) => d,
-        Err(e) => return e,
-    };
-    let Some((server, traffic_class)) = server.filter(|(s, _)| usable_server(*s)) else {
-        return ERR_SM_BAD_PARAMETER;
-    };
-    let Ok(handle) = lookup(sntp) else { return ERR_SM_BAD_PARAMETER };
+fn configure(
+    sntp: tSMSNTPId,
+    no_reply: tSM_UT32,
+    had_reply: tSM_UT32,
+    server: Option<(SocketAddr, u8)>,
+) -> Result<(), SmError> {
+    let (no_reply, had_reply) = delays(no_reply, had_reply)?;
+    let (server, traffic_class) = server.filter(|(s, _)| usable_server(*s)).ok_or(SmError::BadParameter)?;
+    let handle = lookup(sntp)?;
     if handle.ipv6 != server.is_ipv6() {
-        return ERR_SM_BAD_PARAMETER;
+        return Err(SmError::BadParameter);
     }
     if handle.orphaned() {
-        return ERR_SM_WRONG_MODULE_STATE;
+        return Err(SmError::WrongModuleState);
     }
     match handle.worker.configure(ServerConfig { server, traffic_class, no_reply, had_reply }) {
-        Ok(()) => ERR_SM_OK,
+        Ok(()) => Ok(()),
         // A destroy that overlapped this call ended the worker: the handle is gone.
-        Err(worker::ConfigureError::Ended) if registry::get(handle_key(sntp)).is_none() => ERR_SM_BAD_PARAMETER,
-        Err(worker::ConfigureError::Ended) => ERR_SM_WRONG_MODULE_STATE,
+        Err(worker::ConfigureError::Ended) if registry::get(handle_key(sntp)).is_none() => Err(SmError::BadParameter),
+        Err(worker::ConfigureError::Ended) => Err(SmError::WrongModuleState),
+    }
+}
+
+/// The input of `sm_sntp_config`: every member.
+struct ConfigIn {
+    sntp: tSMSNTPId,
+    family: libc::sa_family_t,
+    server: SocketAddrV4,
+    tos: tSM_INT,
+    no_reply: tSM_UT32,
+    had_reply: tSM_UT32,
+}
+
+impl ConfigIn {
+    /// # Safety
+    /// `p` must point to a readable parameter block.
+    unsafe fn read(p: *const SM_SNTP_CONFIG_PARMS) -> ConfigIn {
+        // SAFETY: `p` is readable (the caller's promise): members read one by
+        // one, unaligned (the padding after TOS is never read).
+        unsafe {
+            let (family, server) = read_v4(addr_of!((*p).server));
+            ConfigIn {
+                sntp: addr_of!((*p).sntp).read_unaligned(),
+                family,
+                server,
+                tos: addr_of!((*p).TOS).read_unaligned(),
+                no_reply: addr_of!((*p).no_reply_delay).read_unaligned(),
+                had_reply: addr_of!((*p).had_reply_delay).read_unaligned(),
+            }
+        }
     }
 }
 
@@ -122,27 +168,52 @@ fn configure(sntp: tSMSNTPId, no_reply: tSM_UT32, had_reply: tSM_UT32, server: O
 /// The pointer must be NULL or point to a valid parameter block.
 #[no_mangle]
 pub unsafe extern "C" fn sm_sntp_config(configp: *mut SM_SNTP_CONFIG_PARMS) -> tSM_INT {
-    // SAFETY: the API requires NULL or a valid parameter block.
-    let parms = unsafe { read_parms(configp) };
-    entry(
-        || {
-            let Some(p) = &parms else { return ERR_SM_BAD_PARAMETER };
-            let server = (p.server.sin_family as i32 == libc::AF_INET && (0..=255).contains(&p.TOS))
-                .then(|| (v4(&p.server).into(), p.TOS as u8));
-            configure(p.sntp, p.no_reply_delay, p.had_reply_delay, server)
+    ffi_entry! {
+        call: "sm_sntp_config",
+        required: [configp],
+        // SAFETY: non-NULL, and a valid parameter block per the API.
+        input: unsafe { ConfigIn::read(configp) },
+        run: |p| {
+            let server = (p.family as i32 == libc::AF_INET && (0..=255).contains(&p.tos))
+                .then(|| (p.server.into(), p.tos as u8));
+            configure(p.sntp, p.no_reply, p.had_reply, server)
         },
-        || match &parms {
+        trace: |p, _| match p {
             None => "sm_sntp_config(NULL)".into(),
             Some(p) => format!(
                 "sm_sntp_config(sntp={:p}, server={}, TOS={}, no_reply_delay={}, had_reply_delay={})",
-                p.sntp,
-                v4(&p.server),
-                p.TOS,
-                p.no_reply_delay,
-                p.had_reply_delay
+                p.sntp, p.server, p.tos, p.no_reply, p.had_reply
             ),
         },
-    )
+    }
+}
+
+/// The input of `sm_sntp_config_ipv6`: every member.
+struct ConfigV6In {
+    sntp: tSMSNTPId,
+    family: libc::sa_family_t,
+    server: SocketAddrV6,
+    no_reply: tSM_UT32,
+    had_reply: tSM_UT32,
+}
+
+impl ConfigV6In {
+    /// # Safety
+    /// `p` must point to a readable parameter block.
+    unsafe fn read(p: *const SM_SNTP_CONFIG_IPV6_PARMS) -> ConfigV6In {
+        // SAFETY: `p` is readable (the caller's promise): members read one by
+        // one, unaligned.
+        unsafe {
+            let (family, server) = read_v6(addr_of!((*p).server));
+            ConfigV6In {
+                sntp: addr_of!((*p).sntp).read_unaligned(),
+                family,
+                server,
+                no_reply: addr_of!((*p).no_reply_delay).read_unaligned(),
+                had_reply: addr_of!((*p).had_reply_delay).read_unaligned(),
+            }
+        }
+    }
 }
 
 /// Configures (or reconfigures) an IPv6 client's server and delays.
@@ -151,30 +222,61 @@ pub unsafe extern "C" fn sm_sntp_config(configp: *mut SM_SNTP_CONFIG_PARMS) -> t
 /// The pointer must be NULL or point to a valid parameter block.
 #[no_mangle]
 pub unsafe extern "C" fn sm_sntp_config_ipv6(configp: *mut SM_SNTP_CONFIG_IPV6_PARMS) -> tSM_INT {
-    // SAFETY: the API requires NULL or a valid parameter block.
-    let parms = unsafe { read_parms(configp) };
-    entry(
-        || {
-            let Some(p) = &parms else { return ERR_SM_BAD_PARAMETER };
-            let server = (p.server.sin6_family as i32 == libc::AF_INET6).then(|| {
-                let tclass = ((u32::from_be(p.server.sin6_flowinfo) >> 20) & 0xff) as u8;
-                let mut server = v6(&p.server);
+    ffi_entry! {
+        call: "sm_sntp_config_ipv6",
+        required: [configp],
+        // SAFETY: non-NULL, and a valid parameter block per the API.
+        input: unsafe { ConfigV6In::read(configp) },
+        run: |p| {
+            let server = (p.family as i32 == libc::AF_INET6).then(|| {
+                let tclass = ((u32::from_be(p.server.flowinfo()) >> 20) & 0xff) as u8;
+                let mut server = p.server;
                 server.set_flowinfo(0);
                 (server.into(), tclass)
             });
-            configure(p.sntp, p.no_reply_delay, p.had_reply_delay, server)
+            configure(p.sntp, p.no_reply, p.had_reply, server)
         },
-        || match &parms {
+        trace: |p, _| match p {
             None => "sm_sntp_config_ipv6(NULL)".into(),
             Some(p) => format!(
                 "sm_sntp_config_ipv6(sntp={:p}, server={}, no_reply_delay={}, had_reply_delay={})",
-                p.sntp,
-                v6(&p.server),
-                p.no_reply_delay,
-                p.had_reply_delay
+                p.sntp, p.server, p.no_reply, p.had_reply
             ),
         },
-    )
+    }
+}
+
+/// The input of `sm_sntp_create`: `module`, `type`, and the one of
+/// `address` and `ipv6_address` that `type` names (`local`: None for an
+/// invalid type). `sntp` is the output.
+struct CreateIn {
+    module: tSMModuleId,
+    r#type: tSM_INT,
+    local: Option<SocketAddr>,
+}
+
+impl CreateIn {
+    /// # Safety
+    /// `p` must point to a readable parameter block.
+    unsafe fn read(p: *const SM_SNTP_CREATE_PARMS) -> CreateIn {
+        // SAFETY: `p` is readable (the caller's promise): members read one by
+        // one, unaligned; the address `type` does not name is never read.
+        unsafe {
+            let r#type = addr_of!((*p).r#type).read_unaligned().0;
+            let local = match r#type {
+                0 => {
+                    let a = addr_of!((*p).address.s_addr).read_unaligned();
+                    Some(SocketAddrV4::new(Ipv4Addr::from(u32::from_be(a)), 0).into())
+                }
+                1 => {
+                    let a = addr_of!((*p).ipv6_address.s6_addr).read_unaligned();
+                    Some(SocketAddrV6::new(Ipv6Addr::from(a), 0, 0, 0).into())
+                }
+                _ => None,
+            };
+            CreateIn { module: addr_of!((*p).module).read_unaligned(), r#type, local }
+        }
+    }
 }
 
 /// Creates a client bound to a local address; it sends nothing until configured.
@@ -183,43 +285,39 @@ pub unsafe extern "C" fn sm_sntp_config_ipv6(configp: *mut SM_SNTP_CONFIG_IPV6_P
 /// The pointer must be NULL or point to a valid parameter block.
 #[no_mangle]
 pub unsafe extern "C" fn sm_sntp_create(createp: *mut SM_SNTP_CREATE_PARMS) -> tSM_INT {
-    // SAFETY: the API requires NULL or a valid parameter block.
-    let parms = unsafe { read_parms(createp) };
-    let made: Cell<tSMSNTPId> = Cell::new(ptr::null_mut());
-    entry(
-        || {
-            let Some(p) = &parms else { return ERR_SM_BAD_PARAMETER };
-            let local: SocketAddr = match p.r#type.0 {
-                0 => SocketAddrV4::new(Ipv4Addr::from(u32::from_be(p.address.s_addr)), 0).into(),
-                1 => SocketAddrV6::new(Ipv6Addr::from(p.ipv6_address.s6_addr), 0, 0, 0).into(),
-                _ => return ERR_SM_BAD_PARAMETER,
-            };
-            let socket = match worker::open_socket(local) {
-                Ok(s) => s,
-                Err(e) => return os_error(&e),
-            };
+    ffi_entry! {
+        call: "sm_sntp_create",
+        required: [createp],
+        // SAFETY: non-NULL, and a valid parameter block per the API.
+        input: unsafe { CreateIn::read(createp) },
+        run: |p| {
+            let local = p.local.ok_or(SmError::BadParameter)?;
+            let socket = worker::open_socket(local).map_err(|e| os_error(&e))?;
             let owner = crate::owner::process(trace::line);
-            let worker = match Worker::spawn(socket, worker::backend_from_env(), owner, trace::line) {
-                Ok(w) => w,
-                Err(e) => return os_error(&e),
-            };
-            made.set(registry::insert(Handle::new(local.is_ipv6(), worker)) as tSMSNTPId);
-            // SAFETY: `createp` is non-NULL (parms was read from it) and writable per the API.
-            unsafe { addr_of_mut!((*createp).sntp).write_unaligned(made.get()) };
-            ERR_SM_OK
+            let worker = Worker::spawn(socket, worker::backend_from_env(), owner, trace::line)
+                .map_err(|e| os_error(&e))?;
+            let made = registry::insert(Handle::new(local.is_ipv6(), worker)) as tSMSNTPId;
+            // SAFETY: `createp` is non-NULL and writable per the API; only the output member is written.
+            unsafe { addr_of_mut!((*createp).sntp).write_unaligned(made) };
+            Ok(made)
         },
-        || match &parms {
+        trace: |p, made| match p {
             None => "sm_sntp_create(NULL)".into(),
-            Some(p) => format!(
-                "sm_sntp_create(module={:p}, type={}, address={}, ipv6_address={}) sntp={:p}",
-                p.module,
-                p.r#type.0,
-                Ipv4Addr::from(u32::from_be(p.address.s_addr)),
-                Ipv6Addr::from(p.ipv6_address.s6_addr),
-                made.get()
-            ),
+            Some(p) => {
+                let address = match p.local {
+                    Some(SocketAddr::V4(a)) => format!(", address={}", a.ip()),
+                    Some(SocketAddr::V6(a)) => format!(", ipv6_address={}", a.ip()),
+                    None => String::new(),
+                };
+                format!(
+                    "sm_sntp_create(module={:p}, type={}{address}) sntp={:p}",
+                    p.module,
+                    p.r#type,
+                    made.unwrap_or(std::ptr::null_mut())
+                )
+            }
         },
-    )
+    }
 }
 
 /// Stops and frees a client and closes its event. NULL is accepted.
@@ -228,27 +326,38 @@ pub unsafe extern "C" fn sm_sntp_create(createp: *mut SM_SNTP_CREATE_PARMS) -> t
 /// Any handle value is accepted; it is never dereferenced.
 #[no_mangle]
 pub unsafe extern "C" fn sm_sntp_destroy(sntp: tSMSNTPId) -> tSM_INT {
-    entry(
-        || {
+    ffi_entry! {
+        call: "sm_sntp_destroy",
+        input: (),
+        run: |_| {
             if sntp.is_null() {
-                return ERR_SM_OK;
+                return Ok(());
             }
             match registry::remove(handle_key(sntp)) {
                 // Inherited across fork(): no thread to join, and its locks may
                 // have been held by a thread of the parent. Leave it be.
                 Some(handle) if handle.orphaned() => {
                     std::mem::forget(handle);
-                    ERR_SM_OK
+                    Ok(())
                 }
                 Some(handle) => {
                     handle.worker.shutdown();
-                    ERR_SM_OK
+                    Ok(())
                 }
-                None => ERR_SM_BAD_PARAMETER,
+                None => Err(SmError::BadParameter),
             }
         },
-        || format!("sm_sntp_destroy(sntp={sntp:p})"),
-    )
+        trace: |_, _| format!("sm_sntp_destroy(sntp={sntp:p})"),
+    }
+}
+
+/// The input member of the `get_event` and `status` blocks: the handle.
+///
+/// # Safety
+/// `p` must point to a readable `sntp` member.
+unsafe fn read_sntp(p: *const tSMSNTPId) -> tSMSNTPId {
+    // SAFETY: readable (the caller's promise), unaligned.
+    unsafe { p.read_unaligned() }
 }
 
 /// Returns the client's event: the same descriptor and mode every time.
@@ -257,30 +366,26 @@ pub unsafe extern "C" fn sm_sntp_destroy(sntp: tSMSNTPId) -> tSM_INT {
 /// The pointer must be NULL or point to a valid parameter block.
 #[no_mangle]
 pub unsafe extern "C" fn sm_sntp_get_event(eventp: *mut SM_SNTP_EVENT_PARMS) -> tSM_INT {
-    // SAFETY: the API requires NULL or a valid parameter block.
-    let parms = unsafe { read_parms(eventp) };
-    let fd = Cell::new(-1);
-    entry(
-        || {
-            let Some(p) = &parms else { return ERR_SM_BAD_PARAMETER };
-            let handle = match lookup(p.sntp) {
-                Ok(h) => h,
-                Err(e) => return e,
-            };
-            if handle.orphaned() {
-                return ERR_SM_WRONG_MODULE_STATE;
-            }
-            fd.set(handle.worker.event_fd());
-            let event = tSMEventId { fd: fd.get(), mode: EVENT_MODE, eip: p.sntp.cast() };
-            // SAFETY: `eventp` is non-NULL and writable per the API.
+    ffi_entry! {
+        call: "sm_sntp_get_event",
+        required: [eventp],
+        // SAFETY: non-NULL, and a valid parameter block per the API; `event` (the output) is not read.
+        input: unsafe { read_sntp(addr_of!((*eventp).sntp)) },
+        run: |&sntp| {
+            let fd = live(sntp)?.worker.event_fd();
+            let event = tSMEventId { fd, mode: EVENT_MODE, eip: sntp.cast() };
+            // SAFETY: `eventp` is non-NULL and writable per the API; only the output member is written.
             unsafe { addr_of_mut!((*eventp).event).write_unaligned(event) };
-            ERR_SM_OK
+            Ok(fd)
         },
-        || match &parms {
+        trace: |sntp, fd| match sntp {
             None => "sm_sntp_get_event(NULL)".into(),
-            Some(p) => format!("sm_sntp_get_event(sntp={:p}) fd={} mode={EVENT_MODE}", p.sntp, fd.get()),
+            Some(sntp) => format!(
+                "sm_sntp_get_event(sntp={sntp:p}) fd={} mode={EVENT_MODE}",
+                fd.unwrap_or(-1)
+            ),
         },
-    )
+    }
 }
 
 /// Reads one pending status message without waiting.
@@ -289,42 +394,39 @@ pub unsafe extern "C" fn sm_sntp_get_event(eventp: *mut SM_SNTP_EVENT_PARMS) -> 
 /// The pointer must be NULL or point to a valid parameter block.
 #[no_mangle]
 pub unsafe extern "C" fn sm_sntp_status(statusp: *mut SM_SNTP_STATUS_PARMS) -> tSM_INT {
-    // SAFETY: the API requires NULL or a valid parameter block.
-    let parms = unsafe { read_parms(statusp) };
-    let report = Cell::new(None);
-    entry(
-        || {
-            let Some(p) = &parms else { return ERR_SM_BAD_PARAMETER };
-            let handle = match lookup(p.sntp) {
-                Ok(h) => h,
-                Err(e) => return e,
-            };
+    ffi_entry! {
+        call: "sm_sntp_status",
+        required: [statusp],
+        // SAFETY: non-NULL, and a valid parameter block per the API; `status` and `u` (the outputs) are not read.
+        input: unsafe { read_sntp(addr_of!((*statusp).sntp)) },
+        run: |&sntp| {
+            let handle = lookup(sntp)?;
             // An inherited client has no worker here: Stopped, without touching
             // state shared with the parent.
             let r = if handle.orphaned() { Report::Stopped } else { handle.worker.status() };
-            if r == Report::Stopped && registry::get(handle_key(p.sntp)).is_none() {
-                return ERR_SM_BAD_PARAMETER; // destroyed while this call ran
+            if r == Report::Stopped && registry::get(handle_key(sntp)).is_none() {
+                return Err(SmError::BadParameter); // destroyed while this call ran
             }
-            report.set(Some(r));
             let status = match r {
                 Report::Running => kSMSNTPStatus::kSMSNTPStatusRunning,
                 Report::Stopped => kSMSNTPStatus::kSMSNTPStatusStopped,
                 Report::Sync(_) => kSMSNTPStatus::kSMSNTPStatusSync,
             };
-            // SAFETY: `statusp` is non-NULL and writable per the API.
+            // SAFETY: `statusp` is non-NULL and writable per the API; only the
+            // output members are written, `has_sync` only with Sync.
             unsafe {
                 addr_of_mut!((*statusp).status).write_unaligned(SntpStatusField(status as i32));
                 if let Report::Sync(has_sync) = r {
                     addr_of_mut!((*statusp).u.sync.has_sync).write_unaligned(has_sync as i32);
                 }
             }
-            ERR_SM_OK
+            Ok(r)
         },
-        || match &parms {
+        trace: |sntp, report| match sntp {
             None => "sm_sntp_status(NULL)".into(),
-            Some(p) => format!("sm_sntp_status(sntp={:p}) status={:?}", p.sntp, report.get()),
+            Some(sntp) => format!("sm_sntp_status(sntp={sntp:p}) status={:?}", report.ok()),
         },
-    )
+    }
 }
 
 /// The decorated symbols of Aculab's header, each the same function.

@@ -1,15 +1,18 @@
 //! The library's own calls, beyond Aculab's API (`prossntp_ext.h`): the
 //! statistics of a client, its own clock of the server, its authentication
 //! (symmetric keys), the version, and texts for error codes and rejection
-//! reasons. Same rules as the `sm_` calls: pointers and handles
-//! validated, a panic boundary, traced.
+//! reasons. Same rules as the `sm_` calls ([`ffi_entry!`]): pointers and
+//! handles validated, only input members read and output members written,
+//! a panic boundary, traced.
 
 use std::ffi::CStr;
 use std::os::raw::{c_char, c_int, c_uint};
 use std::ptr;
 use std::time::Instant;
 
-use super::api::{entry, handle_key, lookup};
+use super::api::{handle_key, live};
+use super::entry::{ffi_entry, refused};
+use super::error::SmError;
 use super::ext_types::*;
 use super::registry;
 use super::types::*;
@@ -177,32 +180,24 @@ unsafe fn write_prefix<T>(dst: *mut T, value: &T, n: usize) {
 /// `stats` must be NULL or point to at least `stats->size` writable bytes.
 #[no_mangle]
 pub unsafe extern "C" fn prossntp_get_stats(sntp: tSMSNTPId, stats: *mut prossntp_stats) -> tSM_INT {
-    entry(
-        || {
-            if stats.is_null() {
-                return ERR_SM_BAD_PARAMETER;
-            }
-            // SAFETY: non-NULL; the caller guarantees its `size` field is readable.
-            let size = unsafe { ptr::addr_of!((*stats).size).read_unaligned() } as usize;
+    ffi_entry! {
+        call: "prossntp_get_stats",
+        required: [stats],
+        // SAFETY: non-NULL; the caller guarantees its `size` member (the input) is readable.
+        input: unsafe { ptr::addr_of!((*stats).size).read_unaligned() } as usize,
+        run: |&size| {
             if size < PROSSNTP_STATS_MIN_SIZE {
-                return ERR_SM_BAD_PARAMETER;
+                return Err(SmError::BadParameter);
             }
-            let handle = match lookup(sntp) {
-                Ok(h) => h,
-                Err(e) => return e,
-            };
-            if handle.orphaned() {
-                return ERR_SM_WRONG_MODULE_STATE;
-            }
-            let mut c = to_c(&handle.worker.stats());
+            let mut c = to_c(&live(sntp)?.worker.stats());
             let n = size.min(size_of::<prossntp_stats>());
             c.size = n as u32;
             // SAFETY: the caller provides `size` >= n writable bytes at `stats`.
             unsafe { write_prefix(stats, &c, n) };
-            ERR_SM_OK
+            Ok(())
         },
-        || format!("prossntp_get_stats(sntp={sntp:p}, stats={stats:p})"),
-    )
+        trace: |_, _| format!("prossntp_get_stats(sntp={sntp:p}, stats={stats:p})"),
+    }
 }
 
 /// Fills `*t` with the server's time now from client `sntp`'s own clock: a
@@ -221,56 +216,37 @@ pub unsafe extern "C" fn prossntp_get_stats(sntp: tSMSNTPId, stats: *mut prossnt
 /// `t` must be NULL or point to at least `t->size` writable bytes.
 #[no_mangle]
 pub unsafe extern "C" fn prossntp_gettime(sntp: tSMSNTPId, t: *mut prossntp_time) -> tSM_INT {
-    entry(
-        || {
-            if t.is_null() {
-                return ERR_SM_BAD_PARAMETER;
-            }
-            // SAFETY: non-NULL; the caller guarantees its `size` field is readable.
-            let size = unsafe { ptr::addr_of!((*t).size).read_unaligned() };
+    ffi_entry! {
+        call: "prossntp_gettime",
+        required: [t],
+        // SAFETY: non-NULL; the caller guarantees its `size` member (the input) is readable.
+        input: unsafe { ptr::addr_of!((*t).size).read_unaligned() },
+        run: |&size| {
             if size < PROSSNTP_TIME_MIN_SIZE {
-                return ERR_SM_BAD_PARAMETER;
+                return Err(SmError::BadParameter);
             }
-            let Some(now) = registry::with(handle_key(sntp), |h| (!h.orphaned()).then(|| h.worker.own_time())) else {
-                return ERR_SM_BAD_PARAMETER;
-            };
-            let Some(now) = now else { return ERR_SM_WRONG_MODULE_STATE };
+            let now = registry::with(handle_key(sntp), |h| (!h.orphaned()).then(|| h.worker.own_time()))
+                .ok_or(SmError::BadParameter)?
+                .ok_or(SmError::WrongModuleState)?;
             let mut c = to_c_time(now);
             let n = size.min(size_of::<prossntp_time>());
             c.size = n;
             // SAFETY: the caller provides `size` >= n writable bytes at `t`.
             unsafe { write_prefix(t, &c, n) };
-            ERR_SM_OK
+            Ok(())
         },
-        || format!("prossntp_gettime(sntp={sntp:p}, t={t:p})"),
-    )
-}
-
-/// Traces why `call` refused its parameters (the key itself never).
-fn refuse(call: &str, why: &str) -> tSM_INT {
-    if super::trace::enabled() {
-        super::trace::line(&format!("{call}: refused: {why}"));
+        trace: |_, _| format!("prossntp_gettime(sntp={sntp:p}, t={t:p})"),
     }
-    ERR_SM_BAD_PARAMETER
 }
 
 /// Hands `auth` to client `sntp`'s worker (`call` for the trace): a key is
 /// refused for a client that uses NTS.
-fn set_auth(call: &str, sntp: tSMSNTPId, auth: Auth) -> tSM_INT {
-    let handle = match lookup(sntp) {
-        Ok(h) => h,
-        Err(e) => return e,
-    };
-    if handle.orphaned() {
-        return ERR_SM_WRONG_MODULE_STATE;
-    }
+fn set_auth(call: &str, sntp: tSMSNTPId, auth: Auth) -> Result<(), SmError> {
+    let handle = live(sntp)?;
     if matches!(auth, Auth::Key(_)) && handle.worker.auth_kind() == AuthKind::Nts {
-        return refuse(call, "the client uses NTS: a key and NTS on one client (remove NTS first, with NULL)");
+        return Err(refused(call, "the client uses NTS: a key and NTS on one client (remove NTS first, with NULL)"));
     }
-    match handle.worker.set_auth(auth) {
-        Ok(()) => ERR_SM_OK,
-        Err(_) => ERR_SM_WRONG_MODULE_STATE,
-    }
+    handle.worker.set_auth(auth).map_err(|_| SmError::WrongModuleState)
 }
 
 /// Reads the input members of `*p` into a key.
@@ -331,21 +307,22 @@ unsafe fn read_key(p: *const prossntp_key_parms) -> Result<SymmetricKey, String>
 /// `type` is NULL or a string and whose `key` is NULL or `key_len` bytes.
 #[no_mangle]
 pub unsafe extern "C" fn prossntp_config_key(sntp: tSMSNTPId, p: *const prossntp_key_parms) -> tSM_INT {
-    entry(
-        || {
+    ffi_entry! {
+        call: "prossntp_config_key",
+        // NULL is no key.
+        input: (),
+        run: |_| {
+            const CALL: &str = "prossntp_config_key";
             let auth = if p.is_null() {
                 Auth::None
             } else {
                 // SAFETY: non-NULL and readable as documented (the caller's promise).
-                match unsafe { read_key(p) } {
-                    Ok(key) => Auth::Key(key),
-                    Err(why) => return refuse("prossntp_config_key", &why),
-                }
+                Auth::Key(unsafe { read_key(p) }.map_err(|why| refused(CALL, &why))?)
             };
-            set_auth("prossntp_config_key", sntp, auth)
+            set_auth(CALL, sntp, auth)
         },
-        || format!("prossntp_config_key(sntp={sntp:p}, p={p:p})"),
-    )
+        trace: |_, _| format!("prossntp_config_key(sntp={sntp:p}, p={p:p})"),
+    }
 }
 
 /// The largest key file read.
@@ -362,33 +339,32 @@ const MAX_KEY_FILE: u64 = 1 << 20;
 /// `path` must be NULL or a NUL-terminated string.
 #[no_mangle]
 pub unsafe extern "C" fn prossntp_config_keyfile(sntp: tSMSNTPId, path: *const c_char, key_id: c_uint) -> tSM_INT {
-    entry(
-        || {
+    ffi_entry! {
+        call: "prossntp_config_keyfile",
+        required: [path => "path is NULL"],
+        // SAFETY: non-NULL and NUL-terminated (the caller's promise).
+        input: unsafe { CStr::from_ptr(path) }.to_string_lossy().into_owned(),
+        run: |path| {
             const CALL: &str = "prossntp_config_keyfile";
-            if path.is_null() {
-                return refuse(CALL, "path is NULL");
-            }
-            // SAFETY: non-NULL and NUL-terminated (the caller's promise).
-            let path = unsafe { CStr::from_ptr(path) }.to_string_lossy().into_owned();
             // Read into room made first, so that no copy of the keys is
             // left behind by a reallocation; wiped when dropped.
             let mut text = zeroize::Zeroizing::new(String::new());
-            let read = std::fs::File::open(&path).and_then(|f| {
+            let read = std::fs::File::open(path).and_then(|f| {
                 use std::io::Read;
                 let len = f.metadata().map_or(0, |m| m.len().min(MAX_KEY_FILE));
                 text.reserve(len as usize + 1);
                 f.take(MAX_KEY_FILE).read_to_string(&mut text)
             });
             if let Err(e) = read {
-                return refuse(CALL, &format!("{path}: {e}"));
+                return Err(refused(CALL, &format!("{path}: {e}")));
             }
             match find_chrony_key(&text, key_id) {
                 Ok(key) => set_auth(CALL, sntp, Auth::Key(key)),
-                Err(e) => refuse(CALL, &format!("{path}: key {key_id}: {e}")),
+                Err(e) => Err(refused(CALL, &format!("{path}: key {key_id}: {e}"))),
             }
         },
-        || format!("prossntp_config_keyfile(sntp={sntp:p}, path={path:p}, key_id={key_id})"),
-    )
+        trace: |_, _| format!("prossntp_config_keyfile(sntp={sntp:p}, path={path:p}, key_id={key_id})"),
+    }
 }
 
 /// A C string member, `None` for NULL.
@@ -455,34 +431,28 @@ unsafe fn read_nts(_: *const prossntp_nts_parms) -> Result<crate::worker::NtsCon
 /// whose `server_name` and `ca_file` are NULL or strings.
 #[no_mangle]
 pub unsafe extern "C" fn prossntp_config_nts(sntp: tSMSNTPId, p: *const prossntp_nts_parms) -> tSM_INT {
-    entry(
-        || {
+    ffi_entry! {
+        call: "prossntp_config_nts",
+        // NULL is no NTS.
+        input: (),
+        run: |_| {
             const CALL: &str = "prossntp_config_nts";
             if p.is_null() {
                 return set_auth(CALL, sntp, Auth::None);
             }
-            let handle = match lookup(sntp) {
-                Ok(h) => h,
-                Err(e) => return e,
-            };
-            if handle.orphaned() {
-                return ERR_SM_WRONG_MODULE_STATE;
-            }
+            let handle = live(sntp)?;
             if handle.worker.auth_kind() == AuthKind::Key {
-                return refuse(CALL, "the client has a key: a key and NTS on one client (remove it first, with NULL)");
+                return Err(refused(
+                    CALL,
+                    "the client has a key: a key and NTS on one client (remove it first, with NULL)",
+                ));
             }
             // SAFETY: non-NULL and readable as documented (the caller's promise).
-            let config = match unsafe { read_nts(p) } {
-                Ok(c) => c,
-                Err(why) => return refuse(CALL, &why),
-            };
-            match handle.worker.set_nts(config) {
-                Ok(()) => ERR_SM_OK,
-                Err(_) => ERR_SM_WRONG_MODULE_STATE,
-            }
+            let config = unsafe { read_nts(p) }.map_err(|why| refused(CALL, &why))?;
+            handle.worker.set_nts(config).map_err(|_| SmError::WrongModuleState)
         },
-        || format!("prossntp_config_nts(sntp={sntp:p}, p={p:p})"),
-    )
+        trace: |_, _| format!("prossntp_config_nts(sntp={sntp:p}, p={p:p})"),
+    }
 }
 
 /// The C struct for a reading of the own clock (None: not synced, the host's time).
@@ -514,27 +484,7 @@ pub extern "C" fn prossntp_version() -> *const c_char {
 /// "unknown error code".
 #[no_mangle]
 pub extern "C" fn prossntp_strerror(err: c_int) -> *const c_char {
-    let text: &'static CStr = match err {
-        ERR_SM_OK => c"success",
-        ERR_SM_DEVERR => c"internal error in the library",
-        ERR_SM_PENDING => c"operation pending",
-        ERR_SM_MORE => c"more data available",
-        ERR_SM_NO_ACTION => c"nothing to do",
-        ERR_SM_NOT_IMPLEMENTED => c"not implemented",
-        ERR_SM_BAD_PARAMETER => c"bad parameter (NULL pointer, invalid value or unknown client handle)",
-        ERR_SM_NO_SUCH_MODULE => c"no such module",
-        ERR_SM_MODULE_ACCESS => c"module access error",
-        ERR_SM_NO_RESOURCES => c"out of resources (memory, descriptors or threads)",
-        ERR_SM_NO_SUCH_CHANNEL => c"no such channel",
-        ERR_SM_NO_SUCH_FIRMWARE => c"no such firmware",
-        ERR_SM_WRONG_FIRMWARE_TYPE => c"wrong firmware type",
-        ERR_SM_OS_RESOURCE_PROBLEM => c"operating system resource problem (socket or thread could not be set up)",
-        ERR_SM_WRONG_MODULE_STATE => c"wrong state (the client's worker has ended, or it was inherited across fork)",
-        ERR_SM_OS_OTHER_PROBLEM => c"other operating system problem",
-        ERR_SM_OS_INTERRUPTED_WAIT => c"wait interrupted",
-        _ => c"unknown error code",
-    };
-    text.as_ptr()
+    super::error::c_text_of(err).as_ptr()
 }
 
 /// A description of a `PROSSNTP_REJECT_*` reason (static storage); NULL for
