@@ -20,8 +20,9 @@ use crate::proto::timestamp::NtpDuration;
 
 /// Name of the environment variable that chooses the backend.
 pub const ENV_VAR: &str = "PROSSNTP_CLOCK";
-/// The kernel's one-shot slew rate (Linux, BSD `adjtime`), seconds per second.
-pub const KERNEL_SLEW_RATE: f64 = crate::discipline::SLEW_RATE;
+/// The kernel's one-shot slew rate (Linux, BSD `adjtime`), seconds per
+/// second: a kernel fact, passed up to the discipline ([`ClockBackend::limits`]).
+pub const KERNEL_SLEW_RATE: f64 = 500e-6;
 
 /// The frequency range of a kernel's frequency call (ADJ_FREQUENCY, and
 /// FreeBSD's ntp_adjtime), ppm either way: the default backend range.
@@ -60,6 +61,11 @@ pub trait ClockBackend: Send {
     /// (a kernel fact the discipline must not exceed).
     fn max_frequency_ppm(&self) -> f64 {
         DEFAULT_MAX_FREQ_PPM
+    }
+    /// What this backend's kernel can do, for the discipline: its frequency
+    /// range and the rate it slews at.
+    fn limits(&self) -> crate::discipline::KernelLimits {
+        crate::discipline::KernelLimits { max_freq_ppm: self.max_frequency_ppm(), slew_rate: KERNEL_SLEW_RATE }
     }
     /// Offset of earlier corrections not slewed yet.
     fn pending_slew(&mut self) -> NtpDuration {

@@ -48,12 +48,24 @@ pub const MAX_POINTS: usize = 32;
 /// whose residuals look random (a runs test), so a clock that someone else
 /// steers is still followed.
 pub const MEASURE_POINTS: usize = 64;
-/// The rate at which the backends' kernels slew, s/s (Linux, BSD adjtime).
-pub const SLEW_RATE: f64 = 500e-6;
+/// The rate at which a discipline made without a backend's limits
+/// ([`Steering::new`]: tests, fuzzing, benches) takes the kernel to slew,
+/// s/s. A steering owner takes it from its backend ([`KernelLimits`]).
+pub const DEFAULT_SLEW_RATE: f64 = 500e-6;
+
+/// What the backend's kernel can do, passed up from the backend (kernel
+/// facts belong to the platform): the discipline keeps within them.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct KernelLimits {
+    /// The largest frequency correction either way, ppm.
+    pub max_freq_ppm: f64,
+    /// The rate at which the kernel works off a one-shot slew, s/s.
+    pub slew_rate: f64,
+}
 
 /// The largest frequency correction of a discipline made without a backend's
 /// range ([`Steering::new`]: tests, fuzzing, benches), ppm. A steering owner
-/// takes the range from its backend ([`Steering::with_limit`]); no backend
+/// takes the range from its backend ([`Steering::with_limits`]); no backend
 /// exceeds this.
 pub const MAX_FREQ_PPM: f64 = 5000.0;
 

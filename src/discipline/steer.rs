@@ -21,17 +21,12 @@ use super::foreign::MAXERROR_CAP_US;
 use super::register::Register;
 use super::select::{select, Agreement, Interval, Selection, MIN_AGING};
 use super::{
-    ClockAction, Correction, Decision, Role, SyncReport, FIRST_BACKWARD_LIMIT_SECS, FIRST_SYNC_STEP_THRESHOLD_SECS,
-    MAX_FREQ_PPM, MAX_POINTS, PANIC_BOUND_SECS, SLEW_RATE, STEP_AGREEMENT, STEP_THRESHOLD_SECS,
+    ClockAction, Correction, Decision, KernelLimits, Role, SyncReport, DEFAULT_SLEW_RATE, FIRST_BACKWARD_LIMIT_SECS,
+    FIRST_SYNC_STEP_THRESHOLD_SECS, MAX_FREQ_PPM, MAX_POINTS, PANIC_BOUND_SECS, STEP_AGREEMENT, STEP_THRESHOLD_SECS,
 };
 use crate::proto::timestamp::NtpDuration;
 use crate::proto::validate::Sample;
 
-/// While a slew of ours runs, a sample's offset is uncertain by what the
-/// kernel slews in a second, at most this much: Linux takes each second's
-/// chunk (up to 500 us, or the whole of a smaller slew) off the pending
-/// amount at once.
-const SLEW_CHUNK_ERROR: f64 = SLEW_RATE * 1.0;
 /// Samples whose slew uncertainty exceeds this do not move the frequency
 /// (their offsets read biased, not just noisy).
 const SLEW_BIAS_LIMIT: f64 = 50e-6;
@@ -294,6 +289,8 @@ pub struct Steering {
     freq: f64,
     /// The largest frequency correction the backend can make, s/s.
     max_freq: f64,
+    /// The rate at which the backend's kernel slews, s/s.
+    slew_rate: f64,
     /// Variance of the frequency estimate, (s/s)^2, and when it was last updated.
     freq_var: f64,
     freq_var_at: f64,
@@ -343,6 +340,7 @@ impl Steering {
             frame: Frame::default(),
             freq: freq_ppm * 1e-6,
             max_freq: MAX_FREQ_PPM * 1e-6,
+            slew_rate: DEFAULT_SLEW_RATE,
             freq_var: INITIAL_FREQ_SD * INITIAL_FREQ_SD,
             freq_var_at: 0.0,
             wander: INITIAL_WANDER,
@@ -362,19 +360,20 @@ impl Steering {
         }
     }
 
-    /// A discipline starting from the frequency correction in force, whose
-    /// backend can correct at most `max_freq_ppm` either way.
-    pub fn with_limit(freq_ppm: f64, max_freq_ppm: f64) -> Steering {
-        let max_freq = max_freq_ppm.abs() * 1e-6;
-        Steering { max_freq, freq: (freq_ppm * 1e-6).clamp(-max_freq, max_freq), ..Steering::new(0.0) }
+    /// A discipline starting from the frequency correction in force, within
+    /// what the backend's kernel can do.
+    pub fn with_limits(freq_ppm: f64, limits: KernelLimits) -> Steering {
+        let max_freq = limits.max_freq_ppm.abs() * 1e-6;
+        let freq = (freq_ppm * 1e-6).clamp(-max_freq, max_freq);
+        Steering { max_freq, slew_rate: limits.slew_rate, freq, ..Steering::new(0.0) }
     }
 
     /// Forgets everything learnt (samples, frequency estimate, sync), keeping
     /// the sources: for a clock this discipline has not been steering.
-    pub fn restart(&mut self, freq_ppm: f64, max_freq_ppm: f64) {
+    pub fn restart(&mut self, freq_ppm: f64, limits: KernelLimits) {
         let sources = std::mem::take(&mut self.sources);
         let free = std::mem::take(&mut self.free);
-        *self = Steering::with_limit(freq_ppm, max_freq_ppm);
+        *self = Steering::with_limits(freq_ppm, limits);
         self.sources = sources.into_iter().map(|s| s.map(|_| Source::new())).collect();
         self.free = free;
     }
@@ -702,8 +701,12 @@ impl Steering {
             }
             None => {
                 let earlier = if t < self.slewing_until { self.slewing_error } else { 0.0 };
-                self.slewing_until = t + slew.abs() / SLEW_RATE + 1.0;
-                self.slewing_error = earlier.max(slew.abs().min(SLEW_CHUNK_ERROR));
+                self.slewing_until = t + slew.abs() / self.slew_rate + 1.0;
+                // While a slew of ours runs, a sample's offset is uncertain
+                // by what the kernel slews in a second, at most: Linux takes
+                // each second's chunk (up to 500 us, or the whole of a
+                // smaller slew) off the pending amount at once.
+                self.slewing_error = earlier.max(slew.abs().min(self.slew_rate * 1.0));
                 (slew, 0.0)
             }
         };

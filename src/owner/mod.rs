@@ -379,8 +379,7 @@ impl Clock {
 
     fn start_steering(&mut self, host: &mut dyn HostLock, options: &Options, trace: TraceFn, obs: KernelState) {
         // Start from the frequency correction already in force.
-        let max = self.backend.max_frequency_ppm();
-        self.steering.restart(self.backend.frequency_ppm(), max);
+        self.steering.restart(self.backend.frequency_ppm(), self.backend.limits());
         self.watch.rebase(obs);
         self.mode = Mode::Steering;
         record(host, options, RecordPhase::Watching, &obs, 0.0);
