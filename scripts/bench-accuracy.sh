@@ -114,23 +114,17 @@ prossntp_source=127.0.0.11 chronyd_source=127.0.0.12
 client_cmd=("$bin/prossntp-monitor" -b none -p 123 -l "$prossntp_source" -n $((interval * 1000)) -r $((interval * 1000)))
 
 version() { "$@" 2>&1 | head -1 || true; }
-python3 - "$run/meta.json" <<PY
-import json, sys
-cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
-json.dump({
-    "date": "$(date -u '+%Y-%m-%d %H:%M UTC')",
-    "machine": "$(nproc) CPUs, $(uname -m), $(. /etc/os-release 2>/dev/null && echo "$PRETTY_NAME")",
-    "cpu": cpu,
-    "kernel": "$(uname -r)",
-    "load": "load average (1, 5, 15 min) at the start $(cut -d' ' -f1-3 /proc/loadavg)",
-    "prossntp": "$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1), commit $(git rev-parse --short HEAD 2>/dev/null || echo '?')$(GIT_OPTIONAL_LOCKS=0 git diff --quiet HEAD -- src include examples-c build.rs Cargo.toml 2>/dev/null || echo ' with uncommitted changes'), client examples-c/prossntp_monitor linked with ${BENCH_LIBDIR:-target/release}/libprossntp.a (PROSSNTP_CLOCK=none)",
-    "chronyd": "$(version chronyd --version)",
-    "ntpdig": "$(version ntpdig --version)",
-    "python": "$(version python3 --version)",
-    "setup": "server ${BENCH_SERVER:-target/release/prossntp-testserver} on $server_ip:123, offset +0.037 s",
-    "interval": $interval, "poll": $poll, "warmup": $warmup,
-}, open(sys.argv[1], "w"), indent=1)
-PY
+python3 bench/accuracy_meta.py "$run/meta.json" \
+    "date=$(date -u '+%Y-%m-%d %H:%M UTC')" \
+    "machine=$(nproc) CPUs, $(uname -m), $(. /etc/os-release 2>/dev/null && echo "$PRETTY_NAME")" \
+    "kernel=$(uname -r)" \
+    "load=load average (1, 5, 15 min) at the start $(cut -d' ' -f1-3 /proc/loadavg)" \
+    "prossntp=$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1), commit $(git rev-parse --short HEAD 2>/dev/null || echo '?')$(GIT_OPTIONAL_LOCKS=0 git diff --quiet HEAD -- src include examples-c build.rs Cargo.toml 2>/dev/null || echo ' with uncommitted changes'), client examples-c/prossntp_monitor linked with ${BENCH_LIBDIR:-target/release}/libprossntp.a (PROSSNTP_CLOCK=none)" \
+    "chronyd=$(version chronyd --version)" \
+    "ntpdig=$(version ntpdig --version)" \
+    "python=$(version python3 --version)" \
+    "setup=server ${BENCH_SERVER:-target/release/prossntp-testserver} on $server_ip:123, offset +0.037 s" \
+    "interval=$interval" "poll=$poll" "warmup=$warmup"
 
 # condition DIR LABEL ADDR DESCRIPTION [relay args] -- [collect args]
 condition() {
