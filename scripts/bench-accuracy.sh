@@ -31,6 +31,8 @@
 #                          (to try a changed library) [target/release]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=scripts/lib.sh
+. scripts/lib.sh
 
 usage() { echo "usage: $0 [-o FILE]" >&2; exit 2; }
 out=bench/results/accuracy.md
@@ -101,10 +103,12 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-"$bin/prossntp-testserver" --listen "$server_ip:123" --offset 0.037 --lifetime 3600 > "$run/server.out" 2>&1 &
-server_pid=$!
-for _ in $(seq 100); do grep -q '^ready' "$run/server.out" && break; sleep 0.05; done
-grep -q '^ready' "$run/server.out" || { cat "$run/server.out" >&2; exit 1; }
+# (Its stderr in server.out; scripts/lib.sh reads "listening ..." and "ready".)
+started=1
+testserver_start "$bin/prossntp-testserver" "$run/server.out" --listen "$server_ip:123" --offset 0.037 \
+    --lifetime 3600 || started=0
+server_pid=$TESTSERVER_PID
+[ "$started" = 1 ] || { echo "bench-accuracy: the test server did not start" >&2; cat "$run/server.out" >&2; exit 1; }
 
 # One line per valid reply: "... sample n=N offset=S sample_offset=S delay=S ...".
 # Each client sends from an address of its own, so the relay gives each the

@@ -22,6 +22,8 @@
 # non-zero if any case failed. A missing libsystemd-dev is a failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=scripts/lib.sh
+. scripts/lib.sh
 
 OUT=${PROSSNTP_EXAMPLES_BUILD:-build/examples}
 LIB_DIR=${PROSSNTP_LIB_DIR:-target/debug}
@@ -133,22 +135,13 @@ is_built() {
 # start_server MODE: a test server on 127.0.0.1 and ::1 (random ports)
 # serving true time + 0.25 s in MODE; sets SRV_V4 and SRV_V6 (ADDR:PORT).
 start_server() {
-    local fd line pid
-    SRV_V4=
-    SRV_V6=
-    exec {fd}< <(exec "$TESTSERVER" --listen 127.0.0.1:0 --listen '[::1]:0' --offset 0.25 --mode "$1" \
-        --lifetime 600 2>>"$LOGS/testserver.err")
-    pid=$!
-    server_pids+=("$pid")
-    while IFS= read -r -t 10 line <&"$fd"; do
-        case $line in
-        "listening 127.0.0.1:"*) SRV_V4=${line#listening } ;;
-        "listening [::1]:"*) SRV_V6=${line#listening } ;;
-        ready) break ;;
-        esac
-    done
-    exec {fd}<&-
-    [[ -n $SRV_V4 && -n $SRV_V6 ]]
+    local rc=0
+    testserver_start "$TESTSERVER" "$LOGS/testserver.err" --listen 127.0.0.1:0 --listen '[::1]:0' \
+        --offset 0.25 --mode "$1" --lifetime 600 || rc=$?
+    server_pids+=("$TESTSERVER_PID")
+    SRV_V4=$TESTSERVER_V4
+    SRV_V6=$TESTSERVER_V6
+    return $rc
 }
 
 if ! start_server normal; then

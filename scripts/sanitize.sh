@@ -84,6 +84,8 @@ set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 cd "$here/.."
 ROOT=$PWD
+# shellcheck source=scripts/lib.sh
+. scripts/lib.sh
 
 OUT=${PROSSNTP_SANITIZE_DIR:-build/sanitize}
 TARGET_DIR=${PROSSNTP_SANITIZE_TARGET_DIR:-target/sanitize}
@@ -127,21 +129,13 @@ if [[ ${PROSSNTP_SANITIZE_RUN:-} == 1 && ${PROSSNTP_IN_TESTNET:-} == 1 ]]; then
     # A fresh test server on 127.0.0.1 and ::1 (random ports), as ctests/run.sh
     # starts it; sets TS_V4 and TS_V6.
     start_server() {
-        local fd line
-        TS_V4=
-        TS_V6=
-        exec {fd}< <(exec "$PROSSNTP_TESTSERVER" --listen 127.0.0.1:0 --listen '[::1]:0' --offset 0.25 \
-            --lifetime 900 2>>"$LOGS/testserver.err")
-        server_pid=$!
-        while IFS= read -r -t 10 line <&"$fd"; do
-            case $line in
-            "listening 127.0.0.1:"*) TS_V4=${line#listening } ;;
-            "listening [::1]:"*) TS_V6=${line#listening } ;;
-            ready) break ;;
-            esac
-        done
-        exec {fd}<&-
-        [[ -n $TS_V4 && -n $TS_V6 ]]
+        local rc=0
+        testserver_start "$PROSSNTP_TESTSERVER" "$LOGS/testserver.err" --listen 127.0.0.1:0 --listen '[::1]:0' \
+            --offset 0.25 --lifetime 900 || rc=$?
+        server_pid=$TESTSERVER_PID
+        TS_V4=$TESTSERVER_V4
+        TS_V6=$TESTSERVER_V6
+        return $rc
     }
 
     # tsan_count LOG: "REPORTED FILTERED". Without -Zbuild-std, std's locks
