@@ -7,11 +7,12 @@
 #
 # Time on a 2-core VM: 108 s with the three cargo builds from scratch
 # (crates already downloaded; 68 s builds, 40 s runs), about 60 s when the
-# builds are up to date; the packages, when missing, add the time apt takes.
+# builds are up to date.
 #
-# 1. Installs what is missing: clang (clang 14 on Debian 12), libclang-rt-14-dev,
-#    llvm-14 (llvm-symbolizer, for symbolised reports and TSan suppressions by
-#    function name), valgrind, iproute2.
+# 1. Checks that the tools are there (.ci/run installs them; this script
+#    names what is missing and stops): clang (clang 14 on Debian 12),
+#    libclang-rt-14-dev, llvm-14 (llvm-symbolizer, for symbolised reports and
+#    TSan suppressions by function name), valgrind, iproute2.
 # 2. Builds libprossntp three times into $TARGET_DIR (target/sanitize), copying
 #    each result to $OUT (build/sanitize)/{plain,asan,tsan}:
 #      plain  cargo build --lib --bins (the default toolchain; also gives the
@@ -341,7 +342,7 @@ export SANITIZE_T0
 
 need=()
 have_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'; }
-command -v clang >/dev/null || need+=(clang)
+command -v clang >/dev/null || command -v clang-14 >/dev/null || need+=(clang-14)
 have_pkg libclang-rt-14-dev || need+=(libclang-rt-14-dev)
 [[ -x /usr/lib/llvm-14/bin/llvm-symbolizer ]] || command -v llvm-symbolizer >/dev/null || need+=(llvm-14)
 command -v valgrind >/dev/null || need+=(valgrind)
@@ -349,13 +350,8 @@ command -v ip >/dev/null || need+=(iproute2)
 command -v cc >/dev/null || need+=(gcc libc6-dev)
 command -v setpriv >/dev/null && command -v unshare >/dev/null || need+=(util-linux)
 if ((${#need[@]} > 0)); then
-    echo "sanitize: installing ${need[*]}"
-    if [[ $(id -u) != 0 ]]; then
-        echo "sanitize: missing ${need[*]}; run as root (apt-get install) or install them" >&2
-        exit 1
-    fi
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+    echo "sanitize: missing ${need[*]}: install them (apt-get install ${need[*]}; .ci/run does)" >&2
+    exit 1
 fi
 CLANG=$(command -v clang || command -v clang-14)
 if [[ -x /usr/lib/llvm-14/bin/llvm-symbolizer ]]; then

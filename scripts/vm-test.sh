@@ -223,18 +223,17 @@ mkdir -p "$VM" "$LOGS"
 exec 9> "$VM/lock"
 flock -n 9 || die "another vm-test.sh is running (build/vm/lock)"
 
+# The host's tools: installed by .ci/run, only checked here.
 need=()
 command -v chronyd > /dev/null || need+=(chrony)
 command -v python3 > /dev/null || need+=(python3)
 command -v gcc > /dev/null || need+=(gcc libc6-dev)
 command -v ip > /dev/null || need+=(iproute2)
-if [ ${#need[@]} -gt 0 ]; then
-    say "installing ${need[*]}"
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" ||
-        { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}"; }
-fi
+[ ${#need[@]} -eq 0 ] || die "missing tools: install ${need[*]} (apt-get install ${need[*]}; .ci/run does)"
 
-# (a) qemu, busybox-static and a kernel, downloaded and unpacked (never installed).
+# (a) qemu, busybox-static and a kernel, downloaded and unpacked (never
+# installed): this builds the guest's root, it installs nothing on the host,
+# so it stays here rather than in .ci/run.
 QEMU_PKGS=(qemu-system-x86 qemu-system-common qemu-system-data seabios ipxe-qemu libslirp0 libfdt1
     libcapstone4 libpmem1 libdaxctl1 libndctl6 librdmacm1 libibverbs1 libnl-3-200 libnl-route-3-200
     libusb-1.0-0 libspice-server1 libepoxy0 libbrlapi0.8 libcacard0 libvdeplug2 liborc-0.4-0
