@@ -38,7 +38,8 @@
 #          * std::sync::Mutex/RwLock acquired after contention (their
 #            *_contended paths are precompiled): a data race report whose two
 #            accesses are BOTH in the library's std-locked sections is not
-#            counted (see STD_LOCKED and tsan_count below); the number
+#            counted (see STD_LOCKED_NAMES and tsan_count below; a name
+#            the source no longer has stops the script); the number
 #            filtered is printed per run. Any race with an access outside
 #            those sections still counts.
 #        With -Zbuild-std nothing is suppressed or filtered.
@@ -100,6 +101,55 @@ CFLAGS=(-std=c99 -Wall -Wextra -Werror -pedantic -D_GNU_SOURCE -Iinclude -Ictest
 mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)
 
+# The library's functions that run under a std lock, whose TSan data race
+# reports tsan_count (run phase) does not count when both accesses are in
+# them: "MODULE::Type>::fn" is a method, "MODULE::fn" a function, "MODULE::"
+# every function of a module (paths under prossntp::). STD_LOCKED, the regex
+# tsan_count matches frames with, is made from this list.
+STD_LOCKED_NAMES=(
+    'worker::status::StatusBoard>::update' 'worker::status::StatusBoard>::is_dead'
+    'worker::status::StatusBoard>::take' 'worker::status::StatusBoard>::push_sync'
+    'worker::status::StatusBoard>::configure' 'worker::status::StatusBoard>::pause'
+    'worker::status::StatusBoard>::kill'
+    'sys::notify::Notifier>::raise' 'sys::notify::Notifier>::lower'
+    'ffi::registry::get' 'ffi::registry::insert' 'ffi::registry::remove' 'ffi::registry::len'
+    'worker::Worker>::configure' 'worker::Worker>::shutdown'
+    'worker::Loop>::take_commands'
+    'sys::lock::'
+)
+STD_LOCKED="^<?prossntp::($(IFS='|' && echo "${STD_LOCKED_NAMES[*]}"))"
+
+# std_locked_stale: prints each STD_LOCKED_NAMES entry the source no longer
+# has (its module's file under src/, an `impl` of its type there, a `fn` of
+# its name there). A renamed or moved function must fail the script, not
+# silently drop out of (or, renamed back later, slip into) the filter.
+std_locked_stale() {
+    local name mod ty fn file
+    for name in "${STD_LOCKED_NAMES[@]}"; do
+        ty= fn=
+        if [[ $name == *'>::'* ]]; then
+            fn=${name##*>::}
+            mod=${name%>::*}
+            ty=${mod##*::}
+            mod=${mod%::*}
+        elif [[ $name == *:: ]]; then
+            mod=${name%::}
+        else
+            fn=${name##*::}
+            mod=${name%::*}
+        fi
+        file=src/${mod//:://}.rs
+        [[ -f $file ]] || file=src/${mod//:://}/mod.rs
+        if [[ ! -f $file ]]; then
+            echo "$name: no module prossntp::$mod (src/${mod//:://}.rs or /mod.rs)"
+        elif [[ -n $ty ]] && ! grep -Eq "^[[:space:]]*impl(<[^>]*>)?[[:space:]]+$ty([^[:alnum:]_]|\$)" "$file"; then
+            echo "$name: no \`impl $ty\` in $file"
+        elif [[ -n $fn ]] && ! grep -Eq "^[[:space:]]*(pub(\([a-z]+\))?[[:space:]]+)?(unsafe[[:space:]]+)?fn[[:space:]]+$fn[^[:alnum:]_]" "$file"; then
+            echo "$name: no \`fn $fn\` in $file"
+        fi
+    done
+}
+
 # ====================================================================== run phase
 # (inside scripts/testnet.sh)
 
@@ -151,7 +201,7 @@ if [[ ${PROSSNTP_SANITIZE_RUN:-} == 1 && ${PROSSNTP_IN_TESTNET:-} == 1 ]]; then
     # trait impls such as a derived PartialEq, matches STD_LOCKED below).
     # A race with any access outside those sections still counts. With
     # -Zbuild-std (std instrumented) nothing is filtered.
-    STD_LOCKED='^<?prossntp::(worker::status::StatusBoard>::(update|is_dead|take|push_sync|configure|pause|kill)|sys::notify::Notifier>::(raise|lower)|ffi::registry::(get|insert|remove|len)|worker::Worker>::(configure|shutdown)|worker::Loop>::take_commands|sys::lock::)'
+    # (STD_LOCKED: from STD_LOCKED_NAMES, at the top.)
     tsan_count() {
         awk -v locked="$STD_LOCKED" -v filter="$TSAN_FILTER" '
             /^WARNING: ThreadSanitizer:/ {
@@ -337,6 +387,15 @@ fi
 
 SANITIZE_T0=$(date +%s)
 export SANITIZE_T0
+
+# The std-locked functions TSan's filter names must all still exist.
+stale=$(std_locked_stale)
+if [[ -n $stale ]]; then
+    echo "sanitize: STD_LOCKED_NAMES (the TSan std-lock filter) names functions the source no longer has:" >&2
+    echo "$stale" | sed 's/^/  /' >&2
+    echo "sanitize: update the list in scripts/sanitize.sh to the new names, or drop them" >&2
+    exit 1
+fi
 
 # ---------------------------------------------------------------- packages
 
