@@ -23,6 +23,8 @@ set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 cd "$here/.."
+# shellcheck source=scripts/lib.sh
+. scripts/lib.sh
 
 CC=${CC:-cc}
 LIB_DIR=${PROSSNTP_LIB_DIR:-target/debug}
@@ -140,23 +142,14 @@ run_case() {
 # start_server: a fresh test server on 127.0.0.1 and ::1 (random ports);
 # reads its "listening ..." lines up to "ready" and sets TS_V4 and TS_V6.
 start_server() {
-    local fd line pid
-    TS_V4=
-    TS_V6=
-    exec {fd}< <(exec "$TESTSERVER" --listen 127.0.0.1:0 --listen '[::1]:0' --offset 0.25 --lifetime 300 \
-        2>>"$LOGS/testserver.err")
-    pid=$!
-    server_pids+=("$pid")
-    while IFS= read -r -t 10 line <&"$fd"; do
-        case $line in
-        "listening 127.0.0.1:"*) TS_V4=${line#listening } ;;
-        "listening [::1]:"*) TS_V6=${line#listening } ;;
-        ready) break ;;
-        esac
-    done
-    exec {fd}<&-
-    if [[ -z $TS_V4 || -z $TS_V6 ]]; then
-        echo "ctests: the test server did not start (pid $pid; see $LOGS/testserver.err)" >&2
+    local ok=1
+    testserver_start "$TESTSERVER" "$LOGS/testserver.err" --listen 127.0.0.1:0 --listen '[::1]:0' \
+        --offset 0.25 --lifetime 300 || ok=0
+    server_pids+=("$TESTSERVER_PID")
+    TS_V4=$TESTSERVER_V4
+    TS_V6=$TESTSERVER_V6
+    if [[ $ok == 0 ]]; then
+        echo "ctests: the test server did not start (pid $TESTSERVER_PID; see $LOGS/testserver.err)" >&2
         return 1
     fi
 }

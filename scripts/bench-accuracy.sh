@@ -31,6 +31,8 @@
 #                          (to try a changed library) [target/release]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=scripts/lib.sh
+. scripts/lib.sh
 
 usage() { echo "usage: $0 [-o FILE]" >&2; exit 2; }
 out=bench/results/accuracy.md
@@ -101,10 +103,12 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-"$bin/prossntp-testserver" --listen "$server_ip:123" --offset 0.037 --lifetime 3600 > "$run/server.out" 2>&1 &
-server_pid=$!
-for _ in $(seq 100); do grep -q '^ready' "$run/server.out" && break; sleep 0.05; done
-grep -q '^ready' "$run/server.out" || { cat "$run/server.out" >&2; exit 1; }
+# (Its stderr in server.out; scripts/lib.sh reads "listening ..." and "ready".)
+started=1
+testserver_start "$bin/prossntp-testserver" "$run/server.out" --listen "$server_ip:123" --offset 0.037 \
+    --lifetime 3600 || started=0
+server_pid=$TESTSERVER_PID
+[ "$started" = 1 ] || { echo "bench-accuracy: the test server did not start" >&2; cat "$run/server.out" >&2; exit 1; }
 
 # One line per valid reply: "... sample n=N offset=S sample_offset=S delay=S ...".
 # Each client sends from an address of its own, so the relay gives each the
@@ -114,23 +118,17 @@ prossntp_source=127.0.0.11 chronyd_source=127.0.0.12
 client_cmd=("$bin/prossntp-monitor" -b none -p 123 -l "$prossntp_source" -n $((interval * 1000)) -r $((interval * 1000)))
 
 version() { "$@" 2>&1 | head -1 || true; }
-python3 - "$run/meta.json" <<PY
-import json, sys
-cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
-json.dump({
-    "date": "$(date -u '+%Y-%m-%d %H:%M UTC')",
-    "machine": "$(nproc) CPUs, $(uname -m), $(. /etc/os-release 2>/dev/null && echo "$PRETTY_NAME")",
-    "cpu": cpu,
-    "kernel": "$(uname -r)",
-    "load": "load average (1, 5, 15 min) at the start $(cut -d' ' -f1-3 /proc/loadavg)",
-    "prossntp": "$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1), commit $(git rev-parse --short HEAD 2>/dev/null || echo '?')$(GIT_OPTIONAL_LOCKS=0 git diff --quiet HEAD -- src include examples-c build.rs Cargo.toml 2>/dev/null || echo ' with uncommitted changes'), client examples-c/prossntp_monitor linked with ${BENCH_LIBDIR:-target/release}/libprossntp.a (PROSSNTP_CLOCK=none)",
-    "chronyd": "$(version chronyd --version)",
-    "ntpdig": "$(version ntpdig --version)",
-    "python": "$(version python3 --version)",
-    "setup": "server ${BENCH_SERVER:-target/release/prossntp-testserver} on $server_ip:123, offset +0.037 s",
-    "interval": $interval, "poll": $poll, "warmup": $warmup,
-}, open(sys.argv[1], "w"), indent=1)
-PY
+python3 bench/accuracy_meta.py "$run/meta.json" \
+    "date=$(date -u '+%Y-%m-%d %H:%M UTC')" \
+    "machine=$(nproc) CPUs, $(uname -m), $(. /etc/os-release 2>/dev/null && echo "$PRETTY_NAME")" \
+    "kernel=$(uname -r)" \
+    "load=load average (1, 5, 15 min) at the start $(cut -d' ' -f1-3 /proc/loadavg)" \
+    "prossntp=$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1), commit $(git rev-parse --short HEAD 2>/dev/null || echo '?')$(GIT_OPTIONAL_LOCKS=0 git diff --quiet HEAD -- src include examples-c build.rs Cargo.toml 2>/dev/null || echo ' with uncommitted changes'), client examples-c/prossntp_monitor linked with ${BENCH_LIBDIR:-target/release}/libprossntp.a (PROSSNTP_CLOCK=none)" \
+    "chronyd=$(version chronyd --version)" \
+    "ntpdig=$(version ntpdig --version)" \
+    "python=$(version python3 --version)" \
+    "setup=server ${BENCH_SERVER:-target/release/prossntp-testserver} on $server_ip:123, offset +0.037 s" \
+    "interval=$interval" "poll=$poll" "warmup=$warmup"
 
 # condition DIR LABEL ADDR DESCRIPTION [relay args] -- [collect args]
 condition() {

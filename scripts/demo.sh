@@ -17,9 +17,12 @@ if [ "${PROSSNTP_IN_TESTNET:-}" != 1 ]; then
     PROSSNTP_NO_CHRONYD=1 exec scripts/testnet.sh "$0" "$@"
 fi
 
-coproc SERVER { exec "$lib/prossntp-testserver" --listen 127.0.0.1:0 --offset 0.25 --lifetime 60; }
-trap 'kill $SERVER_PID 2>/dev/null || true' EXIT
-read -r _ addr <&"${SERVER[0]}"
+. scripts/lib.sh
+started=1
+testserver_start "$lib/prossntp-testserver" - --listen 127.0.0.1:0 --offset 0.25 --lifetime 60 || started=0
+trap 'kill $TESTSERVER_PID 2>/dev/null || true' EXIT
+[ "$started" = 1 ] || { echo "demo: the test server did not start" >&2; exit 1; }
+addr=$TESTSERVER_V4
 echo "test server on $addr, serving true time + 0.250 s"
 PROSSNTP_CLOCK=none "$build/sntp_poll" -v -t "${DEMO_SECONDS:-7}" "${addr%:*}" "${addr##*:}" \
     | grep -v -e 'sm_sntp_status(' -e 'prossntp_get_stats('

@@ -25,6 +25,8 @@ set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$here/.." && pwd)
+# shellcheck source=scripts/lib.sh
+. "$ROOT/scripts/lib.sh"
 CC=${CC:-cc}
 
 die() {
@@ -51,16 +53,12 @@ if [[ -n ${PROSSNTP_INSTALL_TEST_DIR:-} ]]; then
         die "CAP_SYS_TIME is still in the bounding set: run this script directly, it enters scripts/testnet.sh itself"
     fi
 
-    exec {fd}< <(exec "$PROSSNTP_TESTSERVER" --listen 127.0.0.1:0 --offset 0.25 --lifetime 120 2>"$tmp/testserver.err")
-    server_pid=$!
-    addr=
-    while IFS= read -r -t 10 line <&"$fd"; do
-        case $line in
-        "listening 127.0.0.1:"*) addr=${line#listening } ;;
-        ready) break ;;
-        esac
-    done
-    [[ -n $addr ]] || die "the test server did not start ($(cat "$tmp/testserver.err"))"
+    ok=1
+    testserver_start "$PROSSNTP_TESTSERVER" "$tmp/testserver.err" --listen 127.0.0.1:0 --offset 0.25 --lifetime 120 ||
+        ok=0
+    server_pid=$TESTSERVER_PID
+    addr=$TESTSERVER_V4
+    [[ $ok == 1 ]] || die "the test server did not start ($(cat "$tmp/testserver.err"))"
     say "test server on $addr (true time + 0.250 s)"
 
     cd "$tmp/work"

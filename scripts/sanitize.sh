@@ -7,11 +7,12 @@
 #
 # Time on a 2-core VM: 108 s with the three cargo builds from scratch
 # (crates already downloaded; 68 s builds, 40 s runs), about 60 s when the
-# builds are up to date; the packages, when missing, add the time apt takes.
+# builds are up to date.
 #
-# 1. Installs what is missing: clang (clang 14 on Debian 12), libclang-rt-14-dev,
-#    llvm-14 (llvm-symbolizer, for symbolised reports and TSan suppressions by
-#    function name), valgrind, iproute2.
+# 1. Checks that the tools are there (.ci/run installs them; this script
+#    names what is missing and stops): clang (clang 14 on Debian 12),
+#    libclang-rt-14-dev, llvm-14 (llvm-symbolizer, for symbolised reports and
+#    TSan suppressions by function name), valgrind, iproute2.
 # 2. Builds libprossntp three times into $TARGET_DIR (target/sanitize), copying
 #    each result to $OUT (build/sanitize)/{plain,asan,tsan}:
 #      plain  cargo build --lib --bins (the default toolchain; also gives the
@@ -37,7 +38,8 @@
 #          * std::sync::Mutex/RwLock acquired after contention (their
 #            *_contended paths are precompiled): a data race report whose two
 #            accesses are BOTH in the library's std-locked sections is not
-#            counted (see STD_LOCKED and tsan_count below); the number
+#            counted (see STD_LOCKED_NAMES and tsan_count below; a name
+#            the source no longer has stops the script); the number
 #            filtered is printed per run. Any race with an access outside
 #            those sections still counts.
 #        With -Zbuild-std nothing is suppressed or filtered.
@@ -84,6 +86,8 @@ set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 cd "$here/.."
 ROOT=$PWD
+# shellcheck source=scripts/lib.sh
+. scripts/lib.sh
 
 OUT=${PROSSNTP_SANITIZE_DIR:-build/sanitize}
 TARGET_DIR=${PROSSNTP_SANITIZE_TARGET_DIR:-target/sanitize}
@@ -96,6 +100,55 @@ CFLAGS=(-std=c99 -Wall -Wextra -Werror -pedantic -D_GNU_SOURCE -Iinclude -Ictest
 
 mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)
+
+# The library's functions that run under a std lock, whose TSan data race
+# reports tsan_count (run phase) does not count when both accesses are in
+# them: "MODULE::Type>::fn" is a method, "MODULE::fn" a function, "MODULE::"
+# every function of a module (paths under prossntp::). STD_LOCKED, the regex
+# tsan_count matches frames with, is made from this list.
+STD_LOCKED_NAMES=(
+    'worker::status::StatusBoard>::update' 'worker::status::StatusBoard>::is_dead'
+    'worker::status::StatusBoard>::take' 'worker::status::StatusBoard>::push_sync'
+    'worker::status::StatusBoard>::configure' 'worker::status::StatusBoard>::pause'
+    'worker::status::StatusBoard>::kill'
+    'sys::notify::Notifier>::raise' 'sys::notify::Notifier>::lower'
+    'ffi::registry::get' 'ffi::registry::insert' 'ffi::registry::remove' 'ffi::registry::len'
+    'worker::Worker>::configure' 'worker::Worker>::shutdown'
+    'worker::Loop>::take_commands'
+    'sys::lock::'
+)
+STD_LOCKED="^<?prossntp::($(IFS='|' && echo "${STD_LOCKED_NAMES[*]}"))"
+
+# std_locked_stale: prints each STD_LOCKED_NAMES entry the source no longer
+# has (its module's file under src/, an `impl` of its type there, a `fn` of
+# its name there). A renamed or moved function must fail the script, not
+# silently drop out of (or, renamed back later, slip into) the filter.
+std_locked_stale() {
+    local name mod ty fn file
+    for name in "${STD_LOCKED_NAMES[@]}"; do
+        ty= fn=
+        if [[ $name == *'>::'* ]]; then
+            fn=${name##*>::}
+            mod=${name%>::*}
+            ty=${mod##*::}
+            mod=${mod%::*}
+        elif [[ $name == *:: ]]; then
+            mod=${name%::}
+        else
+            fn=${name##*::}
+            mod=${name%::*}
+        fi
+        file=src/${mod//:://}.rs
+        [[ -f $file ]] || file=src/${mod//:://}/mod.rs
+        if [[ ! -f $file ]]; then
+            echo "$name: no module prossntp::$mod (src/${mod//:://}.rs or /mod.rs)"
+        elif [[ -n $ty ]] && ! grep -Eq "^[[:space:]]*impl(<[^>]*>)?[[:space:]]+$ty([^[:alnum:]_]|\$)" "$file"; then
+            echo "$name: no \`impl $ty\` in $file"
+        elif [[ -n $fn ]] && ! grep -Eq "^[[:space:]]*(pub(\([a-z]+\))?[[:space:]]+)?(unsafe[[:space:]]+)?fn[[:space:]]+$fn[^[:alnum:]_]" "$file"; then
+            echo "$name: no \`fn $fn\` in $file"
+        fi
+    done
+}
 
 # ====================================================================== run phase
 # (inside scripts/testnet.sh)
@@ -127,21 +180,13 @@ if [[ ${PROSSNTP_SANITIZE_RUN:-} == 1 && ${PROSSNTP_IN_TESTNET:-} == 1 ]]; then
     # A fresh test server on 127.0.0.1 and ::1 (random ports), as ctests/run.sh
     # starts it; sets TS_V4 and TS_V6.
     start_server() {
-        local fd line
-        TS_V4=
-        TS_V6=
-        exec {fd}< <(exec "$PROSSNTP_TESTSERVER" --listen 127.0.0.1:0 --listen '[::1]:0' --offset 0.25 \
-            --lifetime 900 2>>"$LOGS/testserver.err")
-        server_pid=$!
-        while IFS= read -r -t 10 line <&"$fd"; do
-            case $line in
-            "listening 127.0.0.1:"*) TS_V4=${line#listening } ;;
-            "listening [::1]:"*) TS_V6=${line#listening } ;;
-            ready) break ;;
-            esac
-        done
-        exec {fd}<&-
-        [[ -n $TS_V4 && -n $TS_V6 ]]
+        local rc=0
+        testserver_start "$PROSSNTP_TESTSERVER" "$LOGS/testserver.err" --listen 127.0.0.1:0 --listen '[::1]:0' \
+            --offset 0.25 --lifetime 900 || rc=$?
+        server_pid=$TESTSERVER_PID
+        TS_V4=$TESTSERVER_V4
+        TS_V6=$TESTSERVER_V6
+        return $rc
     }
 
     # tsan_count LOG: "REPORTED FILTERED". Without -Zbuild-std, std's locks
@@ -156,7 +201,7 @@ if [[ ${PROSSNTP_SANITIZE_RUN:-} == 1 && ${PROSSNTP_IN_TESTNET:-} == 1 ]]; then
     # trait impls such as a derived PartialEq, matches STD_LOCKED below).
     # A race with any access outside those sections still counts. With
     # -Zbuild-std (std instrumented) nothing is filtered.
-    STD_LOCKED='^<?prossntp::(worker::status::StatusBoard>::(update|is_dead|take|push_sync|configure|pause|kill)|sys::notify::Notifier>::(raise|lower)|ffi::registry::(get|insert|remove|len)|worker::Worker>::(configure|shutdown)|worker::Loop>::take_commands|sys::lock::)'
+    # (STD_LOCKED: from STD_LOCKED_NAMES, at the top.)
     tsan_count() {
         awk -v locked="$STD_LOCKED" -v filter="$TSAN_FILTER" '
             /^WARNING: ThreadSanitizer:/ {
@@ -343,11 +388,20 @@ fi
 SANITIZE_T0=$(date +%s)
 export SANITIZE_T0
 
+# The std-locked functions TSan's filter names must all still exist.
+stale=$(std_locked_stale)
+if [[ -n $stale ]]; then
+    echo "sanitize: STD_LOCKED_NAMES (the TSan std-lock filter) names functions the source no longer has:" >&2
+    echo "$stale" | sed 's/^/  /' >&2
+    echo "sanitize: update the list in scripts/sanitize.sh to the new names, or drop them" >&2
+    exit 1
+fi
+
 # ---------------------------------------------------------------- packages
 
 need=()
 have_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'; }
-command -v clang >/dev/null || need+=(clang)
+command -v clang >/dev/null || command -v clang-14 >/dev/null || need+=(clang-14)
 have_pkg libclang-rt-14-dev || need+=(libclang-rt-14-dev)
 [[ -x /usr/lib/llvm-14/bin/llvm-symbolizer ]] || command -v llvm-symbolizer >/dev/null || need+=(llvm-14)
 command -v valgrind >/dev/null || need+=(valgrind)
@@ -355,13 +409,8 @@ command -v ip >/dev/null || need+=(iproute2)
 command -v cc >/dev/null || need+=(gcc libc6-dev)
 command -v setpriv >/dev/null && command -v unshare >/dev/null || need+=(util-linux)
 if ((${#need[@]} > 0)); then
-    echo "sanitize: installing ${need[*]}"
-    if [[ $(id -u) != 0 ]]; then
-        echo "sanitize: missing ${need[*]}; run as root (apt-get install) or install them" >&2
-        exit 1
-    fi
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+    echo "sanitize: missing ${need[*]}: install them (apt-get install ${need[*]}; .ci/run does)" >&2
+    exit 1
 fi
 CLANG=$(command -v clang || command -v clang-14)
 if [[ -x /usr/lib/llvm-14/bin/llvm-symbolizer ]]; then

@@ -88,23 +88,7 @@ KEYS
     chronyd -x -d -u root -f "$dir/chrony.conf" > "$dir/chronyd.log" 2>&1 &
     chronyd_pid=$!
     # Wait until it answers an SNTP request (about a second).
-    python3 - "$port" <<'PY'
-import socket, sys, time
-port = int(sys.argv[1])
-deadline = time.time() + 15
-while time.time() < deadline:
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    s.settimeout(0.3)
-    try:
-        s.sendto(b"\x23" + b"\0" * 39 + b"\x01" * 8, ("127.0.0.1", port))
-        data = s.recv(512)
-        if len(data) >= 48 and data[0] >> 6 != 3 and 0 < data[1] < 16:
-            sys.exit(0)
-    except OSError:
-        pass
-    time.sleep(0.2)
-sys.exit("testnet: chronyd did not answer")
-PY
+    python3 "$(dirname "$0")/testnet-wait.py" "$port"
     export PROSSNTP_CHRONYD_V4="127.0.0.1:$port" PROSSNTP_CHRONYD_V6="[::1]:$port"
     export PROSSNTP_CHRONYD_KEYS="$dir/chrony.keys" PROSSNTP_CHRONYC_SOCKET="$dir/cmd.sock"
     export PROSSNTP_NTS_CA="$dir/test-ca.crt" PROSSNTP_NTS_OTHER_CA="$dir/other-ca.crt" PROSSNTP_NTS_KE_PORT=4460

@@ -142,45 +142,7 @@ namespace_stage() {
     done
 
     # Wait (bounded) until each serves, over IPv4 and IPv6, with its offset.
-    if ! timeout 30 python3 - $SERVER_PORTS <<'PY'
-import socket, sys, time
-true_port, step_port, slew_port, a1, a2, a3, false_port = map(int, sys.argv[1:8])
-want = {true_port: 0.0, step_port: 0.5, slew_port: 0.02, a1: 0.1, a2: 0.1, a3: 0.1, false_port: 0.3}
-EPOCH = 2208988800
-
-def query(family, addr, port):
-    s = socket.socket(family, socket.SOCK_DGRAM)
-    s.settimeout(0.3)
-    try:
-        req = bytearray(48)
-        req[0] = 0x23
-        t1 = time.time()
-        req[40:48] = int((t1 + EPOCH) * 2**32).to_bytes(8, "big")
-        s.sendto(bytes(req), (addr, port))
-        data = s.recv(512)
-        t4 = time.time()
-    except OSError:
-        return None
-    finally:
-        s.close()
-    if len(data) < 48 or data[0] >> 6 == 3 or not 0 < data[1] < 16 or data[24:32] != req[40:48]:
-        return None
-    t2 = int.from_bytes(data[32:40], "big") / 2**32 - EPOCH
-    t3 = int.from_bytes(data[40:48], "big") / 2**32 - EPOCH
-    return ((t2 - t1) + (t3 - t4)) / 2
-
-deadline = time.time() + 25
-pending = {(f, a, p) for p in want for f, a in ((socket.AF_INET, "127.0.0.1"), (socket.AF_INET6, "::1"))}
-while pending and time.time() < deadline:
-    for key in sorted(pending):
-        off = query(*key)
-        if off is not None and abs(off - want[key[2]]) < 0.002:
-            print(f"vm-test: server [{key[1]}]:{key[2]} serves offset {off:+.6f} s")
-            pending.discard(key)
-    time.sleep(0.2)
-if pending:
-    sys.exit(f"vm-test: servers not ready: {sorted((a, p) for _, a, p in pending)}")
-PY
+    if ! timeout 30 python3 "$ROOT/scripts/vm-servers-ready.py" $SERVER_PORTS
     then
         echo "vm-test: chronyd logs:" >&2
         tail -n 5 "$LOGS"/chronyd-*.log >&2 || true
@@ -261,18 +223,17 @@ mkdir -p "$VM" "$LOGS"
 exec 9> "$VM/lock"
 flock -n 9 || die "another vm-test.sh is running (build/vm/lock)"
 
+# The host's tools: installed by .ci/run, only checked here.
 need=()
 command -v chronyd > /dev/null || need+=(chrony)
 command -v python3 > /dev/null || need+=(python3)
 command -v gcc > /dev/null || need+=(gcc libc6-dev)
 command -v ip > /dev/null || need+=(iproute2)
-if [ ${#need[@]} -gt 0 ]; then
-    say "installing ${need[*]}"
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" ||
-        { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}"; }
-fi
+[ ${#need[@]} -eq 0 ] || die "missing tools: install ${need[*]} (apt-get install ${need[*]}; .ci/run does)"
 
-# (a) qemu, busybox-static and a kernel, downloaded and unpacked (never installed).
+# (a) qemu, busybox-static and a kernel, downloaded and unpacked (never
+# installed): this builds the guest's root, it installs nothing on the host,
+# so it stays here rather than in .ci/run.
 QEMU_PKGS=(qemu-system-x86 qemu-system-common qemu-system-data seabios ipxe-qemu libslirp0 libfdt1
     libcapstone4 libpmem1 libdaxctl1 libndctl6 librdmacm1 libibverbs1 libnl-3-200 libnl-route-3-200
     libusb-1.0-0 libspice-server1 libepoxy0 libbrlapi0.8 libcacard0 libvdeplug2 liborc-0.4-0
