@@ -4,7 +4,7 @@
 #![cfg(target_os = "linux")]
 
 use prossntp::discipline::Role;
-use prossntp::sim::{median_and_worst, run, Backend, Figures, ForeignDaemon, Scenario};
+use prossntp::sim::{median_and_worst, run, Backend, Figures, ForeignDaemon, Scenario, ServerModel};
 
 fn runs(base: &Scenario, seeds: u64) -> Vec<Figures> {
     (1..=seeds).map(|seed| run(&Scenario { seed, ..base.clone() })).collect()
@@ -254,6 +254,32 @@ fn a_kernel_frequency_left_far_off_is_owned_and_corrected() {
             assert!(f.max_offset < 1e-3, "{ppm}: max {}", f.max_offset);
             assert!(f.final_offset.abs() < 300e-6, "{ppm}: {}", f.final_offset);
         }
+    }
+}
+
+#[test]
+fn a_kernel_frequency_left_far_off_is_corrected_over_congested_paths_within_40_s() {
+    // The VM's multifreq runs (40 s each, three clients) in a guest under
+    // load, modelled: three servers over 0.4 ms + exponential 5 ms paths,
+    // replies handled 5 ms late, the kernel left at ±5000 ppm. With 100 ppm
+    // of doubt about the frequency in force, 7 and 6 of these 30 seeds
+    // ended more than 1 ms off (up to 14 and 27 ms; in the guest once
+    // 105 ms, all clients has_sync = 1, the clock slewing what the step
+    // left); doubted as much as it is large, 2 and 2 (1.15 and 1.21 ms).
+    let path = ServerModel { delay_base: 0.4e-3, delay_exp_mean: 5e-3, ..ServerModel::chrony() };
+    for ppm in [5000.0, -5000.0] {
+        let base = Scenario {
+            kernel_freq_ppm: ppm,
+            servers: vec![path.clone(), path.clone(), path.clone()],
+            duration: 40.0,
+            figures_from: 30.0,
+            late_handling: 0.005,
+            ..Scenario::recovery_named("3 servers, kernel left at +5000 ppm")
+        };
+        let r = runs(&base, 30);
+        let off = r.iter().filter(|f| f.final_offset.abs() > 1e-3).count();
+        let worst = r.iter().map(|f| f.final_offset.abs()).fold(0.0, f64::max);
+        assert!(off <= 3 && worst < 2e-3, "{ppm} ppm: {off} of 30 more than 1 ms off at 40 s, worst {worst}");
     }
 }
 

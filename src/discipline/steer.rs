@@ -365,7 +365,17 @@ impl Steering {
     pub fn with_limits(freq_ppm: f64, limits: KernelLimits) -> Steering {
         let max_freq = limits.max_freq_ppm.abs() * 1e-6;
         let freq = (freq_ppm * 1e-6).clamp(-max_freq, max_freq);
-        Steering { max_freq, slew_rate: limits.slew_rate, freq, ..Steering::new(0.0) }
+        // A frequency in force far beyond what oscillators need was left by
+        // somebody (a crashed daemon, an administrator): it is doubted as
+        // much as it is large, so the first slopes set the rate. (In a
+        // guest under load, from a kernel left at +5000 ppm, the step votes
+        // were too unsure to move 100 ppm of doubt; each source's estimate
+        // then ran off at 5 ms/s, no majority agreed, and nothing corrected
+        // the clock for 20 s. In simulation, three servers over 0.4 ms +
+        // exponential 5 ms paths, kernel at ±5000 ppm: more than 1 ms off
+        // 40 s after start in 31 and 28 seeds of 100, 6 and 6 with this.)
+        let doubt = (INITIAL_FREQ_SD * INITIAL_FREQ_SD).max(freq * freq);
+        Steering { max_freq, slew_rate: limits.slew_rate, freq, freq_var: doubt, ..Steering::new(0.0) }
     }
 
     /// Forgets everything learnt (samples, frequency estimate, sync), keeping
