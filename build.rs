@@ -25,8 +25,11 @@ fn main() {
     let out_dir = PathBuf::from(std::env::var("OUT_DIR").expect("cargo sets OUT_DIR"));
     let consts = format!(
         "/// Library version, also returned as text by `prossntp_version`.\n\
+         #[allow(dead_code, reason = \"for the C header\")]\n\
          pub const PROSSNTP_VERSION_MAJOR: i32 = {major};\n\
+         #[allow(dead_code, reason = \"for the C header\")]\n\
          pub const PROSSNTP_VERSION_MINOR: i32 = {minor};\n\
+         #[allow(dead_code, reason = \"for the C header\")]\n\
          pub const PROSSNTP_VERSION_PATCH: i32 = {patch};\n"
     );
     std::fs::write(out_dir.join("version.rs"), consts).expect("OUT_DIR is writable");

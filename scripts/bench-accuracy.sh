@@ -68,7 +68,7 @@ if [ "${PROSSNTP_BENCH_INNER:-}" != 1 ]; then
     fi
     # Build outside the namespace (it has no network). Private copies, so
     # that a rebuild elsewhere during the run changes nothing.
-    nice -n 10 cargo build --release --lib --bin prossntp-testserver --example replay_samples
+    nice -n 10 cargo build --release --features __internal-api --lib --bin prossntp-testserver --example replay_samples
     mkdir -p "$bin"
     cp "${BENCH_SERVER:-target/release/prossntp-testserver}" "$bin/prossntp-testserver"
     cp target/release/examples/replay_samples "$bin/replay_samples"

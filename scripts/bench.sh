@@ -55,7 +55,7 @@ run_benchmarks() {
     # --- build (outside the namespace: it has no network)
     cargo fetch >/dev/null 2>&1 || echo "bench: cargo fetch failed; trying offline" >&2
     benches=(--bench proto --bench discipline --bench client --bench ffi)
-    nice -n "$nice_level" cargo build --release --offline --lib --bins
+    nice -n "$nice_level" cargo build --release --offline --features __internal-api --lib --bins
     nice -n "$nice_level" cargo bench --offline --no-run "${benches[@]}" >"$logs/build.log" 2>&1 || {
         cat "$logs/build.log" >&2
         exit 1

@@ -12,7 +12,7 @@ for tool in cargo cc chronyd setpriv unshare ip python3 nm pkg-config; do
 done
 . scripts/tally.sh
 
-step build bash -c 'cargo build --lib --bins && cargo test --no-run --quiet'
+step build bash -c 'cargo build --features __internal-api --lib --bins && cargo test --no-run --quiet'
 export PROSSNTP_REQUIRE_CHRONYD=1
 step cargo-test scripts/testnet.sh cargo test --offline
 step ctests scripts/testnet.sh ctests/run.sh

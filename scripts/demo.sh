@@ -9,7 +9,7 @@ build=${PROSSNTP_BUILD_DIR:-build}
 lib=target/release
 
 if [ "${PROSSNTP_IN_TESTNET:-}" != 1 ]; then
-    cargo build --release --lib --bin prossntp-testserver
+    cargo build --release --features __internal-api --lib --bin prossntp-testserver
     scripts/so-links.sh "$lib"
     mkdir -p "$build"
     ${CC:-cc} -std=c99 -Wall -Wextra -Werror -Iinclude examples-c/sntp_poll.c \

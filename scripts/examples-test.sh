@@ -34,7 +34,7 @@ TOLERANCE=0.005
 
 # Outside the namespace (it has no network): build the library and server.
 if [[ ${PROSSNTP_IN_TESTNET:-} != 1 && ${PROSSNTP_EXAMPLES_NO_CARGO:-} != 1 ]]; then
-    cargo build --lib --bins
+    cargo build --features __internal-api --lib --bins
 fi
 # The library's soname is libprossntp.so.1; cargo writes only libprossntp.so.
 if [[ -e $LIB_DIR/libprossntp.so && ! -e $LIB_DIR/libprossntp.so.1 ]]; then
@@ -99,7 +99,7 @@ export LD_LIBRARY_PATH=$LIB_ABS${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
 
 for f in "$LIB_DIR/libprossntp.so" "$TESTSERVER"; do
     if [[ ! -e $f ]]; then
-        echo "examples-test: $f is missing (cargo build --lib --bins)" >&2
+        echo "examples-test: $f is missing (cargo build --features __internal-api --lib --bins)" >&2
         exit 1
     fi
 done

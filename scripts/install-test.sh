@@ -210,7 +210,7 @@ say "the installed .so exports the $(wc -l <<<"$exports") API symbols and nothin
 cd "$ROOT"
 TESTSERVER=${PROSSNTP_TESTSERVER:-}
 if [[ -z $TESTSERVER ]]; then
-    cargo build --quiet --bin prossntp-testserver
+    cargo build --quiet --features __internal-api --bin prossntp-testserver
     TESTSERVER=$ROOT/target/debug/prossntp-testserver
 fi
 handed_over=1

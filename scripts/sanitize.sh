@@ -495,7 +495,7 @@ build_lib() { # NAME RUSTFLAGS...
     t0=$(date +%s)
     mkdir -p "$OUT/$name"
     if [[ $name == plain ]]; then
-        env -u RUSTFLAGS CARGO_TARGET_DIR="$TARGET_DIR" cargo build --quiet --lib --bins --target "$TRIPLE"
+        env -u RUSTFLAGS CARGO_TARGET_DIR="$TARGET_DIR" cargo build --quiet --features __internal-api --lib --bins --target "$TRIPLE"
         cp "$TARGET_DIR/$TRIPLE/debug/prossntp-testserver" "$OUT/plain/"
     else
         env "${SAN_ENV[@]}" RUSTFLAGS="$*" CARGO_TARGET_DIR="$TARGET_DIR" \

@@ -15,12 +15,23 @@
 // are no-ops on LP64 are needed elsewhere.
 #![allow(clippy::unnecessary_cast)]
 
-pub mod clock;
-pub mod discipline;
-pub mod ffi;
-pub mod owner;
-pub mod proto;
-#[cfg(target_os = "linux")]
+// The crate's modules are private: C programs see only the `extern "C"`
+// calls, and the dead-code lint sees what nothing uses. With the
+// `__internal-api` feature (the crate's own tests, benches, fuzz targets,
+// examples and test server; never a stable interface) they are public.
+macro_rules! internal_modules {
+    ($($name:ident),* $(,)?) => {
+        $(
+            #[cfg(feature = "__internal-api")]
+            pub mod $name;
+            #[cfg(not(feature = "__internal-api"))]
+            mod $name;
+        )*
+    };
+}
+
+internal_modules!(clock, discipline, ffi, owner, proto, sys, worker);
+
+/// The deterministic simulator, for the tests and examples that use it.
+#[cfg(all(target_os = "linux", feature = "__internal-api"))]
 pub mod sim;
-pub mod sys;
-pub mod worker;

@@ -309,9 +309,6 @@ impl ForeignWatch {
         self.base = Some(now);
     }
 
-    pub fn base(&self) -> Option<&KernelState> {
-        self.base.as_ref()
-    }
 }
 
 /// `base` with what the leap second it announced does to the kernel state

@@ -25,7 +25,7 @@ pub mod select;
 pub mod steer;
 pub mod tracker;
 
-pub use steer::{SourceId, SourceView, Steering, Why};
+pub use steer::{SourceId, Steering, Why};
 pub use tracker::Tracker;
 
 pub use crate::proto::client::{Correction, Role};

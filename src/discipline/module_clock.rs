@@ -243,6 +243,7 @@ impl ModuleClock {
         next
     }
 
+    #[cfg(any(test, feature = "__internal-api"))]
     pub fn reading(&self) -> Reading {
         self.reading
     }

@@ -110,6 +110,7 @@ impl Tracker {
         self.drift_var.sqrt()
     }
 
+    #[cfg(any(test, feature = "__internal-api"))]
     /// The asymmetry correction in force (see [`super::fit::Weighting`]).
     pub fn asymmetry(&self) -> f64 {
         self.register.asymmetry()

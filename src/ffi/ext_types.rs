@@ -56,6 +56,36 @@ pub const PROSSNTP_REJECT_COUNT: i32 = 16;
 /// Size of `rejected[]` (fixed: new reasons take unused slots).
 pub const PROSSNTP_REJECT_SLOTS: usize = 16;
 
+// The header's indices are `Reject`'s discriminants: checked when building
+// (which also keeps the constants in use).
+const _: () = {
+    use crate::proto::validate::Reject as R;
+    let pairs = [
+        (PROSSNTP_REJECT_WRONG_SOURCE, R::WrongSource),
+        (PROSSNTP_REJECT_TRUNCATED, R::Truncated),
+        (PROSSNTP_REJECT_NOT_SERVER_MODE, R::NotServerMode),
+        (PROSSNTP_REJECT_WRONG_VERSION, R::WrongVersion),
+        (PROSSNTP_REJECT_BAD_ORIGIN, R::BadOrigin),
+        (PROSSNTP_REJECT_UNSYNCHRONIZED, R::Unsynchronized),
+        (PROSSNTP_REJECT_BAD_STRATUM, R::BadStratum),
+        (PROSSNTP_REJECT_ZERO_TIMESTAMP, R::ZeroTimestamp),
+        (PROSSNTP_REJECT_IMPLAUSIBLE_TIME, R::ImplausibleTime),
+        (PROSSNTP_REJECT_ROOT_DISTANCE, R::RootDistance),
+        (PROSSNTP_REJECT_NEGATIVE_DELAY, R::NegativeDelay),
+        (PROSSNTP_REJECT_AUTH_MISSING, R::AuthMissing),
+        (PROSSNTP_REJECT_AUTH_WRONG_KEY, R::AuthWrongKey),
+        (PROSSNTP_REJECT_AUTH_BAD_MAC, R::AuthBadMac),
+        (PROSSNTP_REJECT_NTS_MISSING, R::NtsMissing),
+        (PROSSNTP_REJECT_NTS_BAD, R::NtsBad),
+    ];
+    assert!(pairs.len() == PROSSNTP_REJECT_COUNT as usize);
+    let mut i = 0;
+    while i < pairs.len() {
+        assert!(pairs[i].0 == pairs[i].1 as i32 && pairs[i].0 == i as i32);
+        i += 1;
+    }
+};
+
 /// The smallest `size` accepted: the struct's size in its first version.
 pub const PROSSNTP_STATS_MIN_SIZE: usize = 504;
 

@@ -154,7 +154,3 @@ pub fn remove(key: usize) -> Option<Arc<Handle>> {
     write(shard(key)).remove(&key)
 }
 
-/// Number of live clients.
-pub fn len() -> usize {
-    CLIENTS.iter().map(|s| read(&s.0).len()).sum()
-}

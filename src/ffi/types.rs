@@ -40,6 +40,7 @@ pub struct tSMEventId {
 /// Address family of a client.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[allow(dead_code, reason = "the C header's enum; the library reads the member as an int")]
 pub enum kSMSNTPType {
     kSMSNTPTypeIPv4 = 0,
     kSMSNTPTypeIPv6 = 1,

@@ -2,8 +2,10 @@
 //! seam: the real one is a file lock ([`crate::sys::hostlock::LockFile`]);
 //! [`Solo`] and [`Shared`] stand in for it in tests and the simulator.
 
+#[cfg(any(test, feature = "__internal-api"))]
 use std::sync::{Arc, Mutex};
 
+#[cfg(any(test, feature = "__internal-api"))]
 use crate::sys::lock::lock;
 
 /// The outcome of trying to take the lock.
@@ -33,12 +35,14 @@ pub trait HostLock: Send {
     fn forget_inherited(&mut self) {}
 }
 
+#[cfg(any(test, feature = "__internal-api"))]
 /// Nobody else contends: always held (tests, one simulated process).
 #[derive(Debug, Default)]
 pub struct Solo {
     record: Option<String>,
 }
 
+#[cfg(any(test, feature = "__internal-api"))]
 impl HostLock for Solo {
     fn try_acquire(&mut self) -> Acquire {
         Acquire::Held
@@ -52,12 +56,14 @@ impl HostLock for Solo {
     fn release(&mut self) {}
 }
 
+#[cfg(any(test, feature = "__internal-api"))]
 #[derive(Debug, Default)]
 struct Board {
     holder: Option<u32>,
     record: Option<String>,
 }
 
+#[cfg(any(test, feature = "__internal-api"))]
 /// An in-memory lock several owners contend for, as processes would for
 /// the lock file: each `Shared` made by [`Shared::contender`] is one
 /// process, named by a number that plays its pid.
@@ -67,6 +73,7 @@ pub struct Shared {
     pid: u32,
 }
 
+#[cfg(any(test, feature = "__internal-api"))]
 impl Shared {
     pub fn new(pid: u32) -> Shared {
         Shared { board: Arc::default(), pid }
@@ -86,6 +93,7 @@ impl Shared {
     }
 }
 
+#[cfg(any(test, feature = "__internal-api"))]
 impl HostLock for Shared {
     fn try_acquire(&mut self) -> Acquire {
         let mut b = lock(&self.board);

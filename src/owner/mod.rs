@@ -218,10 +218,6 @@ impl Owner {
         }
     }
 
-    /// Monotonic time on the owner's scale.
-    pub fn since_epoch(&self, at: Instant) -> Duration {
-        at.saturating_duration_since(self.epoch)
-    }
 
     /// Where the owner's time scale starts.
     pub fn epoch(&self) -> Instant {
@@ -659,13 +655,9 @@ pub struct Membership {
 }
 
 impl Membership {
+    #[cfg(any(test, feature = "__internal-api"))]
     pub fn id(&self) -> SourceId {
         self.id
-    }
-
-    /// Monotonic time on the owner's scale.
-    pub fn since_epoch(&self, at: Instant) -> Duration {
-        self.owner.since_epoch(at)
     }
 
     /// How many times the clock has been stepped as the owner knows it (its
@@ -676,6 +668,7 @@ impl Membership {
         self.owner.steps.load(Ordering::SeqCst)
     }
 
+    #[cfg(any(test, feature = "__internal-api"))]
     /// Hands a valid sample taken at `now` to the owner, its request sent
     /// after the last step.
     pub fn sample(&self, now: Duration, sample: &Sample) -> Steered {

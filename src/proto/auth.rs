@@ -17,8 +17,6 @@ use super::packet::HEADER_LEN;
 /// The longest MAC an NTPv4 packet carries without extension fields (RFC
 /// 7822): longer digests are truncated to this.
 pub const MAX_V4_MAC_LEN: usize = 20;
-/// Key ID and the longest MAC.
-pub const MAX_TRAILER_LEN: usize = 4 + MAX_V4_MAC_LEN;
 
 /// The MAC algorithms a key can be for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

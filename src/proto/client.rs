@@ -222,9 +222,11 @@ pub struct Counters {
 }
 
 impl Counters {
+    #[cfg(test)]
     pub fn rejected(&self, r: Reject) -> u64 {
         self.rejected[r.index()]
     }
+
     pub fn rejected_total(&self) -> u64 {
         self.rejected.iter().sum()
     }
@@ -525,6 +527,7 @@ impl<E: Estimator> Client<E> {
     pub fn synced(&self) -> bool {
         self.synced
     }
+    #[cfg(any(test, feature = "__internal-api"))]
     pub fn stopped(&self) -> Option<StopReason> {
         self.stopped
     }

@@ -188,6 +188,7 @@ impl NtsSession {
     }
 }
 
+#[cfg(any(test, feature = "__internal-api"))]
 /// The server's side, for tests and fuzzing: a reply to `request` with
 /// `header`, the request's unique identifier echoed, and `cookies` sealed
 /// under `s2c` with `nonce`. None if the request has no unique identifier.

@@ -34,6 +34,7 @@ impl Packet {
         Packet { version: NTP_VERSION, mode: MODE_CLIENT, transmit_ts: nonce, ..Packet::default() }
     }
 
+    #[cfg(any(test, feature = "__internal-api"))]
     /// A server's reply to the request whose transmit timestamp (the nonce)
     /// was `origin`: the server's clock read `receive` when the request came
     /// and `transmit` when the reply left. Version 4, no leap warning, from a

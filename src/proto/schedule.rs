@@ -49,6 +49,12 @@ pub struct Schedule {
 }
 
 impl Schedule {
+    /// Current factor by which intervals are stretched.
+    #[cfg(test)]
+    pub fn backoff_factor(&self) -> u32 {
+        1 << self.backoff
+    }
+
     /// A schedule whose first request is due at `now`.
     pub fn new(now: Duration, no_reply: Duration, had_reply: Duration, burst: bool) -> Self {
         Schedule {
@@ -128,10 +134,6 @@ impl Schedule {
         Some(self.next?.saturating_sub(self.last?))
     }
 
-    /// Current factor by which intervals are stretched.
-    pub fn backoff_factor(&self) -> u32 {
-        1 << self.backoff
-    }
 
     fn reschedule(&mut self, interval: Duration) {
         if let Some(last) = self.last {

@@ -3,6 +3,7 @@
 //! modulo 2^64 and read as signed (RFC 5905), so they are right across the 2036
 //! era boundary as long as the two times are within 68 years of each other.
 
+#[cfg(any(test, feature = "__internal-api"))]
 use std::time::Duration;
 
 /// Seconds from the NTP epoch (1900) to the Unix epoch (1970).
@@ -14,6 +15,7 @@ const FRAC: f64 = 4_294_967_296.0;
 pub struct NtpTimestamp(pub u64);
 
 impl NtpTimestamp {
+    #[cfg(any(test, feature = "__internal-api"))]
     pub const ZERO: NtpTimestamp = NtpTimestamp(0);
 
     /// From seconds and nanoseconds since the Unix epoch (negative seconds allowed).
@@ -37,6 +39,7 @@ impl NtpTimestamp {
         NtpDuration(self.0.wrapping_sub(earlier.0) as i64)
     }
 
+    #[cfg(any(test, feature = "__internal-api"))]
     /// `self + d`, modulo 2^64.
     pub fn plus(self, d: NtpDuration) -> NtpTimestamp {
         NtpTimestamp(self.0.wrapping_add(d.0 as u64))
@@ -68,6 +71,7 @@ impl NtpDuration {
     pub fn as_nanos(self) -> i64 {
         div_round(self.0 as i128 * 1_000_000_000, 1i128 << 32) as i64
     }
+    #[cfg(any(test, feature = "__internal-api"))]
     pub fn abs(self) -> NtpDuration {
         NtpDuration(self.0.saturating_abs())
     }
@@ -79,6 +83,7 @@ impl NtpDuration {
     pub fn saturating_sub(a: NtpDuration, b: NtpDuration) -> NtpDuration {
         NtpDuration(a.0.saturating_sub(b.0))
     }
+    #[cfg(any(test, feature = "__internal-api"))]
     pub fn from_duration(d: Duration) -> Self {
         NtpDuration::from_nanos(d.as_nanos().min(i64::MAX as u128) as i64)
     }

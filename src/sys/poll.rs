@@ -9,9 +9,11 @@ use std::time::Duration;
 pub struct Readiness(u32);
 
 impl Readiness {
+    #[cfg(test)]
     pub fn from_bits(bits: u32) -> Self {
         Readiness(bits)
     }
+
     pub fn is_ready(self, i: usize) -> bool {
         self.0 & (1 << i) != 0
     }

@@ -227,4 +227,3 @@ pub fn backend_from_env() -> BackendSelect {
     Box::new(move || choice.and_then(clock::select))
 }
 
-pub use event_loop::{KE_BACKOFF_FIRST, KE_BACKOFF_MAX};
