@@ -5,6 +5,7 @@
 #   the scripts:  "ctests: N passed, M failed" (the last such line of a step)
 # A step that prints no count (a build, the cross-check) counts as one check.
 
+set -o pipefail # a step fails when its command does, not its tee
 TALLY_DIR=${TALLY_DIR:-target/test-logs}
 mkdir -p "$TALLY_DIR"
 rm -f "$TALLY_DIR"/*.log
@@ -15,8 +16,7 @@ tally_failed=()
 step() {
     local name=$1
     shift
-    echo "== $name: $*"
-    if ! "$@" 2>&1 | tee "$TALLY_DIR/$name.log"; then
+    if ! { echo "== $name: $*"; "$@" 2>&1; } | tee "$TALLY_DIR/$name.log"; then
         tally_failed+=("$name")
         echo "== $name FAILED" | tee -a "$TALLY_DIR/$name.log"
     fi

@@ -385,7 +385,7 @@ impl RecordPhase {
 
 impl OwnerRecord {
     /// One line of `key=value` words (`-` for a value the platform lacks).
-    pub fn to_line(&self) -> String {
+    pub fn to_line(self) -> String {
         fn opt<T: fmt::Display>(v: Option<T>) -> String {
             v.map_or_else(|| "-".into(), |v| v.to_string())
         }

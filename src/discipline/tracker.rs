@@ -111,7 +111,7 @@ impl Tracker {
     }
 
     #[cfg(any(test, feature = "__internal-api"))]
-    /// The asymmetry correction in force (see [`super::fit::Weighting`]).
+    /// The asymmetry correction in force (see `fit::Weighting`).
     pub fn asymmetry(&self) -> f64 {
         self.register.asymmetry()
     }

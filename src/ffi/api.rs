@@ -1,5 +1,5 @@
 //! The six `sm_sntp_*` entry points, exported under their plain names and
-//! their decorated ones. Every call goes through [`ffi_entry!`]: its
+//! their decorated ones. Every call goes through `ffi_entry!`: its
 //! pointers checked, its input read (the input members only: C callers may
 //! leave the output members uninitialised), behind a panic boundary (a panic
 //! returns `ERR_SM_DEVERR`), and traced. Only the output members are written.

@@ -1,7 +1,7 @@
 //! The library's own calls, beyond Aculab's API (`prossntp_ext.h`): the
 //! statistics of a client, its own clock of the server, its authentication
 //! (symmetric keys), the version, and texts for error codes and rejection
-//! reasons. Same rules as the `sm_` calls ([`ffi_entry!`]): pointers and
+//! reasons. Same rules as the `sm_` calls (`ffi_entry!`): pointers and
 //! handles validated, only input members read and output members written,
 //! a panic boundary, traced.
 

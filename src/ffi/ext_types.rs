@@ -140,6 +140,7 @@ pub struct prossntp_stats {
     /// The clock backend: "adjtimex", "ntp_adjtime", "adjtime" or "none"; "" before the worker chose.
     pub backend: [c_char; 16],
     /// The configured server, numeric: "192.0.2.1:123" or "[2001:db8::1]:123"; "" before config.
+    #[allow(rustdoc::broken_intra_doc_links, reason = "an IPv6 address in brackets, not a link")]
     pub server: [c_char; 64],
     /// From the last valid reply (0 before one): stratum, leap indicator (0..3).
     pub stratum: i32,

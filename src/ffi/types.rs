@@ -49,6 +49,7 @@ pub enum kSMSNTPType {
 /// What `sm_sntp_status` reports.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[allow(clippy::enum_variant_names, reason = "Aculab's names, in the C header")]
 pub enum kSMSNTPStatus {
     kSMSNTPStatusRunning = 0,
     kSMSNTPStatusStopped = 1,
