@@ -22,12 +22,7 @@ pub struct SysNtpAdjtime;
 impl Timex for SysNtpAdjtime {
     fn call(&mut self, tx: &mut libc::timex) -> Result<i32, i32> {
         // SAFETY: `tx` is a valid, exclusively borrowed timex for the duration of the call.
-        let rc = unsafe { libc::ntp_adjtime(tx) };
-        if rc < 0 {
-            Err(crate::sys::last_errno())
-        } else {
-            Ok(rc)
-        }
+        timex::syscall_result(unsafe { libc::ntp_adjtime(tx) })
     }
 }
 

@@ -20,6 +20,15 @@ pub const MAX_KERNEL_FREQ_PPM: f64 = 500.0;
 /// `timex.freq` units per ppm.
 const FREQ_SCALE: f64 = 65536.0;
 
+/// A timex syscall's return: the clock state, or errno.
+pub fn syscall_result(rc: libc::c_int) -> Result<i32, i32> {
+    if rc < 0 {
+        Err(crate::sys::last_errno())
+    } else {
+        Ok(rc)
+    }
+}
+
 /// A zeroed timex (every mode bit clear: a read).
 pub fn blank() -> libc::timex {
     // SAFETY: timex is a plain C struct for which all-zero bytes are a valid value.
