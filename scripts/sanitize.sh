@@ -110,11 +110,11 @@ STD_LOCKED_NAMES=(
     'worker::status::StatusBoard>::update' 'worker::status::StatusBoard>::is_dead'
     'worker::status::StatusBoard>::take' 'worker::status::StatusBoard>::push_sync'
     'worker::status::StatusBoard>::configure' 'worker::status::StatusBoard>::pause'
-    'worker::status::StatusBoard>::kill'
+    'worker::status::StatusBoard>::kill' 'worker::status::StatusBoard>::state'
     'sys::notify::Notifier>::raise' 'sys::notify::Notifier>::lower'
-    'ffi::registry::get' 'ffi::registry::insert' 'ffi::registry::remove' 'ffi::registry::len'
+    'ffi::registry::get' 'ffi::registry::insert' 'ffi::registry::remove'
     'worker::Worker>::configure' 'worker::Worker>::shutdown'
-    'worker::Loop>::take_commands'
+    'worker::event_loop::Loop>::take_commands'
     'sys::lock::'
 )
 STD_LOCKED="^<?prossntp::($(IFS='|' && echo "${STD_LOCKED_NAMES[*]}"))"
