@@ -409,10 +409,14 @@ static int cmp_double(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-/* The median offset of 5 queries (at least 3 answered), NAN when not. */
-static double measure(const struct server *srv, double *delay_out)
+/*
+ * The median offset of 5 queries (at least 3 answered), NAN when not; the
+ * lowest delay to *delay_out and that query's offset to *best_out (either
+ * may be NULL).
+ */
+static double measure2(const struct server *srv, double *delay_out, double *best_out)
 {
-    double off[5], del[5], d;
+    double off[5], del[5], d, best;
     int i, n = 0, tries;
     for (tries = 0; tries < 8 && n < 5; tries++) {
         if (sntp_once(srv, &off[n], &del[n]) == 0)
@@ -421,15 +425,25 @@ static double measure(const struct server *srv, double *delay_out)
     }
     if (n < 3)
         return NAN;
-    if (delay_out) {
-        memcpy(&d, &del[0], sizeof d);
-        for (i = 1; i < n; i++)
-            if (del[i] < d)
-                d = del[i];
+    d = del[0];
+    best = off[0];
+    for (i = 1; i < n; i++)
+        if (del[i] < d) {
+            d = del[i];
+            best = off[i];
+        }
+    if (delay_out)
         *delay_out = d;
-    }
+    if (best_out)
+        *best_out = best;
     qsort(off, (size_t)n, sizeof off[0], cmp_double);
     return off[n / 2];
+}
+
+/* The median offset of 5 queries (at least 3 answered), NAN when not. */
+static double measure(const struct server *srv, double *delay_out)
+{
+    return measure2(srv, delay_out, NULL);
 }
 
 /*
@@ -989,16 +1003,19 @@ static void scenario_freq(const char *backend)
     m_settle = rate_mark();
     samples[0] = 0;
     for (t = 5; t <= P.freq_secs + 0.01; t += 5) {
-        double off;
+        double off, best = NAN;
         client_wait(&c, c.t0 + t - mono_raw());
-        off = measure(&srv, NULL);
+        off = measure2(&srv, NULL, &best);
         printf("VMDATA %s %s t=%.3f offset=%+.6f has_sync=%d\n", S, backend, mono_raw() - c.t0, off, c.has_sync);
         if (t < P.freq_settle) {
             m_settle = rate_mark();
             continue;
         }
         n++;
-        if (isnan(off) || fabs(off) >= 0.001)
+        /* Within 1 ms by the median or by the lowest-delay query, as
+         * multiload judges: one host hiccup across the 5 queries must not
+         * read as the clock's error. */
+        if (isnan(off) || (fabs(off) >= 0.001 && !(fabs(best) < 0.001)))
             bad++;
         if (isnan(off) || fabs(off) > worst)
             worst = isnan(off) ? INFINITY : fabs(off);
