@@ -9,7 +9,9 @@
  *                                      sm_sntp_get_event, prossntp_get_stats,
  *                                      prossntp_gettime from 1, 2 and 8
  *                                      threads (own handles), and of
- *                                      prossntp_gettime from 8 on one handle
+ *                                      prossntp_gettime from 8 on one handle;
+ *                                      the same for prossntp_now, beside a
+ *                                      plain clock_gettime(CLOCK_REALTIME)
  *   cbench cycle      [--quick]        create + config + destroy
  *   cbench destroy    [--quick]        destroy latency of synced clients
  *                                      sleeping 64 s
@@ -373,8 +375,9 @@ static tSMSNTPId synced_client(unsigned long no_reply, unsigned long had_reply)
 
 /* ------------------------------------------------------------------- calls */
 
-enum { F_STATUS, F_EVENT, F_STATS, F_GETTIME, F_COUNT, F_GETTIME_SHARED = F_COUNT };
-static const char *const f_names[F_COUNT + 1] = {"status", "get_event", "get_stats", "gettime", "gettime_shared"};
+enum { F_STATUS, F_EVENT, F_STATS, F_GETTIME, F_NOW, F_REALTIME, F_COUNT, F_GETTIME_SHARED = F_COUNT, F_NOW_SHARED };
+static const char *const f_names[F_COUNT + 2] = {"status", "get_event",      "get_stats",     "gettime",
+                                                 "now",    "clock_realtime", "gettime_shared", "now_shared"};
 #define BATCH 100
 
 struct calls_job {
@@ -393,9 +396,13 @@ static void *calls_thread(void *arg)
     SM_SNTP_EVENT_PARMS e;
     struct prossntp_stats st;
     struct prossntp_time tm;
+    struct prossntp_interval iv;
+    struct timespec ts;
     int64_t cpu0;
     memset(&tm, 0, sizeof tm);
     tm.size = sizeof tm;
+    memset(&iv, 0, sizeof iv);
+    iv.size = sizeof iv;
     memset(&s, 0, sizeof s);
     memset(&e, 0, sizeof e);
     memset(&st, 0, sizeof st);
@@ -420,6 +427,15 @@ static void *calls_thread(void *arg)
         case F_STATS:
             for (int i = 0; i < BATCH; i++)
                 rc |= prossntp_get_stats(j->h, &st);
+            break;
+        case F_NOW:
+        case F_NOW_SHARED:
+            for (int i = 0; i < BATCH; i++)
+                rc |= prossntp_now(j->h, &iv);
+            break;
+        case F_REALTIME:
+            for (int i = 0; i < BATCH; i++)
+                rc |= clock_gettime(CLOCK_REALTIME, &ts);
             break;
         default:
             for (int i = 0; i < BATCH; i++)
@@ -501,6 +517,7 @@ static int cmd_calls(void)
     for (int i = 0; i < 8; i++)
         one[i] = clients[0];
     calls_run(one, 8, F_GETTIME_SHARED, batches);
+    calls_run(one, 8, F_NOW_SHARED, batches);
     for (int i = 0; i < 8; i++)
         sm_sntp_destroy(clients[i]);
     return 0;

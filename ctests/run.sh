@@ -169,6 +169,7 @@ build leakcycle ctests/leakcycle.c -pthread "${LINK[@]}"
 build bad_input ctests/bad_input.c "${LINK[@]}"
 build flow ctests/flow.c "${LINK[@]}"
 build own_clock ctests/own_clock.c -pthread -lm "${LINK[@]}"
+build interval ctests/interval.c -pthread -lm "${LINK[@]}"
 build auth ctests/auth.c "${LINK[@]}"
 # The raw clock frozen but in the library's sleeps and polls (LD_PRELOAD).
 build frozen_raw_preload.so ctests/frozen_raw_preload.c -shared -fPIC -ldl
@@ -226,8 +227,9 @@ decorated_names=(sm_sntp_config_iPsSNTPtSAdiUiUi_ sm_sntp_config_ipv6_iPsSNTPtSA
     sm_sntp_create_iPsSNTPtMte1_2_SIdSI6d_ sm_sntp_destroy_iSNTPt sm_sntp_get_event_iPsSNTPtEt_
     sm_sntp_status_iPsSNTPte1_3_usi___)
 
-ext_names=(prossntp_get_stats prossntp_gettime prossntp_config_key prossntp_config_keyfile prossntp_config_nts prossntp_version
-    prossntp_strerror prossntp_reject_text)
+ext_names=(prossntp_get_stats prossntp_gettime prossntp_now prossntp_surely_past prossntp_surely_future
+    prossntp_wait_bound prossntp_set_drift_floor prossntp_config_key prossntp_config_keyfile prossntp_config_nts
+    prossntp_version prossntp_strerror prossntp_reject_text)
 
 # exports: NAME TYPE-LETTERS for each symbol the .so must define.
 check_exports() {
@@ -355,6 +357,8 @@ else
     fail dlclose-v4 "no test server"
 fi
 # 32 threads on shared and separate handles for 5 s; 10,000 create/config/destroy cycles.
+# The interval read, waits for a bound, holdover (a test server of its own; 30 s).
+run_case interval interval
 run_case stress stress 5
 run_case leakcycle leakcycle 10000
 

@@ -46,6 +46,7 @@ fn main() {
         Some("own") => return own_clock(seeds),
         Some("link") => return intermittent_link(seeds),
         Some("recovery") => return recovery(seeds),
+        Some("interval") => return interval(seeds),
         _ => {}
     }
     let d = Scenario::default();
@@ -73,8 +74,28 @@ fn main() {
         measure_row(name, &s, seeds);
     }
     own_clock(seeds);
+    interval(seeds);
     intermittent_link(seeds);
     recovery(seeds);
+}
+
+/// The interval read (`prossntp_now`): seconds with the truth outside
+/// [earliest, latest], and how wide the interval is.
+fn interval(seeds: u64) {
+    println!("\nInterval, prossntp_now ({seeds} seeds; median / worst; read every second from the first sync on): outside = seconds with the server's true time outside [earliest, latest]; holdover and disrupted = seconds in that status (disrupted: unbounded); bound = median half-width from 210 s, us, the same as prossntp_gettime's error bound:\n");
+    println!("| scenario | outside s | holdover s | disrupted s | bound |");
+    println!("|---|---|---|---|---|");
+    for (name, base) in Scenario::interval() {
+        let runs = runs(&base, seeds);
+        let cell = |f: &dyn Fn(&Figures) -> f64, d: usize| median_worst_cell(&runs, f, d);
+        println!(
+            "| {name} | {} | {} | {} | {} |",
+            cell(&|r| r.own_over_bound_secs as f64, 0),
+            cell(&|r| r.own_holdover_secs as f64, 0),
+            cell(&|r| r.own_disrupted_secs as f64, 0),
+            cell(&|r| r.own_bound_median * 1e6, 0),
+        );
+    }
 }
 
 /// The clock never runs away: start-up from any kernel state, steps with

@@ -24,7 +24,7 @@ extern "C" {
  */
 #define PROSSNTP_VERSION_MAJOR 1
 
-#define PROSSNTP_VERSION_MINOR 3
+#define PROSSNTP_VERSION_MINOR 4
 
 #define PROSSNTP_VERSION_PATCH 0
 
@@ -255,6 +255,36 @@ extern "C" {
 #define PROSSNTP_TIME_MIN_SIZE 48
 
 /**
+ * `prossntp_interval.status`: no valid sample yet; nothing is known.
+ */
+#define PROSSNTP_TIME_UNSYNCHRONISED 0
+
+/**
+ * Samples come as scheduled: the true time lies in [earliest, latest].
+ */
+#define PROSSNTP_TIME_SYNCHRONISED 1
+
+/**
+ * Samples are overdue (no valid reply for twice the poll interval): the
+ * true time still lies in [earliest, latest], which widens by at least the
+ * drift floor (`prossntp_set_drift_floor`) each second.
+ */
+#define PROSSNTP_TIME_HOLDOVER 2
+
+/**
+ * Something happened that the library cannot bound (the host was
+ * suspended, the raw clock jumped, the server stepped): nothing is known
+ * until a valid sample anchors the clock again (the client samples at once).
+ */
+#define PROSSNTP_TIME_DISRUPTED 3
+
+/**
+ * The smallest `size` `prossntp_now` and `prossntp_wait_bound` accept: the
+ * struct's size in its first version.
+ */
+#define PROSSNTP_INTERVAL_MIN_SIZE 136
+
+/**
  * What a client measures and does, filled by `prossntp_get_stats`.
  *
  * Set `size` to `sizeof(struct prossntp_stats)` before the call: the library
@@ -464,6 +494,66 @@ struct prossntp_time {
 };
 
 /**
+ * The server's time as an interval that holds the true time: filled by
+ * `prossntp_now` and `prossntp_wait_bound`.
+ *
+ * Set `size` to `sizeof(struct prossntp_interval)` before the call: the
+ * library fills that many bytes at most and sets `size` to the number it
+ * filled. While `status` is `PROSSNTP_TIME_UNSYNCHRONISED` or
+ * `PROSSNTP_TIME_DISRUPTED`, `earliest` is the epoch and `latest` the
+ * largest time a `struct timespec` holds (nothing is known), `time` is the
+ * best guess there is and `error_bound` is infinite.
+ */
+struct prossntp_interval {
+  /**
+   * In: the caller's `sizeof(struct prossntp_interval)`. Out: bytes filled.
+   */
+  size_t size;
+  /**
+   * `PROSSNTP_TIME_*`.
+   */
+  int status;
+  /**
+   * The server's leap indicator at the last valid sample (0..3).
+   */
+  int leap;
+  /**
+   * UTC, since the Unix epoch: the server's true time now is no earlier
+   * than `earliest` and no later than `latest`.
+   */
+  struct timespec earliest;
+  struct timespec latest;
+  /**
+   * The estimate (their midpoint; `prossntp_gettime`'s time).
+   */
+  struct timespec time;
+  /**
+   * Seconds: half the interval's width.
+   */
+  double error_bound;
+  /**
+   * The same interval in TAI (`earliest` + `tai_offset`), when the offset
+   * is known; else equal to `earliest` and `latest`.
+   */
+  struct timespec earliest_tai;
+  struct timespec latest_tai;
+  /**
+   * TAI - UTC, seconds, from the system's leap-second list
+   * (`/usr/share/zoneinfo/leap-seconds.list`, while it has not expired);
+   * 0: not known.
+   */
+  int tai_offset;
+  /**
+   * The server's time (UTC) at the last valid sample; zero before one.
+   */
+  struct timespec last_sample;
+  /**
+   * Seconds since the last valid sample (infinity before one).
+   */
+  double last_sample_age;
+};
+
+/**
  * A symmetric key for `prossntp_config_key`. The members are fixed in this
  * order; later versions may append.
  */
@@ -541,6 +631,83 @@ tSM_INT prossntp_get_stats(tSMSNTPId sntp, struct prossntp_stats *stats);
  * `t` must be NULL or point to at least `t->size` writable bytes.
  */
 tSM_INT prossntp_gettime(tSMSNTPId sntp, struct prossntp_time *t);
+
+/**
+ * Fills `*iv` with the server's time now from client `sntp`'s own clock as
+ * an interval sure to hold the true time (while `status` is
+ * `PROSSNTP_TIME_SYNCHRONISED` or `PROSSNTP_TIME_HOLDOVER`), with the status
+ * and the last valid sample. Set `iv->size` to
+ * `sizeof(struct prossntp_interval)` first. Lock-free, from any thread.
+ *
+ * Returns `ERR_SM_OK`; `ERR_SM_BAD_PARAMETER` for a NULL pointer, a size
+ * below `PROSSNTP_INTERVAL_MIN_SIZE` or a handle that is not a live client;
+ * `ERR_SM_WRONG_MODULE_STATE` for a client inherited across `fork()`.
+ *
+ * # Safety
+ * `iv` must be NULL or point to at least `iv->size` writable bytes.
+ */
+tSM_INT prossntp_now(tSMSNTPId sntp, struct prossntp_interval *iv);
+
+/**
+ * Answers through `*answer`: 1 if UTC time `*t` has surely passed on
+ * client `sntp`'s server (it lies before the interval `prossntp_now` gives),
+ * 0 if not surely (it may lie ahead, or nothing is known). TrueTime's
+ * `after(t)`.
+ *
+ * Returns `ERR_SM_OK`; `ERR_SM_BAD_PARAMETER` for a NULL pointer, a
+ * `tv_nsec` outside [0, 999999999] or a handle that is not a live client;
+ * `ERR_SM_WRONG_MODULE_STATE` for a client inherited across `fork()`.
+ *
+ * # Safety
+ * `t` must be NULL or readable; `answer` NULL or writable.
+ */
+tSM_INT prossntp_surely_past(tSMSNTPId sntp, const struct timespec *t, int *answer);
+
+/**
+ * Answers through `*answer`: 1 if UTC time `*t` surely lies ahead on client
+ * `sntp`'s server (after the interval `prossntp_now` gives), 0 if not
+ * surely. TrueTime's `before(t)`. Returns as `prossntp_surely_past`.
+ *
+ * # Safety
+ * `t` must be NULL or readable; `answer` NULL or writable.
+ */
+tSM_INT prossntp_surely_future(tSMSNTPId sntp, const struct timespec *t, int *answer);
+
+/**
+ * Waits until client `sntp`'s own clock is synchronised (not in holdover)
+ * with an error bound of at most `max_bound` seconds, or `timeout_ms`
+ * milliseconds pass (negative: no limit), then fills `*iv` (if not NULL,
+ * size protocol as `prossntp_now`) with the interval at that moment. Any
+ * thread; it sleeps meanwhile, woken by each new reading of the clock (the
+ * bound only grows between two). From an event loop, call `prossntp_now`
+ * when the client's event fires and on a timer instead.
+ *
+ * Returns `ERR_SM_OK` once the bound is reached; `ERR_SM_PENDING` when the
+ * timeout passed first; `ERR_SM_BAD_PARAMETER` for a `max_bound` that is not
+ * a positive number, a size below `PROSSNTP_INTERVAL_MIN_SIZE` or a handle
+ * that is not a live client; `ERR_SM_WRONG_MODULE_STATE` for a client
+ * inherited across `fork()` or whose worker ended (destroyed meanwhile).
+ *
+ * # Safety
+ * `iv` must be NULL or point to at least `iv->size` writable bytes.
+ */
+tSM_INT prossntp_wait_bound(tSMSNTPId sntp,
+                            double max_bound,
+                            int timeout_ms,
+                            struct prossntp_interval *iv);
+
+/**
+ * Sets how fast, at least, client `sntp`'s error bound grows with the age
+ * of its last sample, beyond its measured rate's doubt: `ppm` parts per
+ * million (microseconds a second), from its next sample on. The default,
+ * 50, covers a change of tens of ppm in the oscillator's or the server's
+ * rate (README: holdover); set more where changes may be larger.
+ *
+ * Returns `ERR_SM_OK`; `ERR_SM_BAD_PARAMETER` for `ppm` below 50 or above
+ * 1000 (or not a number) or a handle that is not a live client;
+ * `ERR_SM_WRONG_MODULE_STATE` for a client inherited across `fork()`.
+ */
+tSM_INT prossntp_set_drift_floor(tSMSNTPId sntp, double ppm);
 
 /**
  * Authenticates client `sntp`'s server with a symmetric key from now on

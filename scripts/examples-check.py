@@ -169,6 +169,28 @@ elif kind in ("poll", "sd_event"):
     if "end" in opts:
         need(any(opts["end"] in l for l in lines), f"no '{opts['end']}' line")
 
+elif kind == "gate" and "closed" in opts:
+    closed = [re.match(r"not ready after (\d+\.\d{3}) s: unsynchronised, bound inf s", l) for l in lines]
+    closed = [m for m in closed if m]
+    if need(closed, "no 'not ready after ... unsynchronised' line"):
+        near(float(closed[0].group(1)), 2.0, 0.5, "the gate's wait")
+
+elif kind == "gate":
+    ready = [re.match(r"ready after (\d+\.\d{3}) s: synchronised, bound (\d+\.\d{6}) s$", l) for l in lines]
+    ready = [m for m in ready if m]
+    if need(ready, "no 'ready after ... synchronised' line"):
+        need(float(ready[0].group(2)) <= float(opts.get("bound", "0.010")), f"bound {ready[0].group(2)} over the gate")
+    stamp = [re.search(r"event stamped \[(\d+)\.(\d{9}), (\d+)\.(\d{9})\] UTC \(synchronised", l) for l in lines]
+    stamp = [m for m in stamp if m]
+    if need(stamp, "no 'event stamped' line"):
+        m = stamp[0]
+        lo, hi = int(m.group(1)) + int(m.group(2)) / 1e9, int(m.group(3)) + int(m.group(4)) / 1e9
+        need(lo < hi, "earliest not before latest")
+    waits = [re.match(r"commit-wait (\d+\.\d{3}) ms \((\d+) checks\)", l) for l in lines]
+    waits = [m for m in waits if m]
+    if need(waits, "no 'commit-wait' line") and ready and stamp:
+        print(f"  {ready[0].group(0)}; {waits[0].group(0)}")
+
 elif kind == "dlopen":
     need(any(l == "resolved all 10 names" for l in lines), "not all 10 names resolved")
     need(sum(l.startswith("resolved ") for l in lines) == 11, "not 10 'resolved' lines")

@@ -108,7 +108,7 @@ done
 
 # Each example on its own, so that one failing to build fails only its cases.
 built=()
-for prog in prossntp-monitor sntp_poll sntp_sd_event sntp_dlopen; do
+for prog in prossntp-monitor sntp_poll sntp_sd_event sntp_dlopen gate_on_bound; do
     rm -f "$OUT/$prog"
     if make -s -C examples-c "$prog" CC="${CC:-cc}" OUT="$OUT" LIBDIR="$LIB_ABS" \
         >"$LOGS/build-$prog.log" 2>&1; then
@@ -291,6 +291,17 @@ if need_chronyd poll-chronyd-v4; then
 fi
 if need_chronyd poll-chronyd-v6; then
     run poll-chronyd-v6 0 poll offset=0 -- sntp_poll -6 -t 3 "$(host "$CH_V6")" "$(port "$CH_V6")"
+fi
+
+# ---------------------------------------------------------------- gate_on_bound
+
+# The gate on a 10 ms bound (reached at the first reply on loopback), an event
+# stamped with its interval, the commit-wait; and a gate no server opens
+# (port 9, nothing listening: exit status 1 after 2 s, unsynchronised).
+run gate-testserver-v4 0 gate bound=0.010 -- gate_on_bound -b 10 -w 20 "$(host "$TS_V4")" "$(port "$TS_V4")"
+run gate-no-server 1 gate closed=1 -- gate_on_bound -b 10 -w 2 127.0.0.1 9
+if need_chronyd gate-chronyd-v6; then
+    run gate-chronyd-v6 0 gate bound=0.010 -- gate_on_bound -6 -b 10 -w 20 "$(host "$CH_V6")" "$(port "$CH_V6")"
 fi
 
 # ---------------------------------------------------------------- sntp_sd_event

@@ -208,10 +208,34 @@ fn the_own_clock_keeps_the_servers_time_whatever_the_host_clock_does() {
 #[test]
 fn a_server_step_steps_the_own_clock_once() {
     // (Until the next sample the clock cannot know: those seconds are over
-    // its bound, and counted.)
+    // its bound, and counted. The sample that shows the step disrupts the
+    // clock; the one the client takes at once confirms it and steps.)
     let r = runs(&Scenario { server_step: Some((5000.0, 1.0)), ..Scenario::default() }, 3);
     assert!(r.iter().all(|f| f.own_steps == 1), "{:?}", r.iter().map(|f| f.own_steps).collect::<Vec<_>>());
     assert!(r.iter().all(|f| f.own_over_bound_secs <= 64), "one poll interval at most");
+    assert!(r.iter().all(|f| f.own_disrupted_secs <= 2), "disrupted until the burst's first sample");
+}
+
+#[test]
+fn the_truth_stays_in_the_interval_every_second_holdover_included() {
+    // Every interval scenario but the two where the truth moves and no
+    // sample can have said so yet (a server step, a leap second: their
+    // seconds are the simulation table's).
+    for (name, base) in Scenario::interval() {
+        if name.contains("steps") || name.contains("leap") {
+            continue;
+        }
+        let seeds = if base.duration > 20_000.0 { 3 } else { 10 };
+        for f in runs(&base, seeds) {
+            assert_eq!(f.own_over_bound_secs, 0, "{name}: seconds with the truth outside");
+            assert_eq!(f.own_disrupted_secs, 0, "{name}");
+            if name.contains("silent") {
+                assert!(f.own_holdover_secs > 4800, "{name}: holdover from 129 s after the last sample");
+            } else {
+                assert_eq!(f.own_holdover_secs, 0, "{name}");
+            }
+        }
+    }
 }
 
 #[test]

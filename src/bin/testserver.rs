@@ -18,8 +18,11 @@
 //! - `root-distance`: root dispersion 2 s
 //!
 //! Control datagrams, answered with a text datagram to their sender:
-//! `PROSSNTP-CTL mode=<MODE> offset=<SECS>` (either or both) -> `ok`,
-//! `PROSSNTP-CTL stats` -> `requests=<N> replies=<M>`, anything else -> `error <text>`.
+//! `PROSSNTP-CTL mode=<MODE> offset=<SECS> rate=<PPM>` (any of them) -> `ok`,
+//! `PROSSNTP-CTL stats` -> `requests=<N> replies=<M>`, `PROSSNTP-CTL time` ->
+//! `time=<SECS>.<NANOS>` (the time it serves now, Unix), anything else ->
+//! `error <text>`. `rate` makes the served time gain PPM parts per million
+//! from then on (continuous; `offset` sets the offset now).
 //! Set `PROSSNTP_TESTSERVER_VERBOSE=1` to log one line per request to stderr.
 
 use std::io::Write;
@@ -90,7 +93,22 @@ fn parse_offset(s: &str) -> Result<f64, String> {
 #[derive(Clone, Copy)]
 struct Settings {
     mode: Mode,
+    /// The served time minus the host's at `anchor` (host Unix seconds)...
     offset: f64,
+    anchor: f64,
+    /// ...and what it gains each second since, s/s.
+    rate: f64,
+}
+
+impl Settings {
+    /// The served time minus the host's now, seconds.
+    fn offset_now(&self) -> f64 {
+        self.offset + self.rate * (host_secs() - self.anchor)
+    }
+}
+
+fn host_secs() -> f64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_secs_f64()
 }
 
 struct Shared {
@@ -120,6 +138,11 @@ impl Shared {
     fn control(&self, cmd: &[u8]) -> String {
         let Ok(cmd) = std::str::from_utf8(cmd) else { return "error command is not UTF-8".into() };
         let words: Vec<&str> = cmd.split_whitespace().collect();
+        if words == ["time"] {
+            let t = now(self.settings().offset_now());
+            let (secs, nanos) = t.to_unix(host_secs() as i64);
+            return format!("time={secs}.{nanos:09}");
+        }
         if words == ["stats"] {
             let (n, m) = (self.requests.load(Ordering::Relaxed), self.replies.load(Ordering::Relaxed));
             return format!("requests={n} replies={m}");
@@ -128,10 +151,13 @@ impl Shared {
             return "error empty command".into();
         }
         let mut new = self.settings();
+        // Rate and offset count from now on.
+        (new.offset, new.anchor) = (new.offset_now(), host_secs());
         for word in words {
             let parsed = match word.split_once('=') {
                 Some(("mode", v)) => parse_mode(v).map(|m| new.mode = m),
                 Some(("offset", v)) => parse_offset(v).map(|o| new.offset = o),
+                Some(("rate", v)) => parse_offset(v).map(|ppm| new.rate = ppm * 1e-6),
                 _ => Err(format!("unknown command {word:?}")),
             };
             if let Err(e) = parsed {
@@ -206,7 +232,8 @@ fn serve(shared: Arc<Shared>, sock: Arc<UdpSocket>, alt: UdpSocket) {
                 continue;
             }
         };
-        let Settings { mode, offset } = shared.settings();
+        let settings = shared.settings();
+        let (mode, offset) = (settings.mode, settings.offset_now());
         let receive_ts = kernel_ts.map_or_else(|| now(offset), |t| t.plus(NtpDuration::from_seconds(offset)));
         let data = &buf[..len];
         if let Some(cmd) = data.strip_prefix(CTL_PREFIX) {
@@ -254,7 +281,7 @@ struct Args {
 fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
     let mut a = Args {
         listen: Vec::new(),
-        settings: Settings { mode: Mode::Normal, offset: 0.0 },
+        settings: Settings { mode: Mode::Normal, offset: 0.0, anchor: 0.0, rate: 0.0 },
         late_ms: 2000,
         stratum: 1,
         lifetime: Duration::from_secs(3600),

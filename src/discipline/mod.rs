@@ -5,6 +5,7 @@
 //!   client is one): a register per source, selection and combining
 //!   ([`select`]), then one correction: a step or a slew, and a frequency.
 //! - [`tracker`]: measuring only, each client's own estimate of its server.
+//! - [`leap_list`]: TAI - UTC from the system's leap-second list.
 //! - [`module_clock`]: each client's own clock of its server (`prossntp_gettime`).
 //! - [`foreign`]: noticing another discipline in the kernel's clock state.
 //!
@@ -19,6 +20,7 @@
 
 mod fit;
 pub mod foreign;
+pub mod leap_list;
 pub mod module_clock;
 mod register;
 pub mod select;

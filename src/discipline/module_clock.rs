@@ -15,10 +15,22 @@ use crate::proto::validate::Sample;
 pub const MAX_SLEW_RATE: f64 = 500e-6;
 /// ...and over at least this long, seconds.
 pub const MIN_SLEW_SECS: f64 = 1.0;
-/// What the error bound allows per second of age for the raw oscillator's
-/// wander, beyond three standard deviations of its measured rate: RFC 5905's
-/// PHI, the frequency tolerance of a clock, s/s.
-pub const PHI: f64 = 15e-6;
+/// What the error bound allows by default per second of age, beyond three
+/// standard deviations of the measured rate, for a change of rate the
+/// samples have not seen yet (the raw oscillator's temperature, a virtual
+/// machine moved to another host, the server's own clock), s/s: the drift
+/// floor. RFC 5905's PHI (15 ppm) is a tolerance for an estimate, not a
+/// bound: a change of 20 ppm just after a sample broke it. 50 ppm covers a
+/// change of tens of ppm, as the README's holdover section sets out; a
+/// caller may set a larger floor ([`ModuleClock::set_drift_floor`]).
+pub const DEFAULT_DRIFT_FLOOR: f64 = 50e-6;
+/// The largest drift floor a caller may set, s/s: the raw oscillator's
+/// tolerance twice over (its rate and the truth's each that far off).
+pub const MAX_DRIFT_FLOOR: f64 = 2.0 * MAX_RATE_ERROR;
+/// Boot time minus monotonic time may move this much between two reads of
+/// it, ns, before the host counts as having been suspended in between (the
+/// two clocks are read one after the other: tens of nanoseconds apart).
+pub const SUSPEND_TOLERANCE_NS: i64 = 1_000_000;
 /// The rate error allowed before the raw clock's rate is known (one sample),
 /// and the largest rate the reading takes: the oscillator tolerance every
 /// backend assumes, s/s.
@@ -48,8 +60,24 @@ pub struct RawStamps {
 pub struct Reading {
     /// Whether a valid sample has been taken; before, nothing else counts.
     pub synced: bool,
+    /// Something happened that the estimate cannot bound (the host was
+    /// suspended, the raw clock jumped, the server stepped): the bound is
+    /// infinite until a valid sample anchors the clock again.
+    pub disrupted: bool,
     /// The server's leap indicator at the last sample.
     pub leap: u8,
+    /// The last valid sample: its midpoint on the raw clock (ns) and the
+    /// server's time then (Unix ns).
+    pub sample_raw: i64,
+    pub sample_time: i64,
+    /// From this raw time (ns) on without a newer reading, the client is in
+    /// holdover: its samples are overdue and the bound grows unchecked.
+    pub holdover_raw: i64,
+    /// Boot time minus monotonic time when the reading was made, ns, at
+    /// most (None: no boot clock here): a reader who finds it grown (read
+    /// as a lower bound) knows that the host was suspended since, and the
+    /// raw clock with it.
+    pub slept_ns: Option<i64>,
     pub raw0: i64,
     pub time0: i64,
     pub rate: f64,
@@ -64,10 +92,39 @@ pub struct Reading {
 pub struct Time {
     /// The server's time, Unix nanoseconds.
     pub unix_ns: i64,
-    /// Seconds: |unix_ns - the server's true time| is at most this.
+    /// Seconds: |unix_ns - the server's true time| is at most this
+    /// (infinite while the status is [`Status::Disrupted`]).
     pub error_bound: f64,
     /// The server's leap indicator.
     pub leap: u8,
+    pub status: Status,
+    /// The server's time at the last valid sample (Unix ns), and how long
+    /// ago that was on the raw clock, ns.
+    pub sample_time: i64,
+    pub sample_age_ns: i64,
+}
+
+/// What a reading can promise.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Status {
+    /// No valid sample yet: nothing is known.
+    #[default]
+    Unsynchronised,
+    /// Samples come as scheduled; the bound holds.
+    Synchronised,
+    /// Samples are overdue: the bound holds, growing with their age.
+    Holdover,
+    /// Something happened that the reading cannot bound (suspend, a jump
+    /// of the raw clock, the server stepped): the bound is infinite until a
+    /// valid sample anchors the clock again.
+    Disrupted,
+}
+
+impl Time {
+    /// The same time, with nothing known about it.
+    pub fn unbounded(self) -> Time {
+        Time { error_bound: f64::INFINITY, status: Status::Disrupted, ..self }
+    }
 }
 
 impl Reading {
@@ -81,7 +138,44 @@ impl Reading {
         let gained = (during as f64 * (self.rate + self.slew)).floor() + (after as f64 * self.rate).floor();
         let unix_ns = self.time0.saturating_add(dt).saturating_add(gained as i64);
         let to_run = (self.slew_ns - during) as f64 * self.slew.abs();
-        Time { unix_ns, error_bound: self.bound0 + self.bound_rate * dt as f64 / NS + to_run / NS, leap: self.leap }
+        self.time(raw, unix_ns, self.bound0 + self.bound_rate * dt as f64 / NS + to_run / NS)
+    }
+
+    /// `unix_ns` with `error_bound` at raw time `raw`, as this reading's status
+    /// has it.
+    fn time(&self, raw: i64, unix_ns: i64, error_bound: f64) -> Time {
+        let status = if !self.synced {
+            Status::Unsynchronised
+        } else if self.disrupted {
+            Status::Disrupted
+        } else if raw >= self.holdover_raw {
+            Status::Holdover
+        } else {
+            Status::Synchronised
+        };
+        let time = Time {
+            unix_ns,
+            error_bound,
+            leap: self.leap,
+            status,
+            sample_time: self.sample_time,
+            sample_age_ns: raw.saturating_sub(self.sample_raw).max(0),
+        };
+        if matches!(status, Status::Disrupted) {
+            time.unbounded()
+        } else {
+            time
+        }
+    }
+
+    /// Whether boot minus monotonic time `slept_ns`, read now, shows a
+    /// suspend since the reading was made: the raw clock stood still
+    /// meanwhile, the truth did not, and the time is unbounded.
+    pub fn suspended_since(&self, slept_ns: Option<i64>) -> bool {
+        match (self.slept_ns, slept_ns) {
+            (Some(then), Some(now)) => now.saturating_sub(then) > SUSPEND_TOLERANCE_NS,
+            _ => false,
+        }
     }
 }
 
@@ -102,7 +196,7 @@ impl Reading {
         let dt = raw.saturating_sub(from).max(0);
         let unix_ns = start.unix_ns.saturating_add(dt).saturating_add((dt as f64 * rate).floor() as i64);
         let drift = (self.rate_at(from) - rate).abs() + self.bound_rate;
-        Time { unix_ns, error_bound: start.error_bound + drift * dt as f64 / NS, leap: self.leap }
+        self.time(raw, unix_ns, start.error_bound + drift * dt as f64 / NS)
     }
 }
 
@@ -127,6 +221,35 @@ pub struct ModuleClock {
     /// The raw clock's rate against the server's at the last fit of two or
     /// more points, s/s.
     rate: Option<f64>,
+    /// The bound's growth allowed beyond the measured rate's doubt, s/s
+    /// (None: [`DEFAULT_DRIFT_FLOOR`]).
+    floor: Option<f64>,
+    /// The last valid sample: raw time and the server's time (ns).
+    sample: Option<(i64, i64)>,
+    /// Disruptions: the reading cannot be bounded until the next sample.
+    disruptions: u64,
+}
+
+impl PublishContext {
+    /// The context of a client polling every `poll_interval` (None: not
+    /// polling; 64 s assumed): a sample is overdue twice the interval and a
+    /// second after the last (one lost reply is not holdover).
+    pub fn new(slept_ns: Option<i64>, poll_interval: Option<Duration>) -> PublishContext {
+        let interval = poll_interval.unwrap_or(Duration::from_secs(64));
+        let overdue = interval.saturating_mul(2).saturating_add(Duration::from_secs(1));
+        PublishContext { slept_ns, overdue_after_ns: overdue.as_nanos().min(i64::MAX as u128) as i64 }
+    }
+}
+
+/// What the worker knows at a publish beyond the samples.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PublishContext {
+    /// Boot time minus monotonic time now, ns, an upper bound (None: no
+    /// boot clock).
+    pub slept_ns: Option<i64>,
+    /// How long after the last sample the next one is overdue, ns: the
+    /// reading says holdover from then on.
+    pub overdue_after_ns: i64,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -160,6 +283,7 @@ impl ModuleClock {
         // of error at the raw clock's rate error).
         let raw = stamps.t4_unix_ns - stamps.gap_at_receipt - delay_ns / 2;
         let offset_ns = offset_ns.clamp(i64::MIN as i128, i64::MAX as i128) as i64;
+        self.sample = Some((raw, stamps.t4_unix_ns.saturating_sub(delay_ns / 2).saturating_add(offset_ns)));
         let (base_offset, base_raw) = *self.base.get_or_insert((offset_ns, raw));
         let relative = Sample {
             offset: NtpDuration::from_nanos(offset_ns - base_offset),
@@ -189,7 +313,7 @@ impl ModuleClock {
             bound: relative.root_distance().as_seconds().max(0.0)
                 + (relative.offset.as_seconds() - self.tracker.last_offset()).abs()
                 + stamps.gap_error as f64 / NS,
-            bound_rate: PHI + rate_error,
+            bound_rate: self.drift_floor() + rate_error,
         });
         self.leap = sample.leap;
     }
@@ -203,14 +327,64 @@ impl ModuleClock {
         self.base = None;
     }
 
+    /// The bound's growth allowed beyond the measured rate's doubt, s/s.
+    pub fn drift_floor(&self) -> f64 {
+        self.floor.unwrap_or(DEFAULT_DRIFT_FLOOR)
+    }
+
+    /// Sets the drift floor, s/s, from the next sample on (clamped to
+    /// [`DEFAULT_DRIFT_FLOOR`, `MAX_DRIFT_FLOOR`]: a smaller one is not a bound).
+    pub fn set_drift_floor(&mut self, floor: f64) {
+        self.floor = Some(floor.clamp(DEFAULT_DRIFT_FLOOR, MAX_DRIFT_FLOOR));
+    }
+
+    /// Something the estimate cannot bound happened at raw time `raw_now`
+    /// (the host was suspended, the raw clock jumped): the estimate starts
+    /// afresh and the reading runs on unbounded until the next sample.
+    /// Returns the reading to publish.
+    pub fn disrupt(&mut self, raw_now: i64, ctx: PublishContext) -> Reading {
+        self.reset();
+        if self.reading.synced && !self.reading.disrupted {
+            self.disruptions += 1;
+        }
+        let at = self.reading.at(raw_now);
+        self.reading = Reading {
+            raw0: raw_now,
+            time0: at.unix_ns,
+            slew: 0.0,
+            slew_ns: 0,
+            bound0: 0.0,
+            disrupted: true,
+            slept_ns: ctx.slept_ns,
+            ..self.reading
+        };
+        self.reading
+    }
+
+    /// Whether a reading has been made from a valid sample.
+    pub fn reading_synced(&self) -> bool {
+        self.reading.synced
+    }
+
+    /// Disruptions so far (suspends, jumps of the raw clock, server steps).
+    pub fn disruptions(&self) -> u64 {
+        self.disruptions
+    }
+
     /// The reading to publish from raw time `raw_now` (ns) on, with the
     /// last estimate applied: continuous with the previous reading (a
     /// nanosecond ahead of it, so that a caller who read the old one a
     /// moment late never sees time go back as the rate changes), but for a
     /// step.
-    pub fn publish(&mut self, raw_now: i64) -> Reading {
+    ///
+    /// A correction beyond the step threshold of a reading that was not
+    /// disrupted means the server stepped (or its last sample is wrong):
+    /// the reading is disrupted (unbounded) until the next sample, which
+    /// the worker takes at once, confirms one or the other.
+    pub fn publish(&mut self, raw_now: i64, ctx: PublishContext) -> Reading {
         let Some(e) = self.estimate else { return self.reading };
         let Some((base_offset, _)) = self.base else { return self.reading };
+        let (sample_raw, sample_time) = self.sample.unwrap_or((raw_now, 0));
         // In integers: Unix nanoseconds need all of an i64's 63 bits.
         let target = raw_now.saturating_add(base_offset).saturating_add(e.offset_ns_at(raw_now).round() as i64);
         let age = (raw_now - e.raw).max(0) as f64 / NS;
@@ -218,7 +392,12 @@ impl ModuleClock {
         let old = self.reading;
         let mut next = Reading {
             synced: true,
+            disrupted: false,
             leap: self.leap,
+            sample_raw,
+            sample_time,
+            holdover_raw: sample_raw.saturating_add(ctx.overdue_after_ns),
+            slept_ns: ctx.slept_ns,
             raw0: raw_now,
             time0: target,
             rate: e.rate,
@@ -231,6 +410,16 @@ impl ModuleClock {
             let now = old.at(raw_now).unix_ns;
             let miss = target - now;
             if (miss as f64).abs() > STEP_THRESHOLD_SECS * NS {
+                if !old.disrupted {
+                    // The server stepped, or this sample is wrong: unbounded
+                    // until the next one says which.
+                    self.disruptions += 1;
+                    self.reading = Reading { disrupted: true, slept_ns: ctx.slept_ns, ..next };
+                    let at = old.at(raw_now);
+                    self.reading.time0 = at.unix_ns;
+                    self.reading.rate = old.rate_at(raw_now);
+                    return self.reading;
+                }
                 self.steps += 1;
             } else {
                 let secs = ((miss as f64).abs() / NS / MAX_SLEW_RATE).max(MIN_SLEW_SECS);
@@ -305,7 +494,7 @@ mod tests {
                 &sample,
                 RawStamps { t4_unix_ns: wall4, gap_at_send: gaps.0, gap_at_receipt: gaps.1, gap_error: 0 },
             );
-            c.publish(self.raw(t4))
+            c.publish(self.raw(t4), PublishContext::new(None, None))
         }
         fn feed(&self, c: &mut ModuleClock, t: f64, gap: i64) -> Reading {
             self.exchange(c, t, 0.0, (gap, gap))
@@ -379,10 +568,60 @@ mod tests {
             assert!(ms == 0 || (now - last - 1_000_000).abs() <= 2_000, "jumped at {ms} ms");
             last = now;
         }
-        // Beyond the step threshold: at once, counted.
+        // Beyond the step threshold: unbounded at once (the server stepped,
+        // or the sample is wrong), then stepped at the next sample, counted.
         let far = Host { raw_ppm: -200.0, server_ahead: 1.0 };
-        far.feed(&mut c, 22.0, 0);
-        assert_eq!(c.steps(), 1);
+        let r = far.feed(&mut c, 22.0, 0);
+        assert!(r.disrupted && c.steps() == 0 && c.disruptions() == 1);
+        let at = r.at(far.raw(22.5));
+        assert!(at.status == Status::Disrupted && at.error_bound.is_infinite());
+        let r = far.feed(&mut c, 24.0, 0);
+        assert!(!r.disrupted && c.steps() == 1 && c.disruptions() == 1);
+        assert!(far.error_ns(&r, 24.5).abs() < 1_000_000, "{} ns", far.error_ns(&r, 24.5));
+    }
+
+    #[test]
+    fn a_lone_wrong_sample_disrupts_and_the_next_good_one_restores() {
+        let host = Host { raw_ppm: 30.0, server_ahead: 0.0 };
+        let mut c = ModuleClock::new();
+        for k in 0..10 {
+            host.feed(&mut c, k as f64 * 2.0, 0);
+        }
+        let wrong = Host { raw_ppm: 30.0, server_ahead: -5.0 };
+        assert!(wrong.feed(&mut c, 20.0, 0).disrupted);
+        let r = host.feed(&mut c, 22.0, 0);
+        assert!(!r.disrupted && c.steps() == 0, "no step back and forth");
+        let t = r.at(host.raw(23.0));
+        assert_eq!(t.status, Status::Synchronised);
+        let err = (t.unix_ns - host.server(23.0)).abs() as f64 / NS;
+        assert!(err <= t.error_bound, "error {err} over bound {}", t.error_bound);
+    }
+
+    #[test]
+    fn holdover_comes_when_samples_are_overdue_and_the_bound_covers_a_rate_change() {
+        // The server (or the oscillator) changes rate by 40 ppm just after
+        // the last sample: the default floor covers it, PHI would not.
+        let host = Host { raw_ppm: 10.0, server_ahead: 0.0 };
+        let mut c = ModuleClock::new();
+        let poll = Duration::from_secs(16);
+        let mut r = Reading::default();
+        for k in 0..40 {
+            let t = k as f64 * 16.0;
+            host.exchange(&mut c, t, 0.0, (0, 0));
+            r = c.publish(host.raw(t), PublishContext::new(None, Some(poll)));
+        }
+        let last = 39.0 * 16.0;
+        let changed = |t: f64| host.server(t) as f64 + 40e-6 * (t - last) * NS;
+        for dt in [1.0, 16.0, 32.0, 33.5, 100.0, 1000.0, 10_000.0] {
+            let got = r.at(host.raw(last + dt));
+            let expect = if dt < 33.0 { Status::Synchronised } else { Status::Holdover };
+            assert_eq!(got.status, expect, "at {dt} s");
+            let err = (got.unix_ns as f64 - changed(last + dt)).abs() / NS;
+            assert!(err <= got.error_bound, "at {dt} s: error {err} over bound {}", got.error_bound);
+        }
+        // A suspend since the reading: unbounded.
+        let r = Reading { slept_ns: Some(0), ..r };
+        assert!(r.suspended_since(Some(2_000_000)) && !r.suspended_since(Some(1_000)) && !r.suspended_since(None));
     }
 
     #[test]

@@ -16,16 +16,16 @@ use super::error::SmError;
 use super::ext_types::*;
 use super::registry;
 use super::types::*;
-use crate::discipline::module_clock::Time;
+use crate::discipline::module_clock::{Status, Time, DEFAULT_DRIFT_FLOOR, MAX_DRIFT_FLOOR};
 use crate::discipline::Role;
 use crate::owner::NotSteering;
 use crate::proto::auth::{find_chrony_key, KeyType, SymmetricKey, MAX_HASH_KEY_LEN};
 use crate::proto::client::Auth;
 use crate::proto::timestamp::NtpTimestamp;
 use crate::proto::validate::Reject;
-use crate::sys::time::realtime_ns;
+use crate::sys::time::{leap_list, realtime_ns};
 use crate::worker::stats::{ClockRole, Measuring, NtsState, State, Stats};
-use crate::worker::AuthKind;
+use crate::worker::{AuthKind, WaitOutcome};
 
 /// The version as text, from Cargo.toml (the header's PROSSNTP_VERSION_* must
 /// agree: tests/stats.rs).
@@ -225,10 +225,7 @@ pub unsafe extern "C" fn prossntp_gettime(sntp: tSMSNTPId, t: *mut prossntp_time
             if size < PROSSNTP_TIME_MIN_SIZE {
                 return Err(SmError::BadParameter);
             }
-            let now = registry::with(handle_key(sntp), |h| (!h.orphaned()).then(|| h.worker.own_time()))
-                .ok_or(SmError::BadParameter)?
-                .ok_or(SmError::WrongModuleState)?;
-            let mut c = to_c_time(now);
+            let mut c = to_c_time(own_time_of(sntp)?);
             let n = size.min(size_of::<prossntp_time>());
             c.size = n;
             // SAFETY: the caller provides `size` >= n writable bytes at `t`.
@@ -236,6 +233,232 @@ pub unsafe extern "C" fn prossntp_gettime(sntp: tSMSNTPId, t: *mut prossntp_time
             Ok(())
         },
         trace: |_, _| format!("prossntp_gettime(sntp={sntp:p}, t={t:p})"),
+    }
+}
+
+/// The own clock of live client `sntp` now (None before its first sample).
+fn own_time_of(sntp: tSMSNTPId) -> Result<Option<Time>, SmError> {
+    registry::with(handle_key(sntp), |h| (!h.orphaned()).then(|| h.worker.own_time()))
+        .ok_or(SmError::BadParameter)?
+        .ok_or(SmError::WrongModuleState)
+}
+
+/// Reads the `size` of a size-protocol struct at `p` and checks it against
+/// `min`.
+///
+/// # Safety
+/// `p` must be non-NULL with a readable `usize` at its start.
+unsafe fn checked_size<T>(p: *const T, min: usize) -> Result<usize, SmError> {
+    // SAFETY: the caller's promise.
+    let size = unsafe { p.cast::<usize>().read_unaligned() };
+    if size < min {
+        return Err(SmError::BadParameter);
+    }
+    Ok(size)
+}
+
+/// Fills `*iv` with the server's time now from client `sntp`'s own clock as
+/// an interval sure to hold the true time (while `status` is
+/// `PROSSNTP_TIME_SYNCHRONISED` or `PROSSNTP_TIME_HOLDOVER`), with the status
+/// and the last valid sample. Set `iv->size` to
+/// `sizeof(struct prossntp_interval)` first. Lock-free, from any thread.
+///
+/// Returns `ERR_SM_OK`; `ERR_SM_BAD_PARAMETER` for a NULL pointer, a size
+/// below `PROSSNTP_INTERVAL_MIN_SIZE` or a handle that is not a live client;
+/// `ERR_SM_WRONG_MODULE_STATE` for a client inherited across `fork()`.
+///
+/// # Safety
+/// `iv` must be NULL or point to at least `iv->size` writable bytes.
+#[no_mangle]
+pub unsafe extern "C" fn prossntp_now(sntp: tSMSNTPId, iv: *mut prossntp_interval) -> tSM_INT {
+    ffi_entry! {
+        call: "prossntp_now",
+        required: [iv],
+        // SAFETY: non-NULL; the caller guarantees its `size` member (the input) is readable.
+        input: unsafe { checked_size(iv, PROSSNTP_INTERVAL_MIN_SIZE) },
+        run: |&size| {
+            let c = to_c_interval(own_time_of(sntp)?, realtime_ns());
+            // SAFETY: the caller provides `size` >= the bytes written at `iv`.
+            unsafe { fill_interval(iv, c, size?) };
+            Ok(())
+        },
+        trace: |_, _| format!("prossntp_now(sntp={sntp:p}, iv={iv:p})"),
+    }
+}
+
+/// Writes the first `size` bytes (at most the struct's) of `c` to `iv`,
+/// `size` set to that count.
+///
+/// # Safety
+/// `iv` must have `size` writable bytes.
+unsafe fn fill_interval(iv: *mut prossntp_interval, mut c: prossntp_interval, size: usize) {
+    let n = size.min(size_of::<prossntp_interval>());
+    c.size = n;
+    // SAFETY: the caller's promise.
+    unsafe { write_prefix(iv, &c, n) };
+}
+
+/// Reads a `struct timespec` the caller passed as Unix nanoseconds
+/// (saturating); None for a `tv_nsec` outside [0, 1e9).
+///
+/// # Safety
+/// `t` must be non-NULL and readable.
+unsafe fn read_timespec(t: *const libc::timespec) -> Option<i64> {
+    // SAFETY: the caller's promise.
+    let t = unsafe { t.read_unaligned() };
+    if !(0..1_000_000_000).contains(&(t.tv_nsec as i64)) {
+        return None;
+    }
+    Some((t.tv_sec as i64).saturating_mul(1_000_000_000).saturating_add(t.tv_nsec as i64))
+}
+
+/// Answers through `*answer`: 1 if UTC time `*t` has surely passed on
+/// client `sntp`'s server (it lies before the interval `prossntp_now` gives),
+/// 0 if not surely (it may lie ahead, or nothing is known). TrueTime's
+/// `after(t)`.
+///
+/// Returns `ERR_SM_OK`; `ERR_SM_BAD_PARAMETER` for a NULL pointer, a
+/// `tv_nsec` outside [0, 999999999] or a handle that is not a live client;
+/// `ERR_SM_WRONG_MODULE_STATE` for a client inherited across `fork()`.
+///
+/// # Safety
+/// `t` must be NULL or readable; `answer` NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn prossntp_surely_past(sntp: tSMSNTPId, t: *const libc::timespec, answer: *mut c_int) -> tSM_INT {
+    // SAFETY: as `surely`'s.
+    unsafe { surely("prossntp_surely_past", sntp, t, answer, |t, (earliest, _)| t < earliest) }
+}
+
+/// Answers through `*answer`: 1 if UTC time `*t` surely lies ahead on client
+/// `sntp`'s server (after the interval `prossntp_now` gives), 0 if not
+/// surely. TrueTime's `before(t)`. Returns as `prossntp_surely_past`.
+///
+/// # Safety
+/// `t` must be NULL or readable; `answer` NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn prossntp_surely_future(
+    sntp: tSMSNTPId,
+    t: *const libc::timespec,
+    answer: *mut c_int,
+) -> tSM_INT {
+    // SAFETY: as `surely`'s.
+    unsafe { surely("prossntp_surely_future", sntp, t, answer, |t, (_, latest)| t > latest) }
+}
+
+/// `test(t, (earliest, latest))` on the own clock's interval now, into
+/// `*answer` (0 while the interval is unbounded).
+///
+/// # Safety
+/// `t` must be NULL or readable; `answer` NULL or writable.
+unsafe fn surely(
+    call: &'static str,
+    sntp: tSMSNTPId,
+    t: *const libc::timespec,
+    answer: *mut c_int,
+    test: impl Fn(i64, (i64, i64)) -> bool,
+) -> tSM_INT {
+    ffi_entry! {
+        call: "prossntp_surely",
+        required: [t, answer],
+        // SAFETY: non-NULL; the caller guarantees it is readable.
+        input: unsafe { read_timespec(t) },
+        run: |&t_ns| {
+            let t_ns = t_ns.ok_or(SmError::BadParameter)?;
+            let yes = own_time_of(sntp)?.and_then(bounds).is_some_and(|b| test(t_ns, b));
+            // SAFETY: non-NULL; the caller guarantees it is writable.
+            unsafe { answer.write_unaligned(c_int::from(yes)) };
+            Ok(())
+        },
+        trace: |_, _| format!("{call}(sntp={sntp:p}, t={t:p}, answer={answer:p})"),
+    }
+}
+
+/// Earliest and latest (Unix ns, saturating) of a bounded time; None when
+/// nothing is known.
+fn bounds(t: Time) -> Option<(i64, i64)> {
+    if !t.error_bound.is_finite() {
+        return None;
+    }
+    // Rounded outwards: the interval never narrows by a nanosecond.
+    let bound_ns = (t.error_bound * 1e9).ceil().min(i64::MAX as f64) as i64;
+    Some((t.unix_ns.saturating_sub(bound_ns), t.unix_ns.saturating_add(bound_ns)))
+}
+
+/// Waits until client `sntp`'s own clock is synchronised (not in holdover)
+/// with an error bound of at most `max_bound` seconds, or `timeout_ms`
+/// milliseconds pass (negative: no limit), then fills `*iv` (if not NULL,
+/// size protocol as `prossntp_now`) with the interval at that moment. Any
+/// thread; it sleeps meanwhile, woken by each new reading of the clock (the
+/// bound only grows between two). From an event loop, call `prossntp_now`
+/// when the client's event fires and on a timer instead.
+///
+/// Returns `ERR_SM_OK` once the bound is reached; `ERR_SM_PENDING` when the
+/// timeout passed first; `ERR_SM_BAD_PARAMETER` for a `max_bound` that is not
+/// a positive number, a size below `PROSSNTP_INTERVAL_MIN_SIZE` or a handle
+/// that is not a live client; `ERR_SM_WRONG_MODULE_STATE` for a client
+/// inherited across `fork()` or whose worker ended (destroyed meanwhile).
+///
+/// # Safety
+/// `iv` must be NULL or point to at least `iv->size` writable bytes.
+#[no_mangle]
+pub unsafe extern "C" fn prossntp_wait_bound(
+    sntp: tSMSNTPId,
+    max_bound: f64,
+    timeout_ms: c_int,
+    iv: *mut prossntp_interval,
+) -> tSM_INT {
+    ffi_entry! {
+        call: "prossntp_wait_bound",
+        // SAFETY: NULL or the caller guarantees its `size` member (the input) is readable.
+        input: if iv.is_null() { Ok(0) } else { unsafe { checked_size(iv, PROSSNTP_INTERVAL_MIN_SIZE) } },
+        run: |&size| {
+            let size = size?;
+            if max_bound.is_nan() || max_bound <= 0.0 {
+                return Err(SmError::BadParameter);
+            }
+            let timeout = if timeout_ms < 0 {
+                std::time::Duration::MAX
+            } else {
+                std::time::Duration::from_millis(timeout_ms as u64)
+            };
+            let handle = live(sntp)?;
+            let (rc, now) = match handle.worker.wait_for_bound(max_bound, timeout) {
+                WaitOutcome::Reached(t) => (Ok(()), Some(t)),
+                WaitOutcome::TimedOut(t) => (Err(SmError::Pending), t),
+                WaitOutcome::Ended => return Err(SmError::WrongModuleState),
+            };
+            if !iv.is_null() {
+                // SAFETY: the caller provides `size` >= the bytes written at `iv`.
+                unsafe { fill_interval(iv, to_c_interval(now, realtime_ns()), size) };
+            }
+            rc
+        },
+        trace: |_, _| format!("prossntp_wait_bound(sntp={sntp:p}, max_bound={max_bound}, timeout_ms={timeout_ms}, iv={iv:p})"),
+    }
+}
+
+/// Sets how fast, at least, client `sntp`'s error bound grows with the age
+/// of its last sample, beyond its measured rate's doubt: `ppm` parts per
+/// million (microseconds a second), from its next sample on. The default,
+/// 50, covers a change of tens of ppm in the oscillator's or the server's
+/// rate (README: holdover); set more where changes may be larger.
+///
+/// Returns `ERR_SM_OK`; `ERR_SM_BAD_PARAMETER` for `ppm` below 50 or above
+/// 1000 (or not a number) or a handle that is not a live client;
+/// `ERR_SM_WRONG_MODULE_STATE` for a client inherited across `fork()`.
+#[no_mangle]
+pub extern "C" fn prossntp_set_drift_floor(sntp: tSMSNTPId, ppm: f64) -> tSM_INT {
+    ffi_entry! {
+        call: "prossntp_set_drift_floor",
+        input: ppm * 1e-6,
+        run: |&floor| {
+            if !(DEFAULT_DRIFT_FLOOR..=MAX_DRIFT_FLOOR).contains(&floor) {
+                return Err(refused("prossntp_set_drift_floor", "the floor must lie in [50, 1000] ppm"));
+            }
+            live(sntp)?.worker.set_drift_floor(floor);
+            Ok(())
+        },
+        trace: |_, _| format!("prossntp_set_drift_floor(sntp={sntp:p}, ppm={ppm})"),
     }
 }
 
@@ -471,6 +694,54 @@ fn to_c_time(now: Option<Time>) -> prossntp_time {
         time: libc::timespec { tv_sec: secs as libc::time_t, tv_nsec: nanos as _ },
         ntp,
         error_bound,
+    }
+}
+
+fn timespec_of(ns: i64) -> libc::timespec {
+    libc::timespec { tv_sec: ns.div_euclid(1_000_000_000) as libc::time_t, tv_nsec: ns.rem_euclid(1_000_000_000) as _ }
+}
+
+/// The C interval for the own clock's time `now` (None before the first
+/// sample: `host_ns`, the host's time, unbounded).
+fn to_c_interval(now: Option<Time>, host_ns: i64) -> prossntp_interval {
+    let unbounded = libc::timespec { tv_sec: libc::time_t::MAX, tv_nsec: 999_999_999 };
+    let zero = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    let t = now.unwrap_or(Time {
+        unix_ns: host_ns,
+        error_bound: f64::INFINITY,
+        leap: 0,
+        status: Status::Unsynchronised,
+        sample_time: 0,
+        sample_age_ns: 0,
+    });
+    let (earliest, latest) = match bounds(t) {
+        Some((e, l)) => (timespec_of(e), timespec_of(l)),
+        None => (zero, unbounded),
+    };
+    let tai_offset = leap_list().and_then(|l| l.tai_offset(t.unix_ns.div_euclid(1_000_000_000))).unwrap_or(0);
+    let tai = |ts: libc::timespec| match bounds(t) {
+        Some(_) if tai_offset != 0 => libc::timespec { tv_sec: ts.tv_sec + libc::time_t::from(tai_offset), ..ts },
+        _ => ts,
+    };
+    let sampled = now.is_some();
+    prossntp_interval {
+        size: size_of::<prossntp_interval>(),
+        status: match t.status {
+            Status::Unsynchronised => PROSSNTP_TIME_UNSYNCHRONISED,
+            Status::Synchronised => PROSSNTP_TIME_SYNCHRONISED,
+            Status::Holdover => PROSSNTP_TIME_HOLDOVER,
+            Status::Disrupted => PROSSNTP_TIME_DISRUPTED,
+        },
+        leap: i32::from(t.leap),
+        earliest,
+        latest,
+        time: timespec_of(t.unix_ns),
+        error_bound: t.error_bound,
+        earliest_tai: tai(earliest),
+        latest_tai: tai(latest),
+        tai_offset,
+        last_sample: if sampled { timespec_of(t.sample_time) } else { zero },
+        last_sample_age: if sampled { t.sample_age_ns as f64 * 1e-9 } else { f64::INFINITY },
     }
 }
 

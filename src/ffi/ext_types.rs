@@ -302,6 +302,63 @@ pub struct prossntp_time {
     pub error_bound: f64,
 }
 
+/// `prossntp_interval.status`: no valid sample yet; nothing is known.
+pub const PROSSNTP_TIME_UNSYNCHRONISED: i32 = 0;
+/// Samples come as scheduled: the true time lies in [earliest, latest].
+pub const PROSSNTP_TIME_SYNCHRONISED: i32 = 1;
+/// Samples are overdue (no valid reply for twice the poll interval): the
+/// true time still lies in [earliest, latest], which widens by at least the
+/// drift floor (`prossntp_set_drift_floor`) each second.
+pub const PROSSNTP_TIME_HOLDOVER: i32 = 2;
+/// Something happened that the library cannot bound (the host was
+/// suspended, the raw clock jumped, the server stepped): nothing is known
+/// until a valid sample anchors the clock again (the client samples at once).
+pub const PROSSNTP_TIME_DISRUPTED: i32 = 3;
+
+/// The smallest `size` `prossntp_now` and `prossntp_wait_bound` accept: the
+/// struct's size in its first version.
+pub const PROSSNTP_INTERVAL_MIN_SIZE: usize = 136;
+
+/// The server's time as an interval that holds the true time: filled by
+/// `prossntp_now` and `prossntp_wait_bound`.
+///
+/// Set `size` to `sizeof(struct prossntp_interval)` before the call: the
+/// library fills that many bytes at most and sets `size` to the number it
+/// filled. While `status` is `PROSSNTP_TIME_UNSYNCHRONISED` or
+/// `PROSSNTP_TIME_DISRUPTED`, `earliest` is the epoch and `latest` the
+/// largest time a `struct timespec` holds (nothing is known), `time` is the
+/// best guess there is and `error_bound` is infinite.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct prossntp_interval {
+    /// In: the caller's `sizeof(struct prossntp_interval)`. Out: bytes filled.
+    pub size: usize,
+    /// `PROSSNTP_TIME_*`.
+    pub status: c_int,
+    /// The server's leap indicator at the last valid sample (0..3).
+    pub leap: c_int,
+    /// UTC, since the Unix epoch: the server's true time now is no earlier
+    /// than `earliest` and no later than `latest`.
+    pub earliest: libc::timespec,
+    pub latest: libc::timespec,
+    /// The estimate (their midpoint; `prossntp_gettime`'s time).
+    pub time: libc::timespec,
+    /// Seconds: half the interval's width.
+    pub error_bound: f64,
+    /// The same interval in TAI (`earliest` + `tai_offset`), when the offset
+    /// is known; else equal to `earliest` and `latest`.
+    pub earliest_tai: libc::timespec,
+    pub latest_tai: libc::timespec,
+    /// TAI - UTC, seconds, from the system's leap-second list
+    /// (`/usr/share/zoneinfo/leap-seconds.list`, while it has not expired);
+    /// 0: not known.
+    pub tai_offset: c_int,
+    /// The server's time (UTC) at the last valid sample; zero before one.
+    pub last_sample: libc::timespec,
+    /// Seconds since the last valid sample (infinity before one).
+    pub last_sample_age: f64,
+}
+
 const _: () = assert!(PROSSNTP_REJECT_COUNT as usize == Reject::COUNT && Reject::COUNT <= PROSSNTP_REJECT_SLOTS);
 
 #[cfg(target_pointer_width = "64")]
@@ -332,4 +389,15 @@ const _: () = {
     assert!(offset_of!(prossntp_time, ntp) == 32);
     assert!(offset_of!(prossntp_time, error_bound) == 40);
     assert!(size_of::<prossntp_time>() == PROSSNTP_TIME_MIN_SIZE);
+    assert!(offset_of!(prossntp_interval, status) == 8);
+    assert!(offset_of!(prossntp_interval, earliest) == 16);
+    assert!(offset_of!(prossntp_interval, latest) == 32);
+    assert!(offset_of!(prossntp_interval, time) == 48);
+    assert!(offset_of!(prossntp_interval, error_bound) == 64);
+    assert!(offset_of!(prossntp_interval, earliest_tai) == 72);
+    assert!(offset_of!(prossntp_interval, latest_tai) == 88);
+    assert!(offset_of!(prossntp_interval, tai_offset) == 104);
+    assert!(offset_of!(prossntp_interval, last_sample) == 112);
+    assert!(offset_of!(prossntp_interval, last_sample_age) == 128);
+    assert!(size_of::<prossntp_interval>() == PROSSNTP_INTERVAL_MIN_SIZE);
 };

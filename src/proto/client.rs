@@ -437,6 +437,19 @@ impl<E: Estimator> Client<E> {
         }
     }
 
+    /// The client's time was disrupted (suspend, a jump of the raw clock,
+    /// the server stepped): sample at once, in a short burst, rather than
+    /// wait out the poll interval.
+    pub fn resample(&mut self, now: Duration) {
+        if self.stopped.is_some() {
+            return;
+        }
+        let in_flight = self.outstanding.is_some() && !self.answered;
+        if let Some(s) = self.schedule.as_mut() {
+            s.resample(now, in_flight);
+        }
+    }
+
     /// The request just emitted could not be sent: it is not counted, and
     /// no reply can match it (it still counts as unanswered for sync).
     pub fn on_send_failed(&mut self) {

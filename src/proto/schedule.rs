@@ -33,8 +33,15 @@ pub const MAX_BACKOFF_SHIFT: u32 = 10;
 /// unreachable still goes on the plain schedule, the ones after it back off.
 pub const UNANSWERED_BEFORE_BACKOFF: u32 = super::client::MAX_MISSES;
 
+/// A disruption's burst comes at most once in this many poll intervals
+/// (`had_reply`): a raw clock the own clock cannot follow, or a server
+/// whose time keeps jumping, would otherwise keep the client in bursts.
+pub const RESAMPLE_EVERY_POLLS: u32 = 8;
+
 #[derive(Clone, Debug)]
 pub struct Schedule {
+    /// When the last disruption's burst began.
+    resampled: Option<Duration>,
     no_reply: Duration,
     had_reply: Duration,
     /// Intervals are multiplied by 2^backoff after RATE kisses.
@@ -58,6 +65,7 @@ impl Schedule {
     /// A schedule whose first request is due at `now`.
     pub fn new(now: Duration, no_reply: Duration, had_reply: Duration, burst: bool) -> Self {
         Schedule {
+            resampled: None,
             no_reply: no_reply.max(MIN_INTERVAL),
             had_reply: had_reply.max(MIN_INTERVAL),
             backoff: 0,
@@ -123,6 +131,23 @@ impl Schedule {
         self.reschedule(self.scaled(self.had_reply));
     }
 
+    /// The client's time was disrupted: a burst, its first request now
+    /// unless one is in flight (`in_flight`: its reply, or its wait, comes
+    /// first; the burst's spacing follows it). Not within
+    /// [`RESAMPLE_EVERY_POLLS`] poll intervals of the last such burst.
+    pub fn resample(&mut self, now: Duration, in_flight: bool) {
+        let gap = self.had_reply.saturating_mul(RESAMPLE_EVERY_POLLS);
+        if self.resampled.is_some_and(|last| now.saturating_sub(last) < gap) {
+            return;
+        }
+        self.resampled = Some(now);
+        self.burst_left = BURST_REQUESTS - 1;
+        self.ramp = Some(RAMP_START);
+        if !in_flight {
+            self.next = Some(self.next.map_or(now, |n| n.min(now)));
+        }
+    }
+
     /// No more requests (DENY/RSTR), until a new schedule is made.
     pub fn stop(&mut self) {
         self.next = None;
@@ -152,6 +177,35 @@ mod tests {
 
     fn ms(n: u64) -> Duration {
         Duration::from_millis(n)
+    }
+
+    #[test]
+    fn a_disruption_samples_at_once_in_a_burst_but_not_again_soon() {
+        let secs = Duration::from_secs;
+        let mut s = Schedule::new(secs(0), secs(1), secs(64), false);
+        s.on_sent(secs(0), 0);
+        s.on_reply();
+        assert_eq!(s.next(), Some(secs(64)));
+        s.resample(secs(10), false);
+        assert_eq!(s.next(), Some(secs(10)), "at once");
+        s.on_sent(secs(10), 0);
+        s.on_reply();
+        assert_eq!(s.next(), Some(secs(10) + BURST_SPACING), "then the burst's spacing");
+        // A request in flight: its reply (or its wait) comes first.
+        let mut t = Schedule::new(secs(0), secs(1), secs(64), false);
+        t.on_sent(secs(0), 0);
+        t.resample(secs(0), true);
+        assert_eq!(t.next(), Some(secs(1)));
+        // Another disruption within 8 polls: no second burst.
+        let before = s.next();
+        s.resample(secs(100), false);
+        assert_eq!(s.next(), before);
+        let later = secs(10 + 8 * 64);
+        s.resample(later, false);
+        assert!(s.is_due(later));
+        s.on_sent(later, 0);
+        s.on_reply();
+        assert_eq!(s.next(), Some(later + BURST_SPACING), "a burst again");
     }
 
     #[test]

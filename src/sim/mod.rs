@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::clock::{self, ClockBackend};
-use crate::discipline::module_clock::{ModuleClock, RawStamps};
+use crate::discipline::module_clock::{ModuleClock, PublishContext, RawStamps, Status};
 use crate::discipline::Tracker;
 use crate::owner::hostlock::Solo;
 use crate::owner::{Membership, Options, Owner, TraceFn};
@@ -78,6 +78,9 @@ pub struct ServerModel {
     pub offset: f64,
     /// From this true time on, the server is off by this much instead.
     pub turns: Option<(f64, f64)>,
+    /// The server's clock changes rate: from each true time on, it gains
+    /// this much per second (s/s) until the next entry (in order).
+    pub drift: Vec<(f64, f64)>,
     /// The server stops answering at this true time.
     pub gone_at: Option<f64>,
     /// One-way delay: a fixed part plus an exponential with this mean, each direction.
@@ -105,6 +108,7 @@ impl ServerModel {
         ServerModel {
             offset: 0.0,
             turns: None,
+            drift: vec![],
             gone_at: None,
             delay_base: 100e-6,
             delay_exp_mean: 100e-6,
@@ -123,10 +127,15 @@ impl ServerModel {
     }
 
     fn offset_at(&self, t: f64) -> f64 {
-        match self.turns {
+        let base = match self.turns {
             Some((at, off)) if t >= at => off,
             _ => self.offset,
-        }
+        };
+        // What the rate changes have gained by `t`.
+        let ends = self.drift.iter().skip(1).map(|d| d.0).chain([f64::INFINITY]);
+        let gained: f64 =
+            self.drift.iter().zip(ends).map(|(&(from, rate), to)| rate * (t.min(to) - from).max(0.0)).sum();
+        base + gained
     }
 }
 
@@ -346,6 +355,28 @@ impl Scenario {
         ]
     }
 
+    /// The interval read's scenarios (`prossntp_now`): the truth must lie in
+    /// [earliest, latest] every second of every seed, holdover included.
+    pub fn interval() -> Vec<(&'static str, Scenario)> {
+        let d = Scenario::default();
+        let c = ServerModel::chrony();
+        // The server runs 10 ppm fast, then from 5000 s on 10 ppm slow (or
+        // 40 ppm slow) and falls silent: holdover over a rate change.
+        let changes =
+            |to: f64| ServerModel { drift: vec![(0.0, 10e-6), (5000.0, to)], gone_at: Some(5000.0), ..c.clone() };
+        let midnight = 1_800_057_600;
+        vec![
+            ("chrony default", d.clone()),
+            ("poll 1024 s, 100,000 s", Scenario { poll: 1024.0, duration: 100_000.0, ..d.clone() }),
+            ("+1 ms uniform jitter", Scenario { jitter: 1e-3, ..d.clone() }),
+            ("oscillator wander 1e-7 (100x)", Scenario { freq_walk: 1e-7, ..d.clone() }),
+            ("server +10 ppm, silent from 5000 s at -10 ppm", Scenario { servers: vec![changes(-10e-6)], ..d.clone() }),
+            ("server +10 ppm, silent from 5000 s at -40 ppm", Scenario { servers: vec![changes(-40e-6)], ..d.clone() }),
+            ("server steps 1 s at 5000 s", Scenario { server_step: Some((5000.0, 1.0)), ..d.clone() }),
+            ("leap second inserted at 3000 s", Scenario { unix_start: midnight - 3000, leap_second: 1, ..d.clone() }),
+        ]
+    }
+
     /// One of [`Scenario::recovery`], by name.
     pub fn recovery_named(name: &str) -> Scenario {
         Scenario::recovery().into_iter().find(|(n, _)| *n == name).map(|(_, s)| s).expect("a recovery scenario")
@@ -423,6 +454,7 @@ impl Scenario {
         vec![ServerModel {
             offset: 0.0,
             turns: self.server_step,
+            drift: vec![],
             gone_at: None,
             delay_base: self.delay_base,
             delay_exp_mean: self.delay_exp_mean,
@@ -500,6 +532,10 @@ pub struct Figures {
     pub own_max: f64,
     pub own_bound_median: f64,
     pub own_over_bound_secs: u32,
+    /// Seconds (all clients, from the first sync on) the own clock read
+    /// holdover, and disrupted (unbounded).
+    pub own_holdover_secs: u32,
+    pub own_disrupted_secs: u32,
     /// Corrections of the own clocks made at once, all clients.
     pub own_steps: u64,
     /// The kernel's frequency correction (tick included), ppm: the largest
@@ -653,6 +689,7 @@ pub fn run(s: &Scenario) -> Figures {
     let mut next_foreign = s.foreign.map_or(f64::INFINITY, |f| f.start);
     let mut next_meddle = s.meddle.map_or(f64::INFINITY, |m| m.0);
     let (mut own_errors, mut own_bounds, mut own_over) = (vec![], vec![], 0);
+    let (mut own_holdover, mut own_disrupted) = (0, 0);
     let (mut max_kernel_freq, mut max_freq_change, mut unsynced_secs) = (0.0f64, 0.0f64, 0u32);
     let mut last_kernel_freq = lock(&model).kernel_freq();
     let (mut stand_downs, mut foreign_secs, mut sync_lost_secs, mut standing) = (0, 0, 0, false);
@@ -730,7 +767,9 @@ pub fn run(s: &Scenario) -> Figures {
                     let own = n.module.reading().at(raw);
                     let err = (own.unix_ns - server_ns(s, &n.server, t)).abs() as f64 * 1e-9;
                     own_over += (err > own.error_bound) as u32;
-                    if t >= s.figures_from {
+                    own_holdover += u32::from(own.status == Status::Holdover);
+                    own_disrupted += u32::from(own.status == Status::Disrupted);
+                    if t >= s.figures_from && own.error_bound.is_finite() {
                         own_errors.push(err);
                         own_bounds.push(own.error_bound);
                     }
@@ -783,7 +822,11 @@ pub fn run(s: &Scenario) -> Figures {
                     let stamps =
                         RawStamps { t4_unix_ns, gap_at_send: n.gap_at_send, gap_at_receipt: gap, gap_error: 0 };
                     n.module.on_sample(&sample, stamps);
-                    n.module.publish(raw);
+                    let disruptions = n.module.disruptions();
+                    n.module.publish(raw, PublishContext::new(None, n.client.poll_interval()));
+                    if n.module.disruptions() != disruptions {
+                        n.client.resample(now);
+                    }
                 }
                 if n.client.counters().valid_replies > replies && t >= s.figures_from {
                     let m = lock(&model);
@@ -831,6 +874,8 @@ pub fn run(s: &Scenario) -> Figures {
         f.own_bound_median = own_bounds[k / 2];
     }
     f.own_over_bound_secs = own_over;
+    f.own_holdover_secs = own_holdover;
+    f.own_disrupted_secs = own_disrupted;
     (f.max_kernel_freq, f.max_freq_change, f.unsynced_secs) = (max_kernel_freq, max_freq_change, unsynced_secs);
     f.final_offset = offsets.last().copied().unwrap_or(0.0);
     f.own_steps = nodes.iter().map(|n| n.module.steps()).sum();

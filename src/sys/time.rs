@@ -74,6 +74,43 @@ pub fn raw_ns() -> i64 {
     read_ns(RAW) as i64
 }
 
+/// CLOCK_MONOTONIC now, ns.
+pub fn mono_ns() -> i64 {
+    read_ns(libc::CLOCK_MONOTONIC) as i64
+}
+
+/// Boot time minus monotonic time, ns: how long the host has been
+/// suspended since it booted (CLOCK_BOOTTIME runs on in a suspend; the
+/// monotonic and raw clocks stand still), read as a lower bound (boot time
+/// first: a read delayed in between makes it smaller, never larger). None
+/// where there is no boot clock.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+pub fn slept_ns() -> Option<i64> {
+    let boot = read_ns(libc::CLOCK_BOOTTIME);
+    let mono = read_ns(libc::CLOCK_MONOTONIC);
+    Some((boot - mono) as i64)
+}
+
+/// [`slept_ns`] as an upper bound (monotonic time first).
+#[cfg(any(target_os = "linux", target_os = "android"))]
+pub fn slept_upper_ns() -> Option<i64> {
+    let mono = read_ns(libc::CLOCK_MONOTONIC);
+    let boot = read_ns(libc::CLOCK_BOOTTIME);
+    Some((boot - mono) as i64)
+}
+
+/// Boot time minus monotonic time: not known here.
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+pub fn slept_upper_ns() -> Option<i64> {
+    None
+}
+
+/// Boot time minus monotonic time: not known here.
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+pub fn slept_ns() -> Option<i64> {
+    None
+}
+
 /// CLOCK_REALTIME minus the raw clock now, and how far that can be off
 /// (half the pair's width), ns.
 pub fn raw_gap() -> (i64, i64) {
@@ -90,4 +127,17 @@ pub fn realtime_ns() -> i64 {
 pub fn clock_pair() -> (f64, f64) {
     let mono = read_ns(libc::CLOCK_MONOTONIC);
     (mono as f64 * 1e-9, real_minus_mono_ns() as f64 * 1e-9)
+}
+
+/// The system's leap-second list, read once: `PROSSNTP_LEAP_SECONDS_LIST`
+/// names it, else Debian's tzdata path. None if unreadable or broken.
+pub fn leap_list() -> Option<&'static crate::discipline::leap_list::LeapList> {
+    static LIST: std::sync::OnceLock<Option<crate::discipline::leap_list::LeapList>> = std::sync::OnceLock::new();
+    LIST.get_or_init(|| {
+        let path = std::env::var_os("PROSSNTP_LEAP_SECONDS_LIST")
+            .unwrap_or_else(|| "/usr/share/zoneinfo/leap-seconds.list".into());
+        let text = std::fs::read_to_string(path).ok()?;
+        crate::discipline::leap_list::LeapList::parse(&text)
+    })
+    .as_ref()
 }

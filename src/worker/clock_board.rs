@@ -43,7 +43,7 @@ pub const SPIN_READS: u32 = 32;
 const READ_SPINS: u32 = 64;
 /// `ends` while the worker is about to set it.
 const PENDING: i64 = i64::MAX - 1;
-const WORDS: usize = 9;
+const WORDS: usize = 12;
 
 #[derive(Default)]
 struct Slot {
@@ -73,7 +73,7 @@ impl Default for ClockBoard {
 
 fn encode(r: &Reading) -> [u64; WORDS] {
     [
-        u64::from(r.synced) | u64::from(r.leap) << 8,
+        u64::from(r.synced) | u64::from(r.disrupted) << 1 | u64::from(r.slept_ns.is_some()) << 2 | u64::from(r.leap) << 8,
         r.raw0 as u64,
         r.time0 as u64,
         r.rate.to_bits(),
@@ -81,14 +81,22 @@ fn encode(r: &Reading) -> [u64; WORDS] {
         r.slew_ns as u64,
         r.bound0.to_bits(),
         r.bound_rate.to_bits(),
-        0,
+        r.sample_raw as u64,
+        r.sample_time as u64,
+        r.holdover_raw as u64,
+        r.slept_ns.unwrap_or(0) as u64,
     ]
 }
 
 fn decode(w: &[u64; WORDS]) -> Reading {
     Reading {
         synced: w[0] & 1 != 0,
+        disrupted: w[0] & 2 != 0,
         leap: (w[0] >> 8) as u8,
+        sample_raw: w[8] as i64,
+        sample_time: w[9] as i64,
+        holdover_raw: w[10] as i64,
+        slept_ns: (w[0] & 4 != 0).then_some(w[11] as i64),
         raw0: w[1] as i64,
         time0: w[2] as i64,
         rate: f64::from_bits(w[3]),
@@ -141,8 +149,10 @@ impl ClockBoard {
     }
 
     /// The reading, evaluated at the raw clock now: the server's time and
-    /// its error bound (None before the first sync).
-    pub fn read(&self, raw: impl Fn() -> i64) -> Option<Time> {
+    /// its error bound (None before the first sync). `slept` reads boot
+    /// minus monotonic time (None: no boot clock): grown since the reading
+    /// was made, the host was suspended and the time is unbounded.
+    pub fn read(&self, raw: impl Fn() -> i64, slept: impl Fn() -> Option<i64>) -> Option<Time> {
         let mut tries = 0u32;
         loop {
             // (Not a wait on the clock: on the worker, between its marks.)
@@ -170,6 +180,7 @@ impl ClockBoard {
                 continue;
             }
             let now = raw();
+            let slept_now = slept();
             // Still the current slot, unmarked or marked as before: a slot
             // filled while this call was away must not be taken for it.
             if slot.ends.load(Ordering::SeqCst) != ends
@@ -190,7 +201,7 @@ impl ClockBoard {
             } else {
                 r.at(now)
             };
-            return Some(t);
+            return Some(if r.suspended_since(slept_now) { t.unbounded() } else { t });
         }
     }
 }
@@ -225,7 +236,12 @@ mod tests {
     fn a_reading_round_trips_through_the_words() {
         let r = Reading {
             synced: true,
+            disrupted: true,
             leap: 2,
+            sample_raw: 99,
+            sample_time: 1_800_000_000_000_000_000,
+            holdover_raw: 1_000_000,
+            slept_ns: Some(-5),
             raw0: 123,
             time0: -456,
             rate: -1e-4,
@@ -288,7 +304,7 @@ mod tests {
             // One read for the mark, SPIN_READS before the sleep, one after it.
             assert_eq!(reads, 1 + SPIN_READS + 1);
             // The new reading is current, and the clock stands past its mark.
-            let t = board.read(|| clock.raw()).expect("synced");
+            let t = board.read(|| clock.raw(), || None).expect("synced");
             assert_eq!(t.unix_ns, 5_000_000_000 + k);
             assert_eq!(clock.now.get(), marks[k as usize]);
         }
@@ -305,7 +321,7 @@ mod tests {
         eprintln!("{reads} raw reads, {sleeps} sleeps");
         assert_eq!(sleeps as i64, AHEAD_NS / 1_000);
         assert_eq!(reads, 1 + SPIN_READS + sleeps);
-        assert_eq!(board.read(|| clock.raw()).map(|t| t.unix_ns), Some(7_000_000_000));
+        assert_eq!(board.read(|| clock.raw(), || None).map(|t| t.unix_ns), Some(7_000_000_000));
     }
 
     #[test]
@@ -327,7 +343,7 @@ mod tests {
         let start = std::time::Instant::now();
         let raw = move || 1_000_000_000 + start.elapsed().as_nanos() as i64;
         let board = Arc::new(ClockBoard::new());
-        assert_eq!(board.read(raw), None);
+        assert_eq!(board.read(raw, || None), None);
         let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let readers: Vec<_> = (0..4)
             .map(|_| {
@@ -335,7 +351,7 @@ mod tests {
                 std::thread::spawn(move || {
                     let (mut last, mut reads) = (i64::MIN, 0u64);
                     while !done.load(Ordering::SeqCst) {
-                        if let Some(t) = b.read(raw) {
+                        if let Some(t) = b.read(raw, || None) {
                             assert!(t.unix_ns >= last, "back by {} ns", last - t.unix_ns);
                             last = t.unix_ns;
                         }

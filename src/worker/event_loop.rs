@@ -12,14 +12,14 @@ use std::time::{Duration, Instant};
 
 use super::stats::{self, LastError, Measuring, State, Stats};
 use super::{AuthChange, BackendSelect, KeOutcome, NtsConfig, ServerConfig, Shared, TraceFn, STACK_SIZE};
-use crate::discipline::module_clock::{ModuleClock, RawStamps};
+use crate::discipline::module_clock::{ModuleClock, PublishContext, RawStamps};
 use crate::discipline::Tracker;
 use crate::owner::{Membership, NotSteering, Owner};
 use crate::proto::client::{Auth, Client, Config, Output, Steered, StopReason};
 use crate::proto::timestamp::NtpTimestamp;
 use crate::proto::validate::Verdict;
 use crate::sys::lock::lock;
-use crate::sys::time::{raw_gap, raw_ns, unix_secs_now, wall_now};
+use crate::sys::time::{mono_ns, raw_gap, raw_ns, slept_ns, slept_upper_ns, unix_secs_now, wall_now};
 use crate::sys::udp::ClientSocket;
 use crate::sys::{poll::poll_readable, random::random_u64};
 
@@ -75,6 +75,7 @@ pub(super) fn run(shared: Arc<Shared>, socket: UdpSocket, select: BackendSelect,
             last_reply_at: None,
             last_error: None,
             module: ModuleClock::new(),
+            watch: ClockWatch::now(),
             gap_at_send: None,
             steps_at_send: 0,
             configured: None,
@@ -87,6 +88,7 @@ pub(super) fn run(shared: Arc<Shared>, socket: UdpSocket, select: BackendSelect,
         trace("prossntp: worker ends: internal error (panic)");
     }
     status.kill();
+    shared.clock_changed();
 }
 
 /// Traces `line` once per process.
@@ -115,6 +117,9 @@ struct Loop<'a> {
     /// The client's own clock of its server, and the wall clock minus the
     /// raw clock next to the last request's send, ns.
     module: ModuleClock,
+    /// The raw, monotonic and boot clocks at the last look: a suspend or a
+    /// jump of the raw clock between two looks disrupts the own clock.
+    watch: ClockWatch,
     gap_at_send: Option<(i64, i64)>,
     /// The clock owner's step count when the last request left.
     steps_at_send: u64,
@@ -173,6 +178,45 @@ enum Flow {
     Exit,
 }
 
+/// A look at the raw, monotonic and boot clocks: the boot clock's lead
+/// over the monotonic one as a lower and an upper bound.
+#[derive(Clone, Copy, Debug)]
+struct ClockWatch {
+    raw: i64,
+    mono: i64,
+    slept: Option<(i64, i64)>,
+}
+
+/// The raw clock may run this much faster or slower than the monotonic
+/// clock, s/s: the kernel's tick and frequency corrections together
+/// (+-10 % and +-500 ppm) with room to spare...
+const RAW_VS_MONO_RATE: f64 = 0.11;
+/// ...and a jump of the raw clock against it within this, ns, is not one
+/// (the two are read one after the other; a thread may be preempted between).
+const RAW_JUMP_NS: i64 = 1_000_000_000;
+
+impl ClockWatch {
+    fn now() -> ClockWatch {
+        let (raw, mono, upper) = (raw_ns(), mono_ns(), slept_upper_ns());
+        ClockWatch { raw, mono, slept: slept_ns().zip(upper) }
+    }
+
+    /// What happened between `self` and `later` that the own clock cannot
+    /// bound, if anything.
+    fn disruption(&self, later: &ClockWatch) -> Option<String> {
+        if let (Some((_, upper)), Some((lower, _))) = (self.slept, later.slept) {
+            if lower - upper > crate::discipline::module_clock::SUSPEND_TOLERANCE_NS {
+                return Some(format!("the host was suspended for {:.3} s", (lower - upper) as f64 * 1e-9));
+            }
+        }
+        let (raw, mono) = (later.raw - self.raw, later.mono - self.mono);
+        let allowed = (mono as f64 * RAW_VS_MONO_RATE) as i64 + RAW_JUMP_NS;
+        ((raw - mono).abs() > allowed).then(|| {
+            format!("the raw clock moved {:.3} s while the monotonic clock moved {:.3} s", raw as f64 * 1e-9, mono as f64 * 1e-9)
+        })
+    }
+}
+
 impl Loop<'_> {
     fn now(&self) -> Duration {
         self.epoch.elapsed()
@@ -213,6 +257,7 @@ impl Loop<'_> {
                     return;
                 }
             };
+            self.watch_clocks();
             if ready.is_ready(1) {
                 if let Flow::Exit = self.receive() {
                     return;
@@ -503,20 +548,58 @@ impl Loop<'_> {
     }
 
     /// A valid sample goes to the client's own clock, against the raw clock.
+    /// One that shows the server stepped disrupts it: a burst follows.
     fn own_clock_sample(&mut self, s: &crate::proto::validate::Sample) {
         let (gap, gap_error) = raw_gap();
         let Some((gap_at_send, send_error)) = self.gap_at_send else { return };
         let (secs, nanos) = s.t4.to_unix(unix_secs_now());
         let t4_unix_ns = secs.saturating_mul(1_000_000_000).saturating_add(i64::from(nanos));
         let gap_error = (gap_error + send_error) / 2;
+        if let Some(floor) = self.shared.drift_floor() {
+            self.module.set_drift_floor(floor);
+        }
         self.module.on_sample(s, RawStamps { t4_unix_ns, gap_at_send, gap_at_receipt: gap, gap_error });
+        let ctx = self.publish_context();
+        let before = self.module.disruptions();
         let module = &mut self.module;
-        self.shared.clock.publish(raw_ns, |from| module.publish(from));
+        self.shared.clock.publish(raw_ns, |from| module.publish(from, ctx));
+        self.shared.clock_changed();
+        if self.module.disruptions() != before {
+            self.resample("the server's time jumped beyond the step threshold");
+        }
+    }
+
+    /// What a reading needs beyond the samples: the boot clock's lead, and
+    /// when the next sample is overdue.
+    fn publish_context(&self) -> PublishContext {
+        PublishContext::new(slept_upper_ns(), self.client.poll_interval())
+    }
+
+    /// A look at the clocks: a suspend or a jump of the raw clock since the
+    /// last look disrupts the own clock.
+    fn watch_clocks(&mut self) {
+        let now = ClockWatch::now();
+        let why = self.watch.disruption(&now);
+        self.watch = now;
+        let Some(why) = why else { return };
+        if self.module.reading_synced() {
+            let ctx = self.publish_context();
+            let module = &mut self.module;
+            self.shared.clock.publish(raw_ns, |from| module.disrupt(from, ctx));
+            self.shared.clock_changed();
+        }
+        self.resample(&why);
+    }
+
+    /// The own clock is disrupted (`why`): sample at once, in a burst.
+    fn resample(&mut self, why: &str) {
+        (self.trace)(&format!("prossntp: own clock disrupted: {why}; sampling at once"));
+        self.client.resample(self.now());
     }
 
     /// The own clock, for the sample's trace line.
     fn own_clock_text(&self) -> String {
-        match (self.shared.clock.read(raw_ns), self.module.rate()) {
+        match (self.shared.clock.read(raw_ns, slept_ns), self.module.rate()) {
             (Some(t), Some((rate, growth))) => format!(
                 "; own clock bound {:.1} us, rate {:+.3} ppm, bound growth {:.3} ppm",
                 t.error_bound * 1e6,
@@ -588,4 +671,33 @@ fn errno(e: &io::Error) -> i32 {
 
 fn is_icmp_errno(e: i32) -> bool {
     [libc::ECONNREFUSED, libc::EHOSTUNREACH, libc::ENETUNREACH, libc::EHOSTDOWN, libc::ENETDOWN].contains(&e)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ClockWatch;
+
+    const S: i64 = 1_000_000_000;
+
+    fn look(raw: i64, mono: i64, slept: (i64, i64)) -> ClockWatch {
+        ClockWatch { raw, mono, slept: Some(slept) }
+    }
+
+    #[test]
+    fn a_suspend_and_a_raw_jump_are_disruptions_a_preempted_read_is_not() {
+        let a = look(100 * S, 200 * S, (5 * S, 5 * S + 50));
+        // 10 s on, the boot clock's lead read 3 ms low (a read preempted
+        // between its two clocks makes the lower bound lower): nothing.
+        assert_eq!(a.disruption(&look(110 * S, 210 * S, (5 * S - 3_000_000, 5 * S))), None);
+        // 30 s of suspend: the raw and monotonic clocks stood still.
+        let why = a.disruption(&look(110 * S, 210 * S, (35 * S, 35 * S + 40))).expect("a suspend");
+        assert!(why.contains("suspended for 30.000 s"), "{why}");
+        // The tick at +10 %: the raw clock 1 s slower over 10 s, no jump.
+        assert_eq!(a.disruption(&look(109 * S, 210 * S, (5 * S, 5 * S))), None);
+        // The raw clock jumps 5 s ahead of the monotonic one.
+        assert!(a.disruption(&look(115 * S, 210 * S, (5 * S, 5 * S))).is_some());
+        // No boot clock: only the jump is seen.
+        let none = ClockWatch { slept: None, ..a };
+        assert_eq!(none.disruption(&ClockWatch { raw: 110 * S, mono: 210 * S, slept: None }), None);
+    }
 }

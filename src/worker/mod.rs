@@ -15,19 +15,20 @@ pub mod status;
 
 use std::io;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
 use std::thread::{self, JoinHandle};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use socket2::Socket;
 
 use crate::clock;
-use crate::discipline::module_clock::Time;
+use crate::discipline::module_clock::{Status, Time, DEFAULT_DRIFT_FLOOR, MAX_DRIFT_FLOOR};
 use crate::owner::Owner;
 use crate::proto::client::Auth;
 use crate::sys::lock::lock;
 use crate::sys::notify::Notifier;
-use crate::sys::time::raw_ns;
+use crate::sys::time::{raw_ns, slept_ns};
 use clock_board::ClockBoard;
 use stats::Stats;
 use status::{Report, StatusBoard};
@@ -100,6 +101,37 @@ struct Shared {
     wake: Arc<Notifier>,
     /// The client's own clock, read by callers without a lock.
     clock: ClockBoard,
+    /// Counts the own clock's new readings (and the worker's end), for
+    /// callers waiting for good time.
+    readings: Mutex<u64>,
+    new_reading: Condvar,
+    /// The own clock's drift floor the caller set (f64 bits; 0: the default).
+    drift_floor: AtomicU64,
+}
+
+impl Shared {
+    /// A new reading is on the board (or the worker has ended): wakes waiters.
+    fn clock_changed(&self) {
+        *lock(&self.readings) += 1;
+        self.new_reading.notify_all();
+    }
+
+    /// The drift floor the caller set, s/s, if any.
+    fn drift_floor(&self) -> Option<f64> {
+        let bits = self.drift_floor.load(Ordering::Relaxed);
+        (bits != 0).then(|| f64::from_bits(bits))
+    }
+}
+
+/// How a wait for good time ended.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum WaitOutcome {
+    /// Synchronised with the bound at most as asked.
+    Reached(Time),
+    /// The timeout passed first: the own clock as it was then, if synced.
+    TimedOut(Option<Time>),
+    /// The worker ended (the client was destroyed, or failed).
+    Ended,
 }
 
 /// A running client: its worker thread and what it shares with callers.
@@ -127,6 +159,9 @@ impl Worker {
             commands: Mutex::new(Commands::default()),
             wake: Arc::new(Notifier::new()?),
             clock: ClockBoard::new(),
+            readings: Mutex::new(0),
+            new_reading: Condvar::new(),
+            drift_floor: AtomicU64::new(0),
         });
         let sh = Arc::clone(&shared);
         let thread = thread::Builder::new()
@@ -185,7 +220,47 @@ impl Worker {
     /// The client's own clock now: its server's time and error bound
     /// (None before the first valid sample). Lock-free; any thread.
     pub fn own_time(&self) -> Option<Time> {
-        self.shared.clock.read(raw_ns)
+        self.shared.clock.read(raw_ns, slept_ns)
+    }
+
+    /// Sets the own clock's drift floor, s/s (clamped to
+    /// [`DEFAULT_DRIFT_FLOOR`, `MAX_DRIFT_FLOOR`]), from the next sample on.
+    pub fn set_drift_floor(&self, floor: f64) {
+        let floor = floor.clamp(DEFAULT_DRIFT_FLOOR, MAX_DRIFT_FLOOR);
+        self.shared.drift_floor.store(floor.to_bits(), Ordering::Relaxed);
+    }
+
+    /// Waits until the own clock is synchronised (not in holdover) with an
+    /// error bound at most `max_bound` seconds, for `timeout` at most. It
+    /// looks again at each new reading: between two the bound only grows.
+    pub fn wait_for_bound(&self, max_bound: f64, timeout: Duration) -> WaitOutcome {
+        let deadline = Instant::now().checked_add(timeout);
+        let mut seen = lock(&self.shared.readings);
+        loop {
+            let now = self.own_time();
+            if let Some(t) = now.filter(|t| t.status == Status::Synchronised && t.error_bound <= max_bound) {
+                return WaitOutcome::Reached(t);
+            }
+            if self.shared.status.is_dead() {
+                return WaitOutcome::Ended;
+            }
+            let left = match deadline {
+                Some(d) => d.saturating_duration_since(Instant::now()),
+                None => Duration::from_secs(3600),
+            };
+            if left.is_zero() {
+                return WaitOutcome::TimedOut(now);
+            }
+            let before = *seen;
+            while *seen == before {
+                let (guard, waited) =
+                    self.shared.new_reading.wait_timeout(seen, left).unwrap_or_else(|e| e.into_inner());
+                seen = guard;
+                if waited.timed_out() {
+                    break;
+                }
+            }
+        }
     }
 
     pub fn event_fd(&self) -> i32 {
@@ -203,6 +278,7 @@ impl Worker {
     pub fn shutdown(&self) {
         lock(&self.shared.commands).shutdown = true;
         self.shared.wake.raise();
+        self.shared.clock_changed();
         if let Some(t) = lock(&self.thread).take() {
             // A trace sink that destroys its own client runs on the worker: do not join itself.
             if t.thread().id() != thread::current().id() {
