@@ -148,8 +148,9 @@ static void synced(tSMSNTPId c, const struct h_addr *server)
           iv.error_bound);
     CHECK(ns_of(iv.latest) - ns_of(iv.earliest) >= (int64_t)(2e9 * iv.error_bound) - 2, "  width twice the bound");
     CHECK(ns_of(iv.earliest) <= ns_of(iv.time) && ns_of(iv.time) <= ns_of(iv.latest), "  time within");
-    CHECK(iv.last_sample_age >= 0 && iv.last_sample_age < 5 && iv.last_sample.tv_sec > 0, "  last sample %.3f s ago",
-          iv.last_sample_age);
+    CHECK(iv.last_sample_age >= 0 && iv.last_sample_age < 5, "  last sample %.3f s ago", iv.last_sample_age);
+    CHECK(fabs((double)(ns_of(iv.time) - ns_of(iv.last_sample)) * 1e-9 - iv.last_sample_age) < 0.001,
+          "  the last sample's time is the server's, its age ago");
     CHECK(iv.tai_offset == 0 || (iv.tai_offset >= 37 && ns_of(iv.earliest_tai) - ns_of(iv.earliest) ==
                                                          (int64_t)iv.tai_offset * 1000000000),
           "  TAI offset %d (0: the leap-second list has expired or is missing)", iv.tai_offset);

@@ -170,6 +170,7 @@ build bad_input ctests/bad_input.c "${LINK[@]}"
 build flow ctests/flow.c "${LINK[@]}"
 build own_clock ctests/own_clock.c -pthread -lm "${LINK[@]}"
 build interval ctests/interval.c -pthread -lm "${LINK[@]}"
+build leap ctests/leap.c -lm "${LINK[@]}"
 build auth ctests/auth.c "${LINK[@]}"
 # The raw clock frozen but in the library's sleeps and polls (LD_PRELOAD).
 build frozen_raw_preload.so ctests/frozen_raw_preload.c -shared -fPIC -ldl
@@ -359,6 +360,8 @@ fi
 # 32 threads on shared and separate handles for 5 s; 10,000 create/config/destroy cycles.
 # The interval read, waits for a bound, holdover (a test server of its own; 30 s).
 run_case interval interval
+# A leap second the test server announces and makes (25 s).
+run_case leap leap
 run_case stress stress 5
 run_case leakcycle leakcycle 10000
 

@@ -12,7 +12,7 @@
 #   SCENARIOS    "step slew freq status"
 #   ONE_CLOCK_BACKENDS   backends that also run the one-clock scenarios, in a VM
 #                of their own each ("adjtimex"; "" for none)
-#   ONE_CLOCK_SCENARIOS  "multi falseticker twoproc foreign ownclock"
+#   ONE_CLOCK_SCENARIOS  "multi falseticker twoproc foreign ownclock suspend"
 #   LOAD_BACKENDS  backends that run the LOAD_SCENARIOS, in a VM of their own each,
 #                after the other VMs, with the host's CPUs busy ("adjtimex"; "" for none)
 #   LOAD_SCENARIOS "multiload multifreq"
@@ -34,7 +34,7 @@ VM=$ROOT/build/vm
 BACKENDS=${BACKENDS-adjtimex ntp_adjtime adjtime}
 SCENARIOS=${SCENARIOS:-step slew freq status}
 ONE_CLOCK_BACKENDS=${ONE_CLOCK_BACKENDS-adjtimex}
-ONE_CLOCK_SCENARIOS=${ONE_CLOCK_SCENARIOS:-multi falseticker twoproc foreign ownclock}
+ONE_CLOCK_SCENARIOS=${ONE_CLOCK_SCENARIOS:-multi falseticker twoproc foreign ownclock suspend}
 LOAD_BACKENDS=${LOAD_BACKENDS-adjtimex}
 LOAD_SCENARIOS=${LOAD_SCENARIOS:-multiload multifreq}
 HOST_LOAD=${HOST_LOAD:-2 1}

@@ -9,7 +9,7 @@
  * With no arguments the vmtest.* words of /proc/cmdline are used. Keys:
  *   backends   comma list of PROSSNTP_CLOCK values (adjtimex,ntp_adjtime,adjtime)
  *   scenarios  comma list of step,slew,freq,status (all four) and the
- *              one-clock scenarios multi,falseticker,twoproc,foreign,ownclock
+ *              one-clock scenarios multi,falseticker,twoproc,foreign,ownclock,suspend
  *              and the runs under host load multiload,multifreq
  *   server4    IPv4 address of the servers (198.51.100.1)
  *   server6    IPv6 address of the servers (2001:db8:51::1)
@@ -1740,6 +1740,112 @@ static void scenario_ownclock(const char *backend)
             w.reads, w.reversals, w.max_jump, worst_err, worst_bound, worst, (unsigned long long)st.own_clock_steps);
 }
 
+/* ---------------------------------------------------------------- suspend */
+
+/* Writes `text` to the file at `path`; 0 or an errno. */
+static int put_file(const char *path, const char *text)
+{
+    int fd = open(path, O_WRONLY | O_CLOEXEC), rc = 0;
+    if (fd < 0)
+        return errno;
+    if (write(fd, text, strlen(text)) < 0)
+        rc = errno;
+    close(fd);
+    return rc;
+}
+
+static double clock_s(clockid_t id)
+{
+    struct timespec t;
+    clock_gettime(id, &t);
+    return (double)t.tv_sec + t.tv_nsec * 1e-9;
+}
+
+/*
+ * suspend: the guest suspends to RAM (ACPI S3, "deep"; suspend-to-idle does
+ * not stop the clocks under qemu's emulation) for about 5 s, woken by an RTC
+ * alarm. CLOCK_MONOTONIC_RAW and CLOCK_MONOTONIC stand still meanwhile,
+ * CLOCK_BOOTTIME and CLOCK_REALTIME run on. The own clock, anchored to the
+ * raw clock, would read some 5 s behind with a bound of microseconds: the
+ * first prossntp_now after the resume must say DISRUPTED (unbounded); the
+ * client samples at once and is synchronised again within seconds, the truth
+ * inside its interval. Last in its VM: after a resume the guest cannot power
+ * off (init exits, the kernel panics, qemu ends with -no-reboot).
+ */
+static void scenario_suspend(const char *backend)
+{
+    const char *S = "suspend";
+    struct server srv = server_of(0, P.port_true);
+    struct client c;
+    struct prossntp_interval before, after, again;
+    double raw0, mono0, boot0, t0, resync = -1, excess, err = 0, bound = 0;
+    int rc, pass;
+
+    if (reset_to_true_time(S, backend) != 0) {
+        verdict(S, backend, 0, "could not reset the guest clock to true time");
+        return;
+    }
+    if (start_checked(&c, S, "none", &srv) != 0) {
+        verdict(S, backend, 0, "%s", g_rejected);
+        return;
+    }
+    memset(&before, 0, sizeof before);
+    before.size = sizeof before;
+    if (prossntp_wait_bound(c.sntp, 0.01, 30000, &before) != ERR_SM_OK) {
+        client_stop(&c);
+        verdict(S, backend, 0, "not synchronised with a bound of 10 ms within 30 s");
+        return;
+    }
+    client_wait(&c, 6);
+    if ((rc = put_file("/sys/power/mem_sleep", "deep")) != 0 || (rc = put_file("/sys/class/rtc/rtc0/wakealarm", "0")) != 0 ||
+        (rc = put_file("/sys/class/rtc/rtc0/wakealarm", "+5")) != 0) {
+        client_stop(&c);
+        verdict(S, backend, 0, "cannot arm a suspend to RAM woken by the RTC: %s", strerror(rc));
+        return;
+    }
+    memset(&before, 0, sizeof before);
+    before.size = sizeof before;
+    prossntp_now(c.sntp, &before);
+    raw0 = clock_s(CLOCK_MONOTONIC_RAW);
+    mono0 = clock_s(CLOCK_MONOTONIC);
+    boot0 = clock_s(CLOCK_BOOTTIME);
+    printf("VMINFO %s %s: suspending to RAM for 5 s (status %d, bound %.6f s)\n", S, backend, before.status,
+           before.error_bound);
+    rc = put_file("/sys/power/state", "mem");
+    /* Resumed: the first read, before anything else. */
+    memset(&after, 0, sizeof after);
+    after.size = sizeof after;
+    prossntp_now(c.sntp, &after);
+    {
+        double raw = clock_s(CLOCK_MONOTONIC_RAW) - raw0, mono = clock_s(CLOCK_MONOTONIC) - mono0,
+               boot = clock_s(CLOCK_BOOTTIME) - boot0;
+        printf("VMINFO %s %s: resumed (write %s): raw +%.3f s, monotonic +%.3f s, boot +%.3f s; first read: status "
+               "%d, bound %g s\n",
+               S, backend, rc ? strerror(rc) : "ok", raw, mono, boot, after.status, after.error_bound);
+        if (rc != 0 || boot - mono < 2.0) {
+            client_stop(&c);
+            verdict(S, backend, 0, "the guest did not suspend (write: %s; boot clock %.3f s ahead of monotonic)",
+                    rc ? strerror(rc) : "ok", boot - mono);
+            return;
+        }
+    }
+    t0 = mono_raw();
+    memset(&again, 0, sizeof again);
+    again.size = sizeof again;
+    if (prossntp_wait_bound(c.sntp, 0.01, 20000, &again) == ERR_SM_OK)
+        resync = mono_raw() - t0;
+    excess = own_excess(c.sntp, &srv, &err, &bound);
+    printf("VMDATA %s %s t=%.3f own_error=%+.6f bound=%.6f\n", S, backend, resync, err, bound);
+    client_stop(&c);
+    pass = after.status == PROSSNTP_TIME_DISRUPTED && isinf(after.error_bound) && after.earliest.tv_sec == 0 &&
+           resync >= 0 && resync < 10 && !isnan(excess) && excess <= 0;
+    verdict(S, backend, pass,
+            "suspended to RAM for about 5 s: first read after the resume status %d (want %d, disrupted), bound %g; "
+            "synchronised again within 10 ms after %.3f s (limit 10); then error %+.6f s against a bound of %.6f s "
+            "(excess %+.6f, limit 0)",
+            after.status, PROSSNTP_TIME_DISRUPTED, after.error_bound, resync, err, bound, excess);
+}
+
 /* ------------------------------------------------------------------- main */
 
 int main(int argc, char **argv)
@@ -1778,7 +1884,7 @@ int main(int argc, char **argv)
     snprintf(list, sizeof list, "%s", P.backends);
     for (backend = strtok_r(list, ",", &save); backend; backend = strtok_r(NULL, ",", &save)) {
         static const char *order[] = {"step", "slew", "freq", "ownclock", "multi", "falseticker", "twoproc", "foreign",
-                                      "multiload", "multifreq", "status"};
+                                      "multiload", "multifreq", "status", "suspend"};
         size_t k;
         printf("VMINFO ===== backend %s =====\n", backend);
         g_snapshot.have = 0;
@@ -1811,6 +1917,8 @@ int main(int argc, char **argv)
                 scenario_multiload(backend);
             else if (strcmp(order[k], "multifreq") == 0)
                 scenario_multifreq(backend);
+            else if (strcmp(order[k], "suspend") == 0)
+                scenario_suspend(backend);
             else
                 scenario_status(backend);
         }

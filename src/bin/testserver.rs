@@ -22,7 +22,10 @@
 //! `PROSSNTP-CTL stats` -> `requests=<N> replies=<M>`, `PROSSNTP-CTL time` ->
 //! `time=<SECS>.<NANOS>` (the time it serves now, Unix), anything else ->
 //! `error <text>`. `rate` makes the served time gain PPM parts per million
-//! from then on (continuous; `offset` sets the offset now).
+//! from then on (continuous; `offset` sets the offset now). `leap=1` (or 2)
+//! announces a leap second inserted (deleted) at the next midnight of the
+//! served time (UTC), and makes it: the served time repeats (skips) the
+//! day's last second, then the announcement ends; `leap=0` withdraws it.
 //! Set `PROSSNTP_TESTSERVER_VERBOSE=1` to log one line per request to stderr.
 
 use std::io::Write;
@@ -82,6 +85,18 @@ fn parse_mode(s: &str) -> Result<Mode, String> {
     MODES.iter().find(|(name, _)| *name == s).map(|&(_, m)| m).ok_or_else(|| format!("unknown mode {s:?}"))
 }
 
+/// `leap=V` at served time `served` (Unix s): none (0), or the indicator
+/// (1 insert, 2 delete) and the next midnight of the served time.
+fn parse_leap(v: &str, served: f64) -> Result<Option<(u8, f64)>, String> {
+    let midnight = ((served / 86_400.0).floor() + 1.0) * 86_400.0;
+    match v {
+        "0" => Ok(None),
+        "1" => Ok(Some((1, midnight))),
+        "2" => Ok(Some((2, midnight))),
+        _ => Err(format!("bad leap {v:?} (0, 1 or 2)")),
+    }
+}
+
 fn parse_offset(s: &str) -> Result<f64, String> {
     match s.parse::<f64>() {
         Ok(v) if v.is_finite() => Ok(v),
@@ -98,12 +113,26 @@ struct Settings {
     anchor: f64,
     /// ...and what it gains each second since, s/s.
     rate: f64,
+    /// A leap second announced: the leap indicator (1 insert, 2 delete) and
+    /// the served Unix time (s) at which it is made.
+    leap: Option<(u8, f64)>,
 }
 
 impl Settings {
-    /// The served time minus the host's now, seconds.
-    fn offset_now(&self) -> f64 {
-        self.offset + self.rate * (host_secs() - self.anchor)
+    /// The served time minus the host's now, seconds, and the leap
+    /// indicator to send.
+    fn offset_now(&self) -> (f64, u8) {
+        let host = host_secs();
+        let offset = self.offset + self.rate * (host - self.anchor);
+        match self.leap {
+            // Inserted: from the point on the served time is a second back
+            // (the day's last second repeats); deleted: a second on.
+            Some((li, at)) if host + offset >= at - f64::from(u8::from(li == 2)) => {
+                (offset + if li == 1 { -1.0 } else { 1.0 }, 0)
+            }
+            Some((li, _)) => (offset, li),
+            None => (offset, 0),
+        }
     }
 }
 
@@ -139,7 +168,7 @@ impl Shared {
         let Ok(cmd) = std::str::from_utf8(cmd) else { return "error command is not UTF-8".into() };
         let words: Vec<&str> = cmd.split_whitespace().collect();
         if words == ["time"] {
-            let t = now(self.settings().offset_now());
+            let t = now(self.settings().offset_now().0);
             let (secs, nanos) = t.to_unix(host_secs() as i64);
             return format!("time={secs}.{nanos:09}");
         }
@@ -151,13 +180,18 @@ impl Shared {
             return "error empty command".into();
         }
         let mut new = self.settings();
-        // Rate and offset count from now on.
-        (new.offset, new.anchor) = (new.offset_now(), host_secs());
+        // Rate and offset count from now on (a leap second made is kept).
+        let (offset, li) = new.offset_now();
+        if li == 0 && new.leap.is_some() {
+            new.leap = None;
+        }
+        (new.offset, new.anchor) = (offset, host_secs());
         for word in words {
             let parsed = match word.split_once('=') {
                 Some(("mode", v)) => parse_mode(v).map(|m| new.mode = m),
                 Some(("offset", v)) => parse_offset(v).map(|o| new.offset = o),
                 Some(("rate", v)) => parse_offset(v).map(|ppm| new.rate = ppm * 1e-6),
+                Some(("leap", v)) => parse_leap(v, host_secs() + new.offset).map(|l| new.leap = l),
                 _ => Err(format!("unknown command {word:?}")),
             };
             if let Err(e) = parsed {
@@ -233,7 +267,8 @@ fn serve(shared: Arc<Shared>, sock: Arc<UdpSocket>, alt: UdpSocket) {
             }
         };
         let settings = shared.settings();
-        let (mode, offset) = (settings.mode, settings.offset_now());
+        let mode = settings.mode;
+        let (offset, li) = settings.offset_now();
         let receive_ts = kernel_ts.map_or_else(|| now(offset), |t| t.plus(NtpDuration::from_seconds(offset)));
         let data = &buf[..len];
         if let Some(cmd) = data.strip_prefix(CTL_PREFIX) {
@@ -253,7 +288,10 @@ fn serve(shared: Arc<Shared>, sock: Arc<UdpSocket>, alt: UdpSocket) {
                 sock.local_addr().map_or_else(|_| "?".into(), |a| a.to_string())
             );
         }
-        let p = reply(mode, &req, receive_ts, offset, shared.stratum);
+        let mut p = reply(mode, &req, receive_ts, offset, shared.stratum);
+        if p.leap == 0 {
+            p.leap = li;
+        }
         match mode {
             Mode::Silent => {}
             Mode::Truncated => shared.send(&sock, &finish(p, mode, offset)[..40], peer),
@@ -281,7 +319,7 @@ struct Args {
 fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
     let mut a = Args {
         listen: Vec::new(),
-        settings: Settings { mode: Mode::Normal, offset: 0.0, anchor: 0.0, rate: 0.0 },
+        settings: Settings { mode: Mode::Normal, offset: 0.0, anchor: 0.0, rate: 0.0, leap: None },
         late_ms: 2000,
         stratum: 1,
         lifetime: Duration::from_secs(3600),

@@ -37,6 +37,41 @@ pub const SUSPEND_TOLERANCE_NS: i64 = 1_000_000;
 pub const MAX_RATE_ERROR: f64 = 500e-6;
 
 const NS: f64 = 1e9;
+const SECOND_NS: i64 = 1_000_000_000;
+const DAY_NS: i64 = 86_400 * SECOND_NS;
+
+/// The leap second a server announced (leap indicator `leap`) in a sample
+/// at Unix time `sample_ns`: the Unix time (ns, on the scale without it)
+/// from which the time moves, and by how much (ns). Only at the end of the
+/// last day of June or December, where leap seconds are scheduled (as
+/// chronyd, which ignores the indicator on other days): an inserted second
+/// repeats the day's last Unix second (the time goes back 1 s at midnight,
+/// as the kernel's does); a deleted one skips it.
+pub fn leap_point(leap: u8, sample_ns: i64) -> Option<(i64, i64)> {
+    if leap != 1 && leap != 2 {
+        return None;
+    }
+    let midnight = (sample_ns.div_euclid(DAY_NS) + 1).saturating_mul(DAY_NS);
+    let (_, month, day) = civil_date(midnight.div_euclid(DAY_NS));
+    if day != 1 || (month != 1 && month != 7) {
+        return None;
+    }
+    Some(if leap == 1 { (midnight, -SECOND_NS) } else { (midnight - SECOND_NS, SECOND_NS) })
+}
+
+/// The proleptic Gregorian (year, month, day) of day `days` since 1970-01-01.
+fn civil_date(days: i64) -> (i64, u32, u32) {
+    // (Days from 0000-03-01, in 400-year eras of 146,097 days.)
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (yoe + era * 400 + i64::from(month <= 2), month, day)
+}
 
 /// One sample's times against the raw clock: the kernel's receive time
 /// (T4) as Unix nanoseconds, and the wall clock minus the raw clock, in
@@ -73,6 +108,10 @@ pub struct Reading {
     /// From this raw time (ns) on without a newer reading, the client is in
     /// holdover: its samples are overdue and the bound grows unchecked.
     pub holdover_raw: i64,
+    /// The point (Unix ns) of the last inserted leap second the estimate
+    /// has taken in (0: none): the second before it was repeated, so a
+    /// time read in it lies after the leap (for TAI - UTC).
+    pub leap_repeated: i64,
     /// Boot time minus monotonic time when the reading was made, ns, at
     /// most (None: no boot clock here): a reader who finds it grown (read
     /// as a lower bound) knows that the host was suspended since, and the
@@ -102,6 +141,11 @@ pub struct Time {
     /// ago that was on the raw clock, ns.
     pub sample_time: i64,
     pub sample_age_ns: i64,
+    /// The leap second the server announced, applied: `unix_ns` less this
+    /// is the time on the scale without it (ns: -1 s after an inserted
+    /// second, and in the repeated second after one the estimate has taken
+    /// in; +1 s after a deleted one; 0 otherwise). For TAI - UTC.
+    pub leap_shift_ns: i64,
 }
 
 /// What a reading can promise.
@@ -144,6 +188,24 @@ impl Reading {
     /// `unix_ns` with `error_bound` at raw time `raw`, as this reading's status
     /// has it.
     fn time(&self, raw: i64, unix_ns: i64, error_bound: f64) -> Time {
+        // An announced leap second, applied at its point; within the bound
+        // of it, the truth may lie on either side, a second apart.
+        let (leap_shift_ns, error_bound) = match leap_point(self.leap, self.sample_time) {
+            // (Not twice: a server may announce it into the repeated second.)
+            Some((at, shift)) if self.synced && at != self.leap_repeated => {
+                let near = (unix_ns.saturating_sub(at).abs() as f64) <= error_bound * NS;
+                (if unix_ns >= at { shift } else { 0 }, error_bound + if near { 1.0 } else { 0.0 })
+            }
+            _ => (0, error_bound),
+        };
+        let unix_ns = unix_ns.saturating_add(leap_shift_ns);
+        // In the repeated second after an inserted leap second taken in.
+        let repeated = self.leap_repeated;
+        let leap_shift_ns = if leap_shift_ns == 0 && repeated > 0 && (repeated - SECOND_NS..repeated).contains(&unix_ns) {
+            -SECOND_NS
+        } else {
+            leap_shift_ns
+        };
         let status = if !self.synced {
             Status::Unsynchronised
         } else if self.disrupted {
@@ -160,6 +222,7 @@ impl Reading {
             status,
             sample_time: self.sample_time,
             sample_age_ns: raw.saturating_sub(self.sample_raw).max(0),
+            leap_shift_ns,
         };
         if matches!(status, Status::Disrupted) {
             time.unbounded()
@@ -228,6 +291,8 @@ pub struct ModuleClock {
     sample: Option<(i64, i64)>,
     /// Disruptions: the reading cannot be bounded until the next sample.
     disruptions: u64,
+    /// The point of the last inserted leap second taken in (0: none).
+    leap_repeated: i64,
 }
 
 impl PublishContext {
@@ -283,7 +348,20 @@ impl ModuleClock {
         // of error at the raw clock's rate error).
         let raw = stamps.t4_unix_ns - stamps.gap_at_receipt - delay_ns / 2;
         let offset_ns = offset_ns.clamp(i64::MIN as i128, i64::MAX as i128) as i64;
-        self.sample = Some((raw, stamps.t4_unix_ns.saturating_sub(delay_ns / 2).saturating_add(offset_ns)));
+        let server_ns = raw.saturating_add(offset_ns);
+        // The leap second announced has come: the server's time moved by it,
+        // the estimate's base moves with it (the fit sees no jump).
+        let last = self.sample.map_or(0, |(_, t)| t);
+        if let (Some((at, shift)), Some(base)) = (leap_point(self.leap, last), self.base.as_mut()) {
+            if server_ns.saturating_sub(shift) >= at && at != self.leap_repeated {
+                base.0 = base.0.saturating_add(shift);
+                self.leap = 0;
+                if shift < 0 {
+                    self.leap_repeated = at;
+                }
+            }
+        }
+        self.sample = Some((raw, server_ns));
         let (base_offset, base_raw) = *self.base.get_or_insert((offset_ns, raw));
         let relative = Sample {
             offset: NtpDuration::from_nanos(offset_ns - base_offset),
@@ -397,6 +475,7 @@ impl ModuleClock {
             sample_raw,
             sample_time,
             holdover_raw: sample_raw.saturating_add(ctx.overdue_after_ns),
+            leap_repeated: self.leap_repeated,
             slept_ns: ctx.slept_ns,
             raw0: raw_now,
             time0: target,
@@ -670,6 +749,76 @@ mod tests {
         let r = other.feed(&mut c, 20.0, 0);
         // One sample of the new server: the rate is still the oscillator's.
         assert!(other.error_ns(&r, 60.0).abs() < 100_000, "{} ns", other.error_ns(&r, 60.0));
+    }
+
+    #[test]
+    fn leap_seconds_only_at_the_end_of_june_and_december() {
+        let at = |y: i64| (y - 1970) * 365 * DAY_NS; // (near enough to pick a day)
+        let new_year_2027 = 1_798_761_600 * SECOND_NS;
+        assert_eq!(civil_date(new_year_2027 / DAY_NS), (2027, 1, 1));
+        assert_eq!(civil_date(0), (1970, 1, 1));
+        assert_eq!(civil_date(-1), (1969, 12, 31));
+        assert_eq!(leap_point(1, new_year_2027 - 10 * SECOND_NS), Some((new_year_2027, -SECOND_NS)));
+        assert_eq!(leap_point(2, new_year_2027 - 1), Some((new_year_2027 - SECOND_NS, SECOND_NS)));
+        assert_eq!(leap_point(0, new_year_2027 - 1), None);
+        assert_eq!(leap_point(3, new_year_2027 - 1), None);
+        assert_eq!(leap_point(1, new_year_2027 - DAY_NS - 1), None, "30 December: not announced for this day");
+        assert_eq!(leap_point(1, at(2027) + 100 * DAY_NS), None);
+    }
+
+    #[test]
+    fn an_announced_leap_second_is_applied_at_midnight_and_the_estimate_goes_on() {
+        // Samples every 16 s over midnight of 2027-01-01; the server
+        // announces an inserted second and repeats 23:59:59.
+        let midnight = 1_798_761_600 * SECOND_NS;
+        let start = midnight - 600 * SECOND_NS;
+        let mut c = ModuleClock::new();
+        let server = |t: f64| {
+            let u = start + (t * NS) as i64;
+            if u >= midnight {
+                u - SECOND_NS
+            } else {
+                u
+            }
+        };
+        let raw = |t: f64| (t * NS) as i64 + 5 * SECOND_NS;
+        let mut r = Reading::default();
+        let mut times: Vec<f64> = (0..60).map(|k| k as f64 * 16.0).collect();
+        // One sample in the repeated second.
+        times.insert(38, 600.4);
+        for t in times {
+            let sample = Sample {
+                offset: NtpDuration::from_nanos(server(t) - (start + (t * NS) as i64)),
+                delay: NtpDuration::ZERO,
+                stratum: 1,
+                // (Announced into the repeated second, as some servers do.)
+                leap: if start + ((t * NS) as i64) < midnight + SECOND_NS { 1 } else { 0 },
+                reference_id: *b"TEST",
+                root_delay: NtpDuration::ZERO,
+                root_dispersion: NtpDuration::ZERO,
+                t4: NtpTimestamp::ZERO,
+            };
+            let gap = start - 5 * SECOND_NS;
+            c.on_sample(&sample, RawStamps { t4_unix_ns: raw(t) + gap, gap_at_send: gap, gap_at_receipt: gap, gap_error: 0 });
+            r = c.publish(raw(t), PublishContext::new(None, Some(Duration::from_secs(16))));
+            if t == 600.4 {
+                // Read in the repeated second: on the scale without the
+                // leap, a second on (the new TAI - UTC holds).
+                let got = r.at(raw(t + 0.1));
+                assert_eq!(got.unix_ns / SECOND_NS, midnight / SECOND_NS - 1);
+                assert_eq!(got.leap_shift_ns, -SECOND_NS);
+                continue;
+            }
+            for dt in [1.0, 8.0, 15.9] {
+                let got = r.at(raw(t + dt));
+                let err = (got.unix_ns - server(t + dt)).abs() as f64 / NS;
+                assert!(err <= got.error_bound, "at {} s: error {err} over bound {}", t + dt, got.error_bound);
+                assert_eq!(got.status, Status::Synchronised, "at {} s", t + dt);
+            }
+        }
+        assert_eq!((c.steps(), c.disruptions()), (0, 0));
+        assert!(r.rate.abs() < 1e-6, "the rate was kept: {}", r.rate);
+
     }
 
     #[test]

@@ -277,7 +277,7 @@ pub unsafe extern "C" fn prossntp_now(sntp: tSMSNTPId, iv: *mut prossntp_interva
         // SAFETY: non-NULL; the caller guarantees its `size` member (the input) is readable.
         input: unsafe { checked_size(iv, PROSSNTP_INTERVAL_MIN_SIZE) },
         run: |&size| {
-            let c = to_c_interval(own_time_of(sntp)?, realtime_ns());
+            let c = to_c_interval(own_time_of(sntp)?);
             // SAFETY: the caller provides `size` >= the bytes written at `iv`.
             unsafe { fill_interval(iv, c, size?) };
             Ok(())
@@ -429,7 +429,7 @@ pub unsafe extern "C" fn prossntp_wait_bound(
             };
             if !iv.is_null() {
                 // SAFETY: the caller provides `size` >= the bytes written at `iv`.
-                unsafe { fill_interval(iv, to_c_interval(now, realtime_ns()), size) };
+                unsafe { fill_interval(iv, to_c_interval(now), size) };
             }
             rc
         },
@@ -702,23 +702,28 @@ fn timespec_of(ns: i64) -> libc::timespec {
 }
 
 /// The C interval for the own clock's time `now` (None before the first
-/// sample: `host_ns`, the host's time, unbounded).
-fn to_c_interval(now: Option<Time>, host_ns: i64) -> prossntp_interval {
+/// sample: the host's time, unbounded).
+fn to_c_interval(now: Option<Time>) -> prossntp_interval {
     let unbounded = libc::timespec { tv_sec: libc::time_t::MAX, tv_nsec: 999_999_999 };
     let zero = libc::timespec { tv_sec: 0, tv_nsec: 0 };
-    let t = now.unwrap_or(Time {
-        unix_ns: host_ns,
+    let t = now.unwrap_or_else(|| Time {
+        unix_ns: realtime_ns(),
         error_bound: f64::INFINITY,
         leap: 0,
         status: Status::Unsynchronised,
         sample_time: 0,
         sample_age_ns: 0,
+        leap_shift_ns: 0,
     });
     let (earliest, latest) = match bounds(t) {
         Some((e, l)) => (timespec_of(e), timespec_of(l)),
         None => (zero, unbounded),
     };
-    let tai_offset = leap_list().and_then(|l| l.tai_offset(t.unix_ns.div_euclid(1_000_000_000))).unwrap_or(0);
+    // TAI - UTC after a leap second the time has applied: at the later of
+    // the two scales (in an inserted second, repeated in UTC, the list's
+    // new offset already holds).
+    let utc_secs = t.unix_ns.max(t.unix_ns - t.leap_shift_ns).div_euclid(1_000_000_000);
+    let tai_offset = leap_list().and_then(|l| l.tai_offset(utc_secs)).unwrap_or(0);
     let tai = |ts: libc::timespec| match bounds(t) {
         Some(_) if tai_offset != 0 => libc::timespec { tv_sec: ts.tv_sec + libc::time_t::from(tai_offset), ..ts },
         _ => ts,

@@ -304,7 +304,7 @@ impl Scenario {
         };
         let wide = ServerModel { delay_base: 2e-3, delay_exp_mean: 3e-3, ..c.clone() };
         let d = Scenario::default();
-        let midnight = 1_800_057_600;
+        let midnight = 1_798_761_600; // 2027-01-01: leap seconds end June or December
         vec![
             ("3 servers, replies handled 20 ms late across the first step", three(0.02)),
             (
@@ -364,7 +364,7 @@ impl Scenario {
         // 40 ppm slow) and falls silent: holdover over a rate change.
         let changes =
             |to: f64| ServerModel { drift: vec![(0.0, 10e-6), (5000.0, to)], gone_at: Some(5000.0), ..c.clone() };
-        let midnight = 1_800_057_600;
+        let midnight = 1_798_761_600; // 2027-01-01: leap seconds end June or December
         vec![
             ("chrony default", d.clone()),
             ("poll 1024 s, 100,000 s", Scenario { poll: 1024.0, duration: 100_000.0, ..d.clone() }),
@@ -374,6 +374,7 @@ impl Scenario {
             ("server +10 ppm, silent from 5000 s at -40 ppm", Scenario { servers: vec![changes(-40e-6)], ..d.clone() }),
             ("server steps 1 s at 5000 s", Scenario { server_step: Some((5000.0, 1.0)), ..d.clone() }),
             ("leap second inserted at 3000 s", Scenario { unix_start: midnight - 3000, leap_second: 1, ..d.clone() }),
+            ("leap second deleted at 3000 s", Scenario { unix_start: midnight - 3000, leap_second: -1, ..d.clone() }),
         ]
     }
 

@@ -43,7 +43,7 @@ pub const SPIN_READS: u32 = 32;
 const READ_SPINS: u32 = 64;
 /// `ends` while the worker is about to set it.
 const PENDING: i64 = i64::MAX - 1;
-const WORDS: usize = 12;
+const WORDS: usize = 13;
 
 #[derive(Default)]
 struct Slot {
@@ -85,6 +85,7 @@ fn encode(r: &Reading) -> [u64; WORDS] {
         r.sample_time as u64,
         r.holdover_raw as u64,
         r.slept_ns.unwrap_or(0) as u64,
+        r.leap_repeated as u64,
     ]
 }
 
@@ -97,6 +98,7 @@ fn decode(w: &[u64; WORDS]) -> Reading {
         sample_time: w[9] as i64,
         holdover_raw: w[10] as i64,
         slept_ns: (w[0] & 4 != 0).then_some(w[11] as i64),
+        leap_repeated: w[12] as i64,
         raw0: w[1] as i64,
         time0: w[2] as i64,
         rate: f64::from_bits(w[3]),
@@ -242,6 +244,7 @@ mod tests {
             sample_time: 1_800_000_000_000_000_000,
             holdover_raw: 1_000_000,
             slept_ns: Some(-5),
+            leap_repeated: 1_798_761_600_000_000_000,
             raw0: 123,
             time0: -456,
             rate: -1e-4,
