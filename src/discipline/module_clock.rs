@@ -146,6 +146,9 @@ pub struct Time {
     /// second, and in the repeated second after one the estimate has taken
     /// in; +1 s after a deleted one; 0 otherwise). For TAI - UTC.
     pub leap_shift_ns: i64,
+    /// The read found the host suspended since the reading was made (the
+    /// worker has yet to see it).
+    pub suspended: bool,
 }
 
 /// What a reading can promise.
@@ -223,6 +226,7 @@ impl Reading {
             sample_time: self.sample_time,
             sample_age_ns: raw.saturating_sub(self.sample_raw).max(0),
             leap_shift_ns,
+            suspended: false,
         };
         if matches!(status, Status::Disrupted) {
             time.unbounded()

@@ -714,6 +714,7 @@ fn to_c_interval(now: Option<Time>) -> prossntp_interval {
         sample_time: 0,
         sample_age_ns: 0,
         leap_shift_ns: 0,
+        suspended: false,
     });
     let (earliest, latest) = match bounds(t) {
         Some((e, l)) => (timespec_of(e), timespec_of(l)),

@@ -203,7 +203,7 @@ impl ClockBoard {
             } else {
                 r.at(now)
             };
-            return Some(if r.suspended_since(slept_now) { t.unbounded() } else { t });
+            return Some(if r.suspended_since(slept_now) { Time { suspended: true, ..t.unbounded() } } else { t });
         }
     }
 }

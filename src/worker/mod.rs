@@ -220,7 +220,13 @@ impl Worker {
     /// The client's own clock now: its server's time and error bound
     /// (None before the first valid sample). Lock-free; any thread.
     pub fn own_time(&self) -> Option<Time> {
-        self.shared.clock.read(raw_ns, slept_ns)
+        let t = self.shared.clock.read(raw_ns, slept_ns);
+        // The host was suspended and the worker, asleep, has not seen it:
+        // wake it, to sample at once.
+        if t.is_some_and(|t| t.suspended) {
+            self.shared.wake.raise();
+        }
+        t
     }
 
     /// Sets the own clock's drift floor, s/s (clamped to
