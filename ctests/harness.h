@@ -298,6 +298,52 @@ static inline long h_ts_requests(const struct h_addr *server)
     return n;
 }
 
+/* The time the test server serves now (its "time" command), Unix ns, or -1. */
+static inline int64_t h_ts_time_ns(const struct h_addr *server)
+{
+    char reply[128];
+    long long secs;
+    long nanos;
+    if (h_ts_control(server, "time", reply, sizeof reply) != 0 || sscanf(reply, "time=%lld.%ld", &secs, &nanos) != 2)
+        return -1;
+    return (int64_t)secs * 1000000000 + nanos;
+}
+
+static inline int64_t h_ns_of(struct timespec t)
+{
+    return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
+}
+
+#ifdef PROSSNTP_EXT_H
+/* prossntp_now into *iv, its size set. */
+static inline int h_interval_now(tSMSNTPId c, struct prossntp_interval *iv)
+{
+    memset(iv, 0, sizeof *iv);
+    iv->size = sizeof *iv;
+    return prossntp_now(c, iv);
+}
+
+/* Reads the interval, asks the test server its time, reads again: the truth
+ * at the server's answer lies between the first read's earliest and the
+ * second's (*after) latest. Returns how far outside it lay, ns (0 inside;
+ * INT64_MAX without an answer). */
+static inline int64_t h_outside_ns(tSMSNTPId c, const struct h_addr *server, struct prossntp_interval *after)
+{
+    struct prossntp_interval before;
+    int64_t truth;
+    h_interval_now(c, &before);
+    truth = h_ts_time_ns(server);
+    h_interval_now(c, after);
+    if (truth < 0)
+        return INT64_MAX;
+    if (truth < h_ns_of(before.earliest))
+        return h_ns_of(before.earliest) - truth;
+    if (truth > h_ns_of(after->latest))
+        return truth - h_ns_of(after->latest);
+    return 0;
+}
+#endif
+
 /* ------------------------------------------------------------------ safety */
 
 /* 1 when this process may NOT set the clock. The probe is harmless: a tick

@@ -27,46 +27,54 @@
 
 #define THREADS 8
 
-static int64_t ns_of(struct timespec t)
+static struct timespec ts_of(int64_t ns)
 {
-    return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
+    struct timespec t;
+    t.tv_sec = (time_t)(ns / 1000000000);
+    t.tv_nsec = (long)(ns % 1000000000);
+    return t;
 }
 
-static int now_iv(tSMSNTPId c, struct prossntp_interval *iv)
+static int64_t realtime_ns(void)
 {
-    memset(iv, 0, sizeof *iv);
-    iv->size = sizeof *iv;
-    return prossntp_now(c, iv);
+    struct timespec t;
+    clock_gettime(CLOCK_REALTIME, &t);
+    return h_ns_of(t);
 }
 
-/* The time the test server serves, ns (from its "time" command), or -1. */
-static int64_t served_ns(const struct h_addr *server)
+static void past(tSMSNTPId c, const struct h_addr *server, int64_t started)
 {
-    char reply[128];
-    long long secs;
-    long nanos;
-    if (h_ts_control(server, "time", reply, sizeof reply) != 0 || sscanf(reply, "time=%lld.%ld", &secs, &nanos) != 2)
-        return -1;
-    return (int64_t)secs * 1000000000 + nanos;
-}
+    struct prossntp_interval iv;
+    struct timespec t;
+    int64_t h1, served, h2, worst = 0;
+    int k, ok = 0;
 
-/* Reads the interval, asks the server its time, reads again: the truth at the
- * server's answer lies between the first read's earliest and the second's
- * latest. Returns how far outside it lay, ns (0 inside); status of the second. */
-static int64_t outside_ns(tSMSNTPId c, const struct h_addr *server, struct prossntp_interval *after)
-{
-    struct prossntp_interval before;
-    int64_t truth;
-    now_iv(c, &before);
-    truth = served_ns(server);
-    now_iv(c, after);
-    if (truth < 0)
-        return INT64_MAX;
-    if (truth < ns_of(before.earliest))
-        return ns_of(before.earliest) - truth;
-    if (truth > ns_of(after->latest))
-        return truth - ns_of(after->latest);
-    return 0;
+    for (k = 0; k < 10; k++) {
+        /* The server's time at a host time: its answer between two host reads. */
+        h1 = realtime_ns();
+        served = h_ts_time_ns(server);
+        h2 = realtime_ns();
+        h_sleep_ms(200);
+        t = ts_of(h1 + (h2 - h1) / 2);
+        memset(&iv, 0, sizeof iv);
+        iv.size = sizeof iv;
+        if (prossntp_past(c, &t, &iv) == 0 && served >= 0) {
+            int64_t err = h_ns_of(iv.time) - served, allowed = (int64_t)(iv.error_bound * 1e9) + (h2 - h1) / 2;
+            ok++;
+            if (llabs(err) - allowed > worst)
+                worst = llabs(err) - allowed;
+        }
+    }
+    CHECK_EQ(ok, 10, "prossntp_past of host times 0.2 s back: bounded");
+    CHECK(worst <= 0, "  the server's time then within the bound (worst excess %lld ns)", (long long)worst);
+    CHECK(iv.status == PROSSNTP_TIME_SYNCHRONISED && iv.error_bound < 0.01, "  status %d, bound %.6f s", iv.status,
+          iv.error_bound);
+    t = ts_of(realtime_ns() + 1000000000);
+    CHECK_EQ(prossntp_past(c, &t, &iv), ERR_SM_BAD_PARAMETER, "a host time a second ahead: refused");
+    t = ts_of(started - 1000000000);
+    CHECK_EQ(prossntp_past(c, &t, &iv), ERR_SM_NO_ACTION, "a host time before the client's first sample: not bounded");
+    CHECK_EQ(prossntp_past(c, NULL, &iv), ERR_SM_BAD_PARAMETER, "NULL time");
+    CHECK_EQ(prossntp_past(c, &t, NULL), ERR_SM_BAD_PARAMETER, "NULL interval");
 }
 
 static void bad_input(void)
@@ -101,7 +109,7 @@ static void bad_input(void)
     CHECK_EQ(prossntp_set_drift_floor(gone, NAN), ERR_SM_BAD_PARAMETER, "drift floor NaN");
     CHECK_EQ(prossntp_set_drift_floor(gone, 100.0), 0, "drift floor 100 ppm");
     CHECK_EQ(sm_sntp_destroy(gone), 0, "control: destroy it");
-    CHECK_EQ(now_iv(gone, &iv), ERR_SM_BAD_PARAMETER, "now: a destroyed handle");
+    CHECK_EQ(h_interval_now(gone, &iv), ERR_SM_BAD_PARAMETER, "now: a destroyed handle");
     CHECK_EQ(prossntp_wait_bound(gone, 1.0, 0, NULL), ERR_SM_BAD_PARAMETER, "wait_bound: a destroyed handle");
 }
 
@@ -112,7 +120,7 @@ static void before_sync(tSMSNTPId c)
     struct timespec t;
     int past = 7, future = 7;
 
-    CHECK_EQ(now_iv(c, &iv), 0, "before any sample: OK");
+    CHECK_EQ(h_interval_now(c, &iv), 0, "before any sample: OK");
     CHECK(iv.status == PROSSNTP_TIME_UNSYNCHRONISED && iv.size == sizeof iv, "  unsynchronised, size %zu", iv.size);
     CHECK(iv.earliest.tv_sec == 0 && iv.earliest.tv_nsec == 0, "  earliest: the epoch");
     CHECK(iv.latest.tv_sec > ((time_t)1 << 62) && iv.latest.tv_nsec == 999999999, "  latest: the end of time");
@@ -146,16 +154,16 @@ static void synced(tSMSNTPId c, const struct h_addr *server)
     CHECK_EQ(prossntp_wait_bound(c, 0.05, 20000, &iv), 0, "wait_bound 50 ms: reached");
     CHECK(iv.status == PROSSNTP_TIME_SYNCHRONISED && iv.error_bound <= 0.05, "  synchronised, bound %.6f s",
           iv.error_bound);
-    CHECK(ns_of(iv.latest) - ns_of(iv.earliest) >= (int64_t)(2e9 * iv.error_bound) - 2, "  width twice the bound");
-    CHECK(ns_of(iv.earliest) <= ns_of(iv.time) && ns_of(iv.time) <= ns_of(iv.latest), "  time within");
+    CHECK(h_ns_of(iv.latest) - h_ns_of(iv.earliest) >= (int64_t)(2e9 * iv.error_bound) - 2, "  width twice the bound");
+    CHECK(h_ns_of(iv.earliest) <= h_ns_of(iv.time) && h_ns_of(iv.time) <= h_ns_of(iv.latest), "  time within");
     CHECK(iv.last_sample_age >= 0 && iv.last_sample_age < 5, "  last sample %.3f s ago", iv.last_sample_age);
-    CHECK(fabs((double)(ns_of(iv.time) - ns_of(iv.last_sample)) * 1e-9 - iv.last_sample_age) < 0.001,
+    CHECK(fabs((double)(h_ns_of(iv.time) - h_ns_of(iv.last_sample)) * 1e-9 - iv.last_sample_age) < 0.001,
           "  the last sample's time is the server's, its age ago");
-    CHECK(iv.tai_offset == 0 || (iv.tai_offset >= 37 && ns_of(iv.earliest_tai) - ns_of(iv.earliest) ==
+    CHECK(iv.tai_offset == 0 || (iv.tai_offset >= 37 && h_ns_of(iv.earliest_tai) - h_ns_of(iv.earliest) ==
                                                          (int64_t)iv.tai_offset * 1000000000),
           "  TAI offset %d (0: the leap-second list has expired or is missing)", iv.tai_offset);
     for (k = 0; k < 200; k++) {
-        out = outside_ns(c, server, &iv);
+        out = h_outside_ns(c, server, &iv);
         if (out > worst)
             worst = out;
         if (iv.status != PROSSNTP_TIME_SYNCHRONISED)
@@ -163,7 +171,7 @@ static void synced(tSMSNTPId c, const struct h_addr *server)
     }
     CHECK_EQ(worst, 0, "200 reads around the server's answer: the truth always inside");
     CHECK_EQ(bad_status, 0, "  synchronised at each");
-    now_iv(c, &iv);
+    h_interval_now(c, &iv);
     t = iv.earliest;
     t.tv_nsec = t.tv_nsec >= 1000000 ? t.tv_nsec - 1000000 : t.tv_nsec; /* 1 ms before earliest (or at it) */
     if (t.tv_nsec == iv.earliest.tv_nsec)
@@ -195,7 +203,7 @@ static void *reader(void *arg)
     struct shared *s = arg;
     struct prossntp_interval iv;
     while (!atomic_load(&s->stop)) {
-        if (now_iv(s->c, &iv) != 0)
+        if (h_interval_now(s->c, &iv) != 0)
             atomic_fetch_add(&s->failures, 1);
         else if (ts_after(iv.earliest, iv.latest))
             atomic_fetch_add(&s->inverted, 1);
@@ -235,7 +243,7 @@ static void holdover(tSMSNTPId c, const struct h_addr *server)
     CHECK_EQ(h_ts_set(server, "rate=-30 mode=silent"), 0, "the server turns 40 ppm slower and falls silent");
     start = h_now();
     while (h_now() - start < 12.0) {
-        out = outside_ns(c, server, &iv);
+        out = h_outside_ns(c, server, &iv);
         if (out > worst)
             worst = out;
         if (iv.status == PROSSNTP_TIME_HOLDOVER && first_holdover < 0)
@@ -251,7 +259,7 @@ static void holdover(tSMSNTPId c, const struct h_addr *server)
     CHECK_EQ(h_ts_set(server, "mode=normal"), 0, "the server answers again");
     CHECK_EQ(prossntp_wait_bound(c, 0.05, 20000, &iv), 0, "wait_bound 50 ms: reached again");
     CHECK(iv.status == PROSSNTP_TIME_SYNCHRONISED, "  synchronised");
-    CHECK_EQ(outside_ns(c, server, &iv), 0, "  the truth inside");
+    CHECK_EQ(h_outside_ns(c, server, &iv), 0, "  the truth inside");
 }
 
 struct waiter {
@@ -285,6 +293,7 @@ int main(void)
     char v4[64], v6[64];
     struct h_addr server;
     pid_t pid = -1;
+    int64_t started;
     tSMSNTPId c;
 
     h_guard("interval", 1);
@@ -297,8 +306,10 @@ int main(void)
     CHECK_EQ(h_ts_set(&server, "rate=10"), 0, "the server's time runs 10 ppm fast");
     CHECK_EQ(h_create(server.family, &c), 0, "create");
     before_sync(c);
+    started = realtime_ns();
     CHECK_EQ(h_config(c, &server, 2000, 2000), 0, "config");
     synced(c, &server);
+    past(c, &server, started);
     threads(c);
     holdover(c, &server);
     destroy_while_waiting(c);

@@ -28,11 +28,6 @@
 #define NEW_YEAR 1798761600LL
 #define NEW_YEAR_NTP 4007750400LL
 
-static int64_t ns_of(struct timespec t)
-{
-    return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
-}
-
 static double realtime(void)
 {
     struct timespec t;
@@ -40,33 +35,16 @@ static double realtime(void)
     return (double)t.tv_sec + t.tv_nsec * 1e-9;
 }
 
-static int now_iv(tSMSNTPId c, struct prossntp_interval *iv)
-{
-    memset(iv, 0, sizeof *iv);
-    iv->size = sizeof *iv;
-    return prossntp_now(c, iv);
-}
-
-static int64_t served_ns(const struct h_addr *server)
-{
-    char reply[128];
-    long long secs;
-    long nanos;
-    if (h_ts_control(server, "time", reply, sizeof reply) != 0 || sscanf(reply, "time=%lld.%ld", &secs, &nanos) != 2)
-        return -1;
-    return (int64_t)secs * 1000000000 + nanos;
-}
-
 int main(void)
 {
     char v4[64], v6[64], list[] = "/tmp/prossntp-leap-XXXXXX", cmd[128];
     struct h_addr server;
-    struct prossntp_interval before, after;
+    struct prossntp_interval after;
     struct prossntp_stats st;
     pid_t pid = -1;
     tSMSNTPId c;
     int fd, reads = 0, announced = 0, applied = 0, tai_back = 0, outside = 0;
-    int64_t truth, last_tai = INT64_MIN, worst = 0;
+    int64_t last_tai = INT64_MIN, worst = 0;
     double start;
     FILE *f;
 
@@ -95,13 +73,8 @@ int main(void)
     CHECK(after.leap == 1 && after.tai_offset == 37, "  leap 1, TAI - UTC 37 (got %d, %d)", after.leap, after.tai_offset);
     start = h_now();
     while (h_now() - start < 25.0) {
-        now_iv(c, &before);
-        truth = served_ns(&server);
-        now_iv(c, &after);
-        if (truth >= 0) {
-            int64_t out = truth < ns_of(before.earliest)  ? ns_of(before.earliest) - truth
-                          : truth > ns_of(after.latest) ? truth - ns_of(after.latest)
-                                                        : 0;
+        {
+            int64_t out = h_outside_ns(c, &server, &after);
             if (out > 0)
                 outside++;
             if (out > worst)
@@ -109,13 +82,13 @@ int main(void)
         }
         if (after.leap == 1 && after.time.tv_sec < NEW_YEAR)
             announced++;
-        if (ns_of(after.time) + (int64_t)after.tai_offset * 1000000000 < last_tai) {
+        if (h_ns_of(after.time) + (int64_t)after.tai_offset * 1000000000 < last_tai) {
             tai_back++;
             h_note("TAI back %.9f s at UTC %lld.%09ld (TAI - UTC %d, leap %d, status %d)",
-                   (double)(last_tai - ns_of(after.time) - (int64_t)after.tai_offset * 1000000000) * 1e-9,
+                   (double)(last_tai - h_ns_of(after.time) - (int64_t)after.tai_offset * 1000000000) * 1e-9,
                    (long long)after.time.tv_sec, (long)after.time.tv_nsec, after.tai_offset, after.leap, after.status);
         }
-        last_tai = ns_of(after.time) + (int64_t)after.tai_offset * 1000000000;
+        last_tai = h_ns_of(after.time) + (int64_t)after.tai_offset * 1000000000;
         if (after.time.tv_sec >= NEW_YEAR + 2 && after.tai_offset == 38)
             applied++;
         reads++;

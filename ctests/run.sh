@@ -228,7 +228,7 @@ decorated_names=(sm_sntp_config_iPsSNTPtSAdiUiUi_ sm_sntp_config_ipv6_iPsSNTPtSA
     sm_sntp_create_iPsSNTPtMte1_2_SIdSI6d_ sm_sntp_destroy_iSNTPt sm_sntp_get_event_iPsSNTPtEt_
     sm_sntp_status_iPsSNTPte1_3_usi___)
 
-ext_names=(prossntp_get_stats prossntp_gettime prossntp_now prossntp_surely_past prossntp_surely_future
+ext_names=(prossntp_get_stats prossntp_gettime prossntp_now prossntp_surely_past prossntp_surely_future prossntp_past
     prossntp_wait_bound prossntp_set_drift_floor prossntp_config_key prossntp_config_keyfile prossntp_config_nts
     prossntp_version prossntp_strerror prossntp_reject_text)
 

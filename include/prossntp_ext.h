@@ -697,6 +697,30 @@ tSM_INT prossntp_wait_bound(tSMSNTPId sntp,
                             struct prossntp_interval *iv);
 
 /**
+ * Fills `*iv` with the server's time at host time `*t` (CLOCK_REALTIME, from
+ * the recent past: a packet's `SO_TIMESTAMPNS`, a log record's time) as
+ * client `sntp`'s estimate has it, as an interval sure to hold it (size
+ * protocol as `prossntp_now`; `time` the mapped time, `status`
+ * `PROSSNTP_TIME_SYNCHRONISED`, the sample members as `prossntp_now`'s).
+ * Host times reach back as far as the looks the worker keeps at the host's
+ * clocks (one a wake-up, 4096 of them) and its estimate (from its fit's
+ * first sample).
+ *
+ * Returns `ERR_SM_OK`; `ERR_SM_NO_ACTION` for a time it cannot bound: no
+ * estimate yet, older than the looks or the estimate, or the host clock was
+ * stepped or the host suspended between then and now (nothing written);
+ * `ERR_SM_BAD_PARAMETER` for a NULL pointer, a size below
+ * `PROSSNTP_INTERVAL_MIN_SIZE`, a `tv_nsec` outside [0, 999999999], a time
+ * later than now, or a handle that is not a live client;
+ * `ERR_SM_WRONG_MODULE_STATE` for a client inherited across `fork()`.
+ *
+ * # Safety
+ * `t` must be NULL or readable; `iv` NULL or point to at least `iv->size`
+ * writable bytes.
+ */
+tSM_INT prossntp_past(tSMSNTPId sntp, const struct timespec *t, struct prossntp_interval *iv);
+
+/**
  * Sets how fast, at least, client `sntp`'s error bound grows with the age
  * of its last sample, beyond its measured rate's doubt: `ppm` parts per
  * million (microseconds a second), from its next sample on. The default,

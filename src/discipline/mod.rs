@@ -6,6 +6,7 @@
 //!   ([`select`]), then one correction: a step or a slew, and a frequency.
 //! - [`tracker`]: measuring only, each client's own estimate of its server.
 //! - [`leap_list`]: TAI - UTC from the system's leap-second list.
+//! - [`past`]: past host timestamps mapped to the server's time.
 //! - [`module_clock`]: each client's own clock of its server (`prossntp_gettime`).
 //! - [`foreign`]: noticing another discipline in the kernel's clock state.
 //!
@@ -22,6 +23,7 @@ mod fit;
 pub mod foreign;
 pub mod leap_list;
 pub mod module_clock;
+pub mod past;
 mod register;
 pub mod select;
 pub mod steer;

@@ -297,6 +297,10 @@ pub struct ModuleClock {
     disruptions: u64,
     /// The point of the last inserted leap second taken in (0: none).
     leap_repeated: i64,
+    /// The raw time from which the estimate's line holds: its fit's first
+    /// sample (the fit starts afresh after a server step), or the last
+    /// leap second taken in.
+    line_from: i64,
 }
 
 impl PublishContext {
@@ -360,6 +364,7 @@ impl ModuleClock {
             if server_ns.saturating_sub(shift) >= at && at != self.leap_repeated {
                 base.0 = base.0.saturating_add(shift);
                 self.leap = 0;
+                self.line_from = raw;
                 if shift < 0 {
                     self.leap_repeated = at;
                 }
@@ -375,6 +380,10 @@ impl ModuleClock {
         let t = Duration::from_nanos(raw.saturating_sub(base_raw).max(0) as u64);
         self.tracker.measure(t, &relative);
         let sd = self.tracker.drift_sd();
+        if !sd.is_finite() {
+            // One point: a fresh fit, whose line holds from here on.
+            self.line_from = raw;
+        }
         // With one point (the start, a server step, another server) the
         // fit has no rate: the raw oscillator's last one still holds, but
         // the bound takes it as unknown.
@@ -524,6 +533,19 @@ impl ModuleClock {
     /// 1) and its bound's growth, s/s, for the trace.
     pub fn rate(&self) -> Option<(f64, f64)> {
         self.estimate.map(|e| (e.rate, e.bound_rate))
+    }
+
+    /// The estimate's line for past times (None: no estimate).
+    pub fn line(&self) -> Option<super::past::Line> {
+        let (e, (base_offset, _)) = (self.estimate?, self.base?);
+        Some(super::past::Line {
+            at: e.raw,
+            offset_ns: base_offset.saturating_add((e.offset * NS).round() as i64),
+            rate: e.rate,
+            bound: e.bound,
+            bound_rate: e.bound_rate,
+            valid_from: self.line_from,
+        })
     }
 
     /// Corrections of the reading made at once (beyond the step threshold).

@@ -25,6 +25,7 @@ use crate::proto::timestamp::NtpTimestamp;
 use crate::proto::validate::Reject;
 use crate::sys::time::{leap_list, realtime_ns};
 use crate::worker::stats::{ClockRole, Measuring, NtsState, State, Stats};
+use crate::discipline::past::Refused;
 use crate::worker::{AuthKind, WaitOutcome};
 
 /// The version as text, from Cargo.toml (the header's PROSSNTP_VERSION_* must
@@ -434,6 +435,56 @@ pub unsafe extern "C" fn prossntp_wait_bound(
             rc
         },
         trace: |_, _| format!("prossntp_wait_bound(sntp={sntp:p}, max_bound={max_bound}, timeout_ms={timeout_ms}, iv={iv:p})"),
+    }
+}
+
+/// Fills `*iv` with the server's time at host time `*t` (CLOCK_REALTIME, from
+/// the recent past: a packet's `SO_TIMESTAMPNS`, a log record's time) as
+/// client `sntp`'s estimate has it, as an interval sure to hold it (size
+/// protocol as `prossntp_now`; `time` the mapped time, `status`
+/// `PROSSNTP_TIME_SYNCHRONISED`, the sample members as `prossntp_now`'s).
+/// Host times reach back as far as the looks the worker keeps at the host's
+/// clocks (one a wake-up, 4096 of them) and its estimate (from its fit's
+/// first sample).
+///
+/// Returns `ERR_SM_OK`; `ERR_SM_NO_ACTION` for a time it cannot bound: no
+/// estimate yet, older than the looks or the estimate, or the host clock was
+/// stepped or the host suspended between then and now (nothing written);
+/// `ERR_SM_BAD_PARAMETER` for a NULL pointer, a size below
+/// `PROSSNTP_INTERVAL_MIN_SIZE`, a `tv_nsec` outside [0, 999999999], a time
+/// later than now, or a handle that is not a live client;
+/// `ERR_SM_WRONG_MODULE_STATE` for a client inherited across `fork()`.
+///
+/// # Safety
+/// `t` must be NULL or readable; `iv` NULL or point to at least `iv->size`
+/// writable bytes.
+#[no_mangle]
+pub unsafe extern "C" fn prossntp_past(
+    sntp: tSMSNTPId,
+    t: *const libc::timespec,
+    iv: *mut prossntp_interval,
+) -> tSM_INT {
+    ffi_entry! {
+        call: "prossntp_past",
+        required: [t, iv],
+        // SAFETY: non-NULL; the caller guarantees both are readable.
+        input: unsafe { (read_timespec(t), checked_size(iv, PROSSNTP_INTERVAL_MIN_SIZE)) },
+        run: |&(t_ns, size)| {
+            let (t_ns, size) = (t_ns.ok_or(SmError::BadParameter)?, size?);
+            let handle = live(sntp)?;
+            let (mapped, _) = handle.worker.past(t_ns);
+            let (server_ns, bound) = match mapped {
+                Ok(m) => m,
+                Err(Refused::Future) => return Err(SmError::BadParameter),
+                Err(_) => return Err(SmError::NoAction),
+            };
+            let now = handle.worker.own_time().ok_or(SmError::NoAction)?;
+            let at = Time { unix_ns: server_ns, error_bound: bound, status: Status::Synchronised, leap_shift_ns: 0, ..now };
+            // SAFETY: the caller provides `size` >= the bytes written at `iv`.
+            unsafe { fill_interval(iv, to_c_interval(Some(at)), size) };
+            Ok(())
+        },
+        trace: |_, _| format!("prossntp_past(sntp={sntp:p}, t={t:p}, iv={iv:p})"),
     }
 }
 

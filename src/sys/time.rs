@@ -41,6 +41,13 @@ pub fn real_minus_mono_ns() -> i128 {
     closest_pair(libc::CLOCK_MONOTONIC).1
 }
 
+/// CLOCK_MONOTONIC now, CLOCK_REALTIME minus it, and how far that can be
+/// off (half the closest pair's width), ns.
+pub fn mono_real_pair() -> (i64, i64, i64) {
+    let (mono, gap, width) = closest_pair(libc::CLOCK_MONOTONIC);
+    (mono as i64, gap as i64, (width / 2 + 1) as i64)
+}
+
 /// `id` read twice around CLOCK_REALTIME: their midpoint, REALTIME minus
 /// it, and the two reads' distance (the pair's uncertainty), ns; the
 /// closest pair of a few tries (a preempted read would be off by the time

@@ -426,6 +426,7 @@ impl Loop<'_> {
             // The own clock's estimate, too, starts afresh under the new
             // rule (its reading runs on, as for a new server).
             self.module.reset();
+            lock(&self.shared.past).line = None;
             self.client.set_auth(auth, self.now());
         }
         if let Some((cfg, generation)) = config {
@@ -441,6 +442,7 @@ impl Loop<'_> {
         }
         if self.configured != Some(cfg.server) {
             self.module.reset();
+            lock(&self.shared.past).line = None;
             // Another server: NTS keys and cookies are its old server's.
             if let Some(ke) = self.nts.as_mut() {
                 let config = ke.config.clone();
@@ -564,6 +566,11 @@ impl Loop<'_> {
         let module = &mut self.module;
         self.shared.clock.publish(raw_ns, |from| module.publish(from, ctx));
         self.shared.clock_changed();
+        {
+            let mut past = lock(&self.shared.past);
+            past.line = self.module.line();
+            past.looks.push(super::look_now());
+        }
         if self.module.disruptions() != before {
             self.resample("the server's time jumped beyond the step threshold");
         }
@@ -579,6 +586,7 @@ impl Loop<'_> {
     /// last look disrupts the own clock.
     fn watch_clocks(&mut self) {
         let now = ClockWatch::now();
+        lock(&self.shared.past).looks.push(super::look_now());
         let why = self.watch.disruption(&now);
         self.watch = now;
         let Some(why) = why else { return };
@@ -587,6 +595,7 @@ impl Loop<'_> {
             let module = &mut self.module;
             self.shared.clock.publish(raw_ns, |from| module.disrupt(from, ctx));
             self.shared.clock_changed();
+            lock(&self.shared.past).line = None;
         }
         self.resample(&why);
     }

@@ -24,11 +24,12 @@ use socket2::Socket;
 
 use crate::clock;
 use crate::discipline::module_clock::{Status, Time, DEFAULT_DRIFT_FLOOR, MAX_DRIFT_FLOOR};
+use crate::discipline::past::{Line, Look, Looks, Refused};
 use crate::owner::Owner;
 use crate::proto::client::Auth;
 use crate::sys::lock::lock;
 use crate::sys::notify::Notifier;
-use crate::sys::time::{raw_ns, slept_ns};
+use crate::sys::time::{mono_real_pair, raw_ns, slept_ns, slept_upper_ns};
 use clock_board::ClockBoard;
 use stats::Stats;
 use status::{Report, StatusBoard};
@@ -107,6 +108,15 @@ struct Shared {
     new_reading: Condvar,
     /// The own clock's drift floor the caller set (f64 bits; 0: the default).
     drift_floor: AtomicU64,
+    /// Looks at the host's clocks and the estimate's line, for past times.
+    past: Mutex<Past>,
+}
+
+/// What `prossntp_past` maps with.
+#[derive(Default)]
+struct Past {
+    looks: Looks,
+    line: Option<Line>,
 }
 
 impl Shared {
@@ -121,6 +131,14 @@ impl Shared {
         let bits = self.drift_floor.load(Ordering::Relaxed);
         (bits != 0).then(|| f64::from_bits(bits))
     }
+}
+
+/// A look at the host's clocks now.
+fn look_now() -> Look {
+    let raw = raw_ns();
+    let (mono, real_minus_mono, error) = mono_real_pair();
+    let upper = slept_upper_ns();
+    Look { raw, mono, real_minus_mono, error, slept: upper.zip(slept_ns()) }
 }
 
 /// How a wait for good time ended.
@@ -162,6 +180,7 @@ impl Worker {
             readings: Mutex::new(0),
             new_reading: Condvar::new(),
             drift_floor: AtomicU64::new(0),
+            past: Mutex::new(Past::default()),
         });
         let sh = Arc::clone(&shared);
         let thread = thread::Builder::new()
@@ -227,6 +246,16 @@ impl Worker {
             self.shared.wake.raise();
         }
         t
+    }
+
+    /// Host time `t` (CLOCK_REALTIME, Unix ns) from the recent past as the
+    /// server's time (Unix ns) and its bound (s), by the looks at the clocks
+    /// the worker keeps and the estimate's line; and how far back the looks
+    /// reach (ns).
+    pub fn past(&self, t: i64) -> (Result<(i64, f64), Refused>, i64) {
+        let now = look_now();
+        let past = lock(&self.shared.past);
+        (past.looks.map(t, &now, past.line), past.looks.reach(&now))
     }
 
     /// Sets the own clock's drift floor, s/s (clamped to
