@@ -12,7 +12,7 @@
 #   SCENARIOS    "step slew freq status"
 #   ONE_CLOCK_BACKENDS   backends that also run the one-clock scenarios, in a VM
 #                of their own each ("adjtimex"; "" for none)
-#   ONE_CLOCK_SCENARIOS  "multi falseticker twoproc foreign ownclock suspend"
+#   ONE_CLOCK_SCENARIOS  "multi falseticker twoproc foreign ownclock leap suspend"
 #   LOAD_BACKENDS  backends that run the LOAD_SCENARIOS, in a VM of their own each,
 #                after the other VMs, with the host's CPUs busy ("adjtimex"; "" for none)
 #   LOAD_SCENARIOS "multiload multifreq"
@@ -34,7 +34,7 @@ VM=$ROOT/build/vm
 BACKENDS=${BACKENDS-adjtimex ntp_adjtime adjtime}
 SCENARIOS=${SCENARIOS:-step slew freq status}
 ONE_CLOCK_BACKENDS=${ONE_CLOCK_BACKENDS-adjtimex}
-ONE_CLOCK_SCENARIOS=${ONE_CLOCK_SCENARIOS:-multi falseticker twoproc foreign ownclock suspend}
+ONE_CLOCK_SCENARIOS=${ONE_CLOCK_SCENARIOS:-multi falseticker twoproc foreign ownclock leap suspend}
 LOAD_BACKENDS=${LOAD_BACKENDS-adjtimex}
 LOAD_SCENARIOS=${LOAD_SCENARIOS:-multiload multifreq}
 HOST_LOAD=${HOST_LOAD:-2 1}
@@ -48,6 +48,8 @@ PORT_TRUE=11123 PORT_STEP=11124 PORT_SLEW=11125
 # Three servers that agree (+0.1 s) and a falseticker (+0.3 s), for the one-clock scenarios.
 PORT_AHEAD1=11126 PORT_AHEAD2=11127 PORT_AHEAD3=11128 PORT_FALSE=11129
 SERVER_PORTS="$PORT_TRUE $PORT_STEP $PORT_SLEW $PORT_AHEAD1 $PORT_AHEAD2 $PORT_AHEAD3 $PORT_FALSE"
+# The project's test server, for the leap second (the guest tells it what to serve).
+PORT_LEAP=11130
 RUN=$VM/run
 LOGS=$VM/logs
 
@@ -141,6 +143,11 @@ namespace_stage() {
         chrony_pids+=($!)
     done
 
+    # The test server the leap scenario sets to serve 2026-12-31 23:59:20 and announce a leap second.
+    "$ROOT/target/release/prossntp-testserver" --listen "127.0.0.1:$PORT_LEAP" --listen "[::1]:$PORT_LEAP" \
+        --lifetime 3600 > "$LOGS/testserver-$PORT_LEAP.log" 2>&1 &
+    chrony_pids+=($!)
+
     # Wait (bounded) until each serves, over IPv4 and IPv6, with its offset.
     if ! timeout 30 python3 "$ROOT/scripts/vm-servers-ready.py" $SERVER_PORTS
     then
@@ -162,7 +169,7 @@ namespace_stage() {
         append+=" vmtest.v6=$(csv "$V6_SCENARIOS") vmtest.server4=198.51.100.1 vmtest.server6=2001:db8:51::1"
         append+=" vmtest.port_true=$PORT_TRUE vmtest.port_step=$PORT_STEP vmtest.port_slew=$PORT_SLEW"
         append+=" vmtest.port_ahead1=$PORT_AHEAD1 vmtest.port_ahead2=$PORT_AHEAD2 vmtest.port_ahead3=$PORT_AHEAD3"
-        append+=" vmtest.port_false=$PORT_FALSE"
+        append+=" vmtest.port_false=$PORT_FALSE vmtest.port_leap=$PORT_LEAP"
         [ -z "$VM_APPEND" ] || append+=" $VM_APPEND"
         qemu_pidfiles+=("$RUN/qemu-$name.pid")
         say "[$name] booting the VM"
@@ -278,6 +285,7 @@ KVER=${KVER#vmlinuz-}
 # (b) the library, and the static test program linked with it.
 say "building target/release/libprossntp.a and the static test program"
 cargo build --release --lib --quiet
+cargo build --release --features __internal-api --bin prossntp-testserver --quiet
 if ! gcc -static -O2 -s -Wall -Iinclude vmtests/clocktest.c target/release/libprossntp.a \
     -lpthread -ldl -lm -o "$VM/clocktest" 2> "$VM/link.log"; then
     say "plain static link failed (build/vm/link.log); building the library with crt-static"

@@ -18,6 +18,7 @@
  *   port_slew  chronyd serving true time + 0.02 s (11125)
  *   port_ahead1..3  chronyds serving true time + 0.1 s (11126-11128)
  *   port_false chronyd serving true time + 0.3 s (11129)
+ *   port_leap  the project's test server, told by the leap scenario what to serve (11130)
  *   v6         comma list of scenarios whose client and measurements use IPv6 (slew)
  *   trace      1: the library's trace (TiNGtrace) printed as "TRACE <raw s> ..." (1)
  *   step_secs, slew_secs, freq_secs, freq_settle, multi_secs: scenario lengths (10, 90, 100, 40, 40)
@@ -65,7 +66,7 @@ static struct {
     char server4[64];
     char server6[64];
     int port_true, port_step, port_slew;
-    int port_ahead1, port_ahead2, port_ahead3, port_false;
+    int port_ahead1, port_ahead2, port_ahead3, port_false, port_leap;
     char v6[128];
     int trace;
     double step_secs, slew_secs, freq_secs, freq_settle, multi_secs;
@@ -77,7 +78,7 @@ static struct {
     "198.51.100.1",
     "2001:db8:51::1",
     11123, 11124, 11125,
-    11126, 11127, 11128, 11129,
+    11126, 11127, 11128, 11129, 11130,
     "slew",
     1,
     10, 90, 100, 40, 40,
@@ -109,7 +110,7 @@ static void set_param(const char *word)
     STR(backends) STR(scenarios) STR(server4) STR(server6) STR(v6) STR(multifreq)
     NUM(multiload_runs)
     NUM(port_true) NUM(port_step) NUM(port_slew) NUM(trace)
-    NUM(port_ahead1) NUM(port_ahead2) NUM(port_ahead3) NUM(port_false)
+    NUM(port_ahead1) NUM(port_ahead2) NUM(port_ahead3) NUM(port_false) NUM(port_leap)
     DBL(step_secs) DBL(slew_secs) DBL(freq_secs) DBL(freq_settle) DBL(multi_secs)
     printf("VMINFO unknown parameter %s\n", word);
 }
@@ -1740,6 +1741,121 @@ static void scenario_ownclock(const char *backend)
             w.reads, w.reversals, w.max_jump, worst_err, worst_bound, worst, (unsigned long long)st.own_clock_steps);
 }
 
+/* ------------------------------------------------------------------- leap */
+
+/* Sends the test server at `srv` a control command; 0 on "ok". */
+static int ts_control(const struct server *srv, const char *cmd)
+{
+    struct sockaddr_in a;
+    char msg[256], reply[64];
+    struct pollfd pfd;
+    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0), rc = -1, tries;
+    ssize_t n;
+    if (fd < 0)
+        return -1;
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    a.sin_port = htons((unsigned short)srv->port);
+    inet_pton(AF_INET, srv->addr, &a.sin_addr);
+    snprintf(msg, sizeof msg, "PROSSNTP-CTL %s", cmd);
+    for (tries = 0; tries < 3 && rc != 0; tries++) {
+        if (sendto(fd, msg, strlen(msg), 0, (struct sockaddr *)&a, sizeof a) < 0)
+            break;
+        pfd.fd = fd;
+        pfd.events = POLLIN;
+        if (poll(&pfd, 1, 1000) == 1 && (n = recv(fd, reply, sizeof reply - 1, 0)) > 0) {
+            reply[n] = 0;
+            rc = strcmp(reply, "ok") == 0 ? 0 : -1;
+            break;
+        }
+    }
+    close(fd);
+    return rc;
+}
+
+/*
+ * leap: a leap second inserted by the guest's kernel. The project's test
+ * server (on the host) is told to serve 2026-12-31 23:59:20 UTC from now on
+ * and to announce, and make, a second inserted at midnight. A steering
+ * client steps the guest clock to it, then passes the announcement to the
+ * kernel (STA_INS); at midnight the kernel inserts the second (its clock
+ * repeats 23:59:59), as the server does. Every 0.5 s across midnight the
+ * guest's offset to the server is measured, and the client's own clock
+ * (prossntp_now, which applies the announced second itself) is checked
+ * against the server's time.
+ */
+static void scenario_leap(const char *backend)
+{
+    const char *S = "leap";
+    const long long new_year = 1798761600LL; /* 2027-01-01 00:00:00 UTC */
+    struct server srv = server_of(0, P.port_leap);
+    struct client c;
+    struct prossntp_stats st;
+    struct timex tx;
+    char cmd[128];
+    double worst_after = 0, worst_excess = -1, delay = 0;
+    int ins_seen = 0, reads = 0, pass;
+    struct timespec now;
+
+    if (reset_to_true_time(S, backend) != 0) {
+        verdict(S, backend, 0, "could not reset the guest clock to true time");
+        return;
+    }
+    clock_gettime(CLOCK_REALTIME, &now);
+    snprintf(cmd, sizeof cmd, "offset=%.6f leap=1", (double)(new_year - 40) - ((double)now.tv_sec + now.tv_nsec * 1e-9));
+    if (ts_control(&srv, cmd) != 0) {
+        verdict(S, backend, 0, "the test server on port %d did not take \"%s\"", srv.port, cmd);
+        return;
+    }
+    if (start_checked(&c, S, backend, &srv) != 0) {
+        verdict(S, backend, 0, "%s", g_rejected);
+        return;
+    }
+    if (!client_wait_sync(&c, 30)) {
+        client_stop(&c);
+        verdict(S, backend, 0, "no has_sync=1 within 30 s");
+        return;
+    }
+    for (;;) {
+        struct prossntp_interval iv;
+        double off, guest, excess;
+        clock_gettime(CLOCK_REALTIME, &now);
+        guest = (double)now.tv_sec + now.tv_nsec * 1e-9;
+        if (guest > (double)new_year + 12 || ++reads > 400)
+            break;
+        memset(&tx, 0, sizeof tx);
+        adjtimex(&tx);
+        if (tx.status & STA_INS)
+            ins_seen = 1;
+        off = measure_best(&srv, &delay);
+        memset(&iv, 0, sizeof iv);
+        iv.size = sizeof iv;
+        prossntp_now(c.sntp, &iv);
+        clock_gettime(CLOCK_REALTIME, &now);
+        guest = (double)now.tv_sec + now.tv_nsec * 1e-9;
+        /* The server's time now: the guest clock and clocktest's own offset. */
+        excess = fabs((double)iv.time.tv_sec + iv.time.tv_nsec * 1e-9 - (guest + off)) - iv.error_bound - delay / 2 -
+                 0.005; /* (the reads are milliseconds apart in a TCG guest) */
+        if (!isnan(off) && excess > worst_excess)
+            worst_excess = excess;
+        if (guest > (double)new_year + 2 && !isnan(off) && fabs(off) > worst_after)
+            worst_after = fabs(off);
+        printf("VMDATA %s %s t=%.3f offset=%+.6f own_bound=%.6f status=%d leap=%d sta_ins=%d tai=%d\n", S, backend,
+               guest - (double)new_year, off, iv.error_bound, iv.status, iv.leap, !!(tx.status & STA_INS),
+               (int)tx.tai);
+        sleep_s(0.5);
+    }
+    stats_of(&c, &st);
+    client_stop(&c);
+    kernel_defaults();
+    pass = ins_seen && worst_after < 0.005 && st.steps == 1 && worst_excess <= 0;
+    verdict(S, backend, pass,
+            "a server at 2026-12-31 23:59:20 announcing an inserted second: STA_INS set %s; after midnight the "
+            "guest within %.6f s of the server (limit 0.005: the kernel inserted it); steps %llu (want 1, the first); "
+            "own clock beyond its bound by at most %+.6f s (limit 0, clocktest's half delay and 5 ms allowed)",
+            ins_seen ? "yes" : "no", worst_after, (unsigned long long)st.steps, worst_excess);
+}
+
 /* ---------------------------------------------------------------- suspend */
 
 /* Writes `text` to the file at `path`; 0 or an errno. */
@@ -1884,7 +2000,7 @@ int main(int argc, char **argv)
     snprintf(list, sizeof list, "%s", P.backends);
     for (backend = strtok_r(list, ",", &save); backend; backend = strtok_r(NULL, ",", &save)) {
         static const char *order[] = {"step", "slew", "freq", "ownclock", "multi", "falseticker", "twoproc", "foreign",
-                                      "multiload", "multifreq", "status", "suspend"};
+                                      "multiload", "multifreq", "status", "leap", "suspend"};
         size_t k;
         printf("VMINFO ===== backend %s =====\n", backend);
         g_snapshot.have = 0;
@@ -1917,6 +2033,8 @@ int main(int argc, char **argv)
                 scenario_multiload(backend);
             else if (strcmp(order[k], "multifreq") == 0)
                 scenario_multifreq(backend);
+            else if (strcmp(order[k], "leap") == 0)
+                scenario_leap(backend);
             else if (strcmp(order[k], "suspend") == 0)
                 scenario_suspend(backend);
             else
