@@ -171,6 +171,7 @@ build flow ctests/flow.c "${LINK[@]}"
 build own_clock ctests/own_clock.c -pthread -lm "${LINK[@]}"
 build interval ctests/interval.c -pthread -lm "${LINK[@]}"
 build leap ctests/leap.c -lm "${LINK[@]}"
+build chronyd_restart ctests/chronyd_restart.c -lm "${LINK[@]}"
 build auth ctests/auth.c "${LINK[@]}"
 # The raw clock frozen but in the library's sleeps and polls (LD_PRELOAD).
 build frozen_raw_preload.so ctests/frozen_raw_preload.c -shared -fPIC -ldl
@@ -362,6 +363,14 @@ fi
 run_case interval interval
 # A leap second the test server announces and makes (25 s).
 run_case leap leap
+# Holdover while a chronyd of the test's own is stopped, then synchronised (30 s).
+if command -v chronyd >/dev/null; then
+    run_case chronyd-restart chronyd_restart 11141
+elif [[ ${PROSSNTP_ALLOW_NO_CHRONYD:-} == 1 ]]; then
+    skip chronyd-restart "chronyd is not installed (PROSSNTP_ALLOW_NO_CHRONYD=1)"
+else
+    fail chronyd-restart "chronyd is not installed (set PROSSNTP_ALLOW_NO_CHRONYD=1 to skip)"
+fi
 run_case stress stress 5
 run_case leakcycle leakcycle 10000
 
