@@ -437,16 +437,17 @@ impl<E: Estimator> Client<E> {
         }
     }
 
-    /// The client's time was disrupted (suspend, a jump of the raw clock,
-    /// the server stepped): sample at once, in a short burst, rather than
-    /// wait out the poll interval.
-    pub fn resample(&mut self, now: Duration) {
+    /// The client's time was disrupted: sample soon rather than wait out
+    /// the poll interval; with `burst` (a suspend, a jump of the raw clock:
+    /// the rate must be found again) in a short burst from now, without (the
+    /// server stepped: one sample confirms it) once, a burst's spacing on.
+    pub fn resample(&mut self, now: Duration, burst: bool) {
         if self.stopped.is_some() {
             return;
         }
         let in_flight = self.outstanding.is_some() && !self.answered;
         if let Some(s) = self.schedule.as_mut() {
-            s.resample(now, in_flight);
+            s.resample(now, in_flight, burst);
         }
     }
 

@@ -131,20 +131,28 @@ impl Schedule {
         self.reschedule(self.scaled(self.had_reply));
     }
 
-    /// The client's time was disrupted: a burst, its first request now
-    /// unless one is in flight (`in_flight`: its reply, or its wait, comes
-    /// first; the burst's spacing follows it). Not within
-    /// [`RESAMPLE_EVERY_POLLS`] poll intervals of the last such burst.
-    pub fn resample(&mut self, now: Duration, in_flight: bool) {
+    /// The client's time was disrupted: with `burst` a burst from now, else
+    /// one request a burst's spacing on; unless one is in flight
+    /// (`in_flight`: its reply, or its wait, comes first). Not within
+    /// [`RESAMPLE_EVERY_POLLS`] poll intervals of the last such request.
+    pub fn resample(&mut self, now: Duration, in_flight: bool, burst: bool) {
         let gap = self.had_reply.saturating_mul(RESAMPLE_EVERY_POLLS);
         if self.resampled.is_some_and(|last| now.saturating_sub(last) < gap) {
             return;
         }
         self.resampled = Some(now);
-        self.burst_left = BURST_REQUESTS - 1;
-        self.ramp = Some(RAMP_START);
+        // A burst starts now; a lone request waits the burst's spacing (it
+        // and the sample that disrupted give the rate over that baseline,
+        // not over the milliseconds between two replies).
+        let at = if burst {
+            self.burst_left = BURST_REQUESTS - 1;
+            self.ramp = Some(RAMP_START);
+            now
+        } else {
+            now.saturating_add(BURST_SPACING.min(self.had_reply))
+        };
         if !in_flight {
-            self.next = Some(self.next.map_or(now, |n| n.min(now)));
+            self.next = Some(self.next.map_or(at, |n| n.min(at)));
         }
     }
 
@@ -186,7 +194,7 @@ mod tests {
         s.on_sent(secs(0), 0);
         s.on_reply();
         assert_eq!(s.next(), Some(secs(64)));
-        s.resample(secs(10), false);
+        s.resample(secs(10), false, true);
         assert_eq!(s.next(), Some(secs(10)), "at once");
         s.on_sent(secs(10), 0);
         s.on_reply();
@@ -194,14 +202,14 @@ mod tests {
         // A request in flight: its reply (or its wait) comes first.
         let mut t = Schedule::new(secs(0), secs(1), secs(64), false);
         t.on_sent(secs(0), 0);
-        t.resample(secs(0), true);
+        t.resample(secs(0), true, true);
         assert_eq!(t.next(), Some(secs(1)));
         // Another disruption within 8 polls: no second burst.
         let before = s.next();
-        s.resample(secs(100), false);
+        s.resample(secs(100), false, true);
         assert_eq!(s.next(), before);
         let later = secs(10 + 8 * 64);
-        s.resample(later, false);
+        s.resample(later, false, true);
         assert!(s.is_due(later));
         s.on_sent(later, 0);
         s.on_reply();

@@ -826,7 +826,7 @@ pub fn run(s: &Scenario) -> Figures {
                     let disruptions = n.module.disruptions();
                     n.module.publish(raw, PublishContext::new(None, n.client.poll_interval()));
                     if n.module.disruptions() != disruptions {
-                        n.client.resample(now);
+                        n.client.resample(now, false);
                     }
                 }
                 if n.client.counters().valid_replies > replies && t >= s.figures_from {

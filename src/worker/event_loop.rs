@@ -572,7 +572,7 @@ impl Loop<'_> {
             past.looks.push(super::look_now());
         }
         if self.module.disruptions() != before {
-            self.resample("the server's time jumped beyond the step threshold");
+            self.resample("the server's time jumped beyond the step threshold", false);
         }
     }
 
@@ -597,13 +597,13 @@ impl Loop<'_> {
             self.shared.clock_changed();
             lock(&self.shared.past).line = None;
         }
-        self.resample(&why);
+        self.resample(&why, true);
     }
 
-    /// The own clock is disrupted (`why`): sample at once, in a burst.
-    fn resample(&mut self, why: &str) {
+    /// The own clock is disrupted (`why`): sample at once (`burst`: in a burst).
+    fn resample(&mut self, why: &str, burst: bool) {
         (self.trace)(&format!("prossntp: own clock disrupted: {why}; sampling at once"));
-        self.client.resample(self.now());
+        self.client.resample(self.now(), burst);
     }
 
     /// The own clock, for the sample's trace line.
