@@ -194,7 +194,8 @@ say "SONAME $SONAME; sync_pc and sync_ting need $SONAME, sync_static no shared l
 
 exports=$(nm -D --defined-only "$prefix/lib/libprossntp.so.$VERSION" | awk 'NF >= 3 { print $3 }' | LC_ALL=C sort)
 expected_exports=$(printf '%s\n' TiNG_showtrace TiNGtrace prossntp_config_key prossntp_config_keyfile prossntp_config_nts \
-    prossntp_get_stats prossntp_gettime prossntp_reject_text prossntp_strerror \
+    prossntp_get_stats prossntp_gettime prossntp_now prossntp_past prossntp_reject_text prossntp_set_drift_floor \
+    prossntp_strerror prossntp_surely_future prossntp_surely_past prossntp_wait_bound \
     prossntp_version sm_sntp_config sm_sntp_config_iPsSNTPtSAdiUiUi_ sm_sntp_config_ipv6 \
     sm_sntp_config_ipv6_iPsSNTPtSA6dUiUi_ sm_sntp_create sm_sntp_create_iPsSNTPtMte1_2_SIdSI6d_ sm_sntp_destroy \
     sm_sntp_destroy_iSNTPt sm_sntp_get_event sm_sntp_get_event_iPsSNTPtEt_ sm_sntp_status \

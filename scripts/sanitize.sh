@@ -114,7 +114,9 @@ STD_LOCKED_NAMES=(
     'sys::notify::Notifier>::raise' 'sys::notify::Notifier>::lower'
     'ffi::registry::get' 'ffi::registry::insert' 'ffi::registry::remove'
     'worker::Worker>::configure' 'worker::Worker>::shutdown'
-    'worker::event_loop::Loop>::take_commands'
+    'worker::Shared>::clock_changed' 'worker::Worker>::wait_for_bound' 'worker::Worker>::past'
+    'worker::event_loop::Loop>::take_commands' 'worker::event_loop::Loop>::watch_clocks'
+    'worker::event_loop::Loop>::own_clock_sample'
     'sys::lock::'
 )
 STD_LOCKED="^<?prossntp::($(IFS='|' && echo "${STD_LOCKED_NAMES[*]}"))"
